@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * qkdn: key manager of a quantum key distribution network (QKDN) node.
+ *
+ * Documentation
+ * =============
+ *
+ * One QKD node lives in each network namespace. The node's key manager (KM)
+ * keeps every key byte in kernel memory: one key pool per KMA link to a
+ * neighbour node, fed with QKD-keys by the QKD layer (Kq-1), reformatted
+ * into KMA-keys of the link's unit length and supplied to applications
+ * (Ak). Userspace talks to it through the generic netlink family "qkdn"
+ * (QKDN_GENL_NAME, version QKDN_GENL_VERSION).
+ *
+ * All commands use the top-level attributes of enum qkdn_attr. Lists are
+ * nests of repeated entries: QKDN_A_KEYS holds QKDN_A_KEY entries, each a
+ * nest of enum qkdn_key_attr. Statistics of a link travel in the
+ * QKDN_A_LINK_STATS nest of enum qkdn_stat_attr. Attributes are validated
+ * strictly: unknown attributes, wrong lengths and out-of-range values are
+ * refused with EINVAL and an extended-ack message naming the attribute.
+ * Strings are NUL-terminated and at most QKDN_ID_MAXLEN bytes with the NUL.
+ *
+ * Permissions: commands marked [admin] need CAP_NET_ADMIN in the user
+ * namespace that owns the node's network namespace (EPERM otherwise).
+ * Key supply commands ([app]) need no capability, but the caller's
+ * effective uid must be the uid registered for the application whose
+ * SAE ID it names (EACCES otherwise).
+ *
+ * Key identifiers
+ * ---------------
+ *
+ * A KMA-key ID (QKDN_KEY_A_ID) is 16 bytes, laid out as an RFC 9562
+ * version 8 UUID: bytes 0..9 are a SHA-256 over the link's QKD module pair
+ * (Alice's module ID first), the key's sequence number in the link's
+ * stream and the (QKD-key ID, offset, length) of every QKD-key fragment
+ * the KMA-key was cut from, with the UUID version and variant bits set;
+ * bytes 10..15 are the 48-bit sequence number, big endian. Two nodes fed
+ * the same QKD-key stream therefore derive the same IDs for the same
+ * bytes, and a stream that differs at one end yields different IDs, never
+ * the same ID for different bytes.
+ *
+ * Pool halves
+ * -----------
+ *
+ * KMA-keys with an even sequence number are Alice's encrypting keys and
+ * Bob's decrypting keys; odd ones the reverse. A node hands out (GET_KEY)
+ * only keys of its encrypting half, oldest first, and looks up by ID
+ * (GET_KEY_ID, KEY_DEL) only keys of its decrypting half, so the two ends
+ * of a link can never consume the same key. Each key leaves the pool once
+ * per side and is wiped when it does.
+ *
+ * When a pool holds QKDN_A_POOL_CAPACITY keys, new KMA-keys are still
+ * numbered (so both ends stay aligned) but wiped at once and counted as
+ * discarded.
+ *
+ * Commands
+ * --------
+ *
+ * QKDN_CMD_PING: no attributes; the reply is empty. Measures the netlink
+ *   round trip.
+ *
+ * QKDN_CMD_NODE_GET: no attributes. Reply:
+ *     QKDN_A_NODE_ID: NLA_U32 (0 until set)
+ *     QKDN_A_NODE_NAME: NLA_NUL_STRING
+ *     QKDN_A_KEYRING_TTL: NLA_U32, seconds (0: keyring keys do not expire)
+ *     QKDN_A_LINK_COUNT: NLA_U32
+ *     QKDN_A_APP_COUNT: NLA_U32
+ *
+ * QKDN_CMD_NODE_SET [admin]:
+ *     QKDN_A_NODE_ID: NLA_U32, 1..QKDN_NODE_ID_MAX, optional
+ *     QKDN_A_NODE_NAME: NLA_NUL_STRING, optional
+ *     QKDN_A_KEYRING_TTL: NLA_U32, optional
+ *   Errors: EBUSY changing the ID while links or applications exist.
+ *
+ * QKDN_CMD_LINK_ADD [admin]: a KMA link to a neighbour node.
+ *     QKDN_A_LINK_ID: NLA_U32, 1..U32_MAX, unique in the node, required
+ *     QKDN_A_PEER_NODE_ID: NLA_U32, required, not the node's own ID
+ *     QKDN_A_LINK_ROLE: NLA_U8, enum qkdn_link_role, required
+ *     QKDN_A_QKD_MODULE_ID: NLA_NUL_STRING, this node's QKD module, required
+ *     QKDN_A_MATCHING_QKD_MODULE_ID: NLA_NUL_STRING, the peer's, required
+ *     QKDN_A_KEY_UNIT: NLA_U16, KMA-key length in bytes,
+ *         QKDN_KEY_UNIT_MIN..QKDN_KEY_UNIT_MAX, multiple of 8,
+ *         default QKDN_KEY_UNIT_DEFAULT
+ *     QKDN_A_POOL_CAPACITY: NLA_U32, keys, 1..QKDN_POOL_CAPACITY_MAX,
+ *         default QKDN_POOL_CAPACITY_DEFAULT
+ *     QKDN_A_POOL_LOW, QKDN_A_POOL_HIGH: NLA_U32, keys; low < high <=
+ *         capacity; defaults capacity / 10 and capacity * 9 / 10
+ *   Errors: EINVAL node ID not set, bad watermarks; EEXIST link ID taken;
+ *   ENOSPC more than QKDN_LINKS_MAX links.
+ *
+ * QKDN_CMD_LINK_SET [admin]: QKDN_A_LINK_ID required; QKDN_A_POOL_CAPACITY,
+ *   QKDN_A_POOL_LOW, QKDN_A_POOL_HIGH optional. Errors: ENODEV unknown link;
+ *   EINVAL bad watermarks.
+ *
+ * QKDN_CMD_LINK_DEL [admin]: QKDN_A_LINK_ID. Wipes and frees every key of
+ *   the pool. Errors: ENODEV.
+ *
+ * QKDN_CMD_LINK_GET: with QKDN_A_LINK_ID, one link; as a dump (NLM_F_DUMP,
+ *   no attributes), every link in ascending ID order, NLM_F_DUMP_INTR set if
+ *   links were added or removed during the dump. Each reply:
+ *     QKDN_A_LINK_ID, QKDN_A_PEER_NODE_ID, QKDN_A_LINK_ROLE,
+ *     QKDN_A_QKD_MODULE_ID, QKDN_A_MATCHING_QKD_MODULE_ID, QKDN_A_KEY_UNIT,
+ *     QKDN_A_POOL_CAPACITY, QKDN_A_POOL_LOW, QKDN_A_POOL_HIGH,
+ *     QKDN_A_LINK_STATS: NLA_NESTED
+ *       QKDN_STAT_A_*: NLA_U64 each, see enum qkdn_stat_attr
+ *   Errors: ENODEV.
+ *
+ * QKDN_CMD_KEY_PUSH [admin] (Kq-1): one QKD-key from the QKD module of a
+ *   link, with the metadata of Y.3803 Table 1 (1).
+ *     QKDN_A_LINK_ID: NLA_U32, required
+ *     QKDN_A_QKD_KEY_ID: NLA_NUL_STRING, required
+ *     QKDN_A_QKD_KEY_DATA: NLA_BINARY, 1..QKDN_QKD_KEY_MAX bytes, required
+ *     QKDN_A_QKD_KEY_TIMESTAMP: NLA_U64, generation time, ns since the epoch
+ *     QKDN_A_QKD_KEY_HASH: NLA_BINARY, exactly 32 bytes, SHA-256 of the data
+ *     QKDN_A_QKD_MODULE_ID, QKDN_A_MATCHING_QKD_MODULE_ID: if present,
+ *         must name the link's modules
+ *   Reply: QKDN_A_LINK_STATS of the link after the push.
+ *   Errors: ENODEV; EBADMSG hash mismatch; EINVAL module IDs differ;
+ *   EOVERFLOW the link's 48-bit sequence space is used up. A refused push
+ *   changes nothing.
+ *
+ * QKDN_CMD_APP_ADD [admin]: register an application (SAE).
+ *     QKDN_A_SAE_ID: NLA_NUL_STRING, required
+ *     QKDN_A_NODE_ID: NLA_U32, the node the SAE is attached to; default
+ *         this node
+ *     QKDN_A_UID: NLA_U32, for a local SAE the uid allowed to act as it
+ *         (in the caller's user namespace), required for a local SAE
+ *   Errors: EEXIST; EINVAL node ID not set; ENOSPC more than QKDN_APPS_MAX.
+ *
+ * QKDN_CMD_APP_DEL [admin]: QKDN_A_SAE_ID. Errors: ENOENT.
+ *
+ * QKDN_CMD_APP_GET: dump (or QKDN_A_SAE_ID for one). Each reply:
+ *     QKDN_A_SAE_ID, QKDN_A_NODE_ID, QKDN_A_UID (local SAEs only),
+ *     QKDN_A_KEYS_SUPPLIED: NLA_U64
+ *
+ * QKDN_CMD_KEY_GET [app] (Ak key supply, "GET_KEY"): new keys for the
+ *   local SAE QKDN_A_SAE_ID to share with the remote SAE QKDN_A_PEER_SAE_ID.
+ *     QKDN_A_SAE_ID, QKDN_A_PEER_SAE_ID: NLA_NUL_STRING, required
+ *     QKDN_A_KEY_AMOUNT: NLA_U32, 1..QKDN_KEY_AMOUNT_MAX, default 1
+ *     QKDN_A_KEY_SIZE: NLA_U32, bits; if present must be the link's unit
+ *   Reply:
+ *     QKDN_A_LINK_ID: the link the keys came from
+ *     QKDN_A_KEYS: NLA_NESTED
+ *       QKDN_A_KEY: NLA_NESTED, one per key
+ *         QKDN_KEY_A_ID: 16 bytes
+ *         QKDN_KEY_A_DATA: the key
+ *         QKDN_KEY_A_TIMESTAMP: NLA_U64, KMA-key generation time, ns
+ *   Errors: ENOENT unknown SAE; EINVAL SAE not local, peer not remote or
+ *   bad size; EACCES caller is not the SAE's uid; EHOSTUNREACH no link to
+ *   the peer's node; EAGAIN fewer keys available than asked (nothing is
+ *   taken); EMSGSIZE amount times unit over QKDN_KEY_BYTES_MAX.
+ *
+ * QKDN_CMD_KEY_GET_ID [app] ("GET_KEY_WITH_ID"): the keys the peer SAE got
+ *   with GET_KEY at its end, by ID.
+ *     QKDN_A_SAE_ID, QKDN_A_PEER_SAE_ID: required
+ *     QKDN_A_KEYS: nest of QKDN_A_KEY, each with QKDN_KEY_A_ID only,
+ *         1..QKDN_KEY_AMOUNT_MAX entries
+ *   Reply: as for KEY_GET. Errors: as KEY_GET, and ENOKEY when any ID is
+ *   not (or no longer) in the decrypting half of a link to the peer's
+ *   node; EINVAL an ID repeated. All or nothing.
+ *
+ * QKDN_CMD_KEY_DEL [app] (Ak key deletion): wipe keys of the decrypting
+ *   half by ID, as the application asked.
+ *     QKDN_A_SAE_ID, QKDN_A_PEER_SAE_ID, QKDN_A_KEYS: as KEY_GET_ID
+ *   Errors: as KEY_GET_ID. All or nothing.
+ *
+ * Notifications
+ * -------------
+ *
+ * Multicast group QKDN_MCGRP_ALARM ("alarm") carries QKDN_CMD_ALARM:
+ *     QKDN_A_ALARM: NLA_U32, enum qkdn_alarm
+ *     QKDN_A_NODE_ID, QKDN_A_LINK_ID, QKDN_A_LINK_STATS
+ *
+ * Keyring
+ * -------
+ *
+ * The key type "qkdn" is instantiated from the node of the caller's network
+ * namespace, in-kernel, without an upcall:
+ *     request_key("qkdn", "<sae>:<peer-sae>", NULL, ...) takes a new key as
+ *         GET_KEY does;
+ *     request_key("qkdn", "<sae>:<peer-sae>:<key-uuid>", NULL, ...) takes
+ *         the key with that ID as GET_KEY_ID does.
+ * The payload read with keyctl_read() is the key; /proc/keys shows its ID.
+ * The same uid rule applies. Keys are wiped when revoked or destroyed.
+ */
+
+#ifndef _UAPI_LINUX_QKDN_H
+#define _UAPI_LINUX_QKDN_H
+
+#define QKDN_GENL_NAME		"qkdn"
+#define QKDN_GENL_VERSION	1
+#define QKDN_MCGRP_ALARM	"alarm"
+
+#define QKDN_ID_MAXLEN		64
+#define QKDN_KEY_ID_LEN		16
+#define QKDN_NODE_ID_MAX	0xfffffffe
+#define QKDN_KEY_UNIT_MIN	16
+#define QKDN_KEY_UNIT_MAX	1024
+#define QKDN_KEY_UNIT_DEFAULT	32
+#define QKDN_POOL_CAPACITY_MAX	(1U << 26)
+#define QKDN_POOL_CAPACITY_DEFAULT	(1U << 20)
+#define QKDN_QKD_KEY_MAX	32768
+#define QKDN_KEY_AMOUNT_MAX	1024
+#define QKDN_KEY_BYTES_MAX	65536
+#define QKDN_LINKS_MAX		1024
+#define QKDN_APPS_MAX		4096
+
+enum qkdn_cmd {
+	QKDN_CMD_UNSPEC,
+	QKDN_CMD_PING,
+	QKDN_CMD_NODE_GET,
+	QKDN_CMD_NODE_SET,
+	QKDN_CMD_LINK_ADD,
+	QKDN_CMD_LINK_SET,
+	QKDN_CMD_LINK_DEL,
+	QKDN_CMD_LINK_GET,
+	QKDN_CMD_KEY_PUSH,
+	QKDN_CMD_APP_ADD,
+	QKDN_CMD_APP_DEL,
+	QKDN_CMD_APP_GET,
+	QKDN_CMD_KEY_GET,
+	QKDN_CMD_KEY_GET_ID,
+	QKDN_CMD_KEY_DEL,
+	QKDN_CMD_ALARM,
+	__QKDN_CMD_MAX
+};
+
+#define QKDN_CMD_MAX (__QKDN_CMD_MAX - 1)
+
+enum qkdn_attr {
+	QKDN_A_UNSPEC,
+	QKDN_A_NODE_ID,
+	QKDN_A_NODE_NAME,
+	QKDN_A_KEYRING_TTL,
+	QKDN_A_LINK_COUNT,
+	QKDN_A_APP_COUNT,
+	QKDN_A_LINK_ID,
+	QKDN_A_PEER_NODE_ID,
+	QKDN_A_LINK_ROLE,
+	QKDN_A_QKD_MODULE_ID,
+	QKDN_A_MATCHING_QKD_MODULE_ID,
+	QKDN_A_KEY_UNIT,
+	QKDN_A_POOL_CAPACITY,
+	QKDN_A_POOL_LOW,
+	QKDN_A_POOL_HIGH,
+	QKDN_A_LINK_STATS,
+	QKDN_A_QKD_KEY_ID,
+	QKDN_A_QKD_KEY_DATA,
+	QKDN_A_QKD_KEY_TIMESTAMP,
+	QKDN_A_QKD_KEY_HASH,
+	QKDN_A_SAE_ID,
+	QKDN_A_PEER_SAE_ID,
+	QKDN_A_UID,
+	QKDN_A_KEYS_SUPPLIED,
+	QKDN_A_KEY_AMOUNT,
+	QKDN_A_KEY_SIZE,
+	QKDN_A_KEYS,
+	QKDN_A_KEY,
+	QKDN_A_ALARM,
+	QKDN_A_PAD,
+	__QKDN_A_LAST
+};
+
+#define QKDN_A_MAX (__QKDN_A_LAST - 1)
+
+enum qkdn_key_attr {
+	QKDN_KEY_A_UNSPEC,
+	QKDN_KEY_A_ID,
+	QKDN_KEY_A_DATA,
+	QKDN_KEY_A_TIMESTAMP,
+	QKDN_KEY_A_PAD,
+	__QKDN_KEY_A_LAST
+};
+
+#define QKDN_KEY_A_MAX (__QKDN_KEY_A_LAST - 1)
+
+/**
+ * enum qkdn_stat_attr - counters of one link's pool, all NLA_U64
+ * @QKDN_STAT_A_STORED: KMA-keys held now, both halves
+ * @QKDN_STAT_A_ENC_AVAILABLE: keys of this node's encrypting half, the
+ *	ones it can still hand out; the watermarks apply to this count
+ * @QKDN_STAT_A_DEC_STORED: keys of the decrypting half, waiting to be
+ *	fetched by ID
+ * @QKDN_STAT_A_GENERATED: KMA-keys cut from QKD-keys since the link began
+ * @QKDN_STAT_A_CONSUMED: keys that left the pool for use (supplied or
+ *	fetched by ID)
+ * @QKDN_STAT_A_DELETED: keys wiped on an application's request
+ * @QKDN_STAT_A_DISCARDED: keys wiped on arrival because the pool was full
+ * @QKDN_STAT_A_QKD_KEYS: QKD-keys received
+ * @QKDN_STAT_A_QKD_BYTES: QKD-key bytes received
+ * @QKDN_STAT_A_GEN_RATE: KMA-keys generated per second, last full second
+ * @QKDN_STAT_A_CONS_RATE: keys consumed per second, last full second
+ * @QKDN_STAT_A_NEXT_SEQ: sequence number the next KMA-key will carry
+ * @QKDN_STAT_A_PAD: padding for 64-bit attributes
+ */
+enum qkdn_stat_attr {
+	QKDN_STAT_A_UNSPEC,
+	QKDN_STAT_A_STORED,
+	QKDN_STAT_A_ENC_AVAILABLE,
+	QKDN_STAT_A_DEC_STORED,
+	QKDN_STAT_A_GENERATED,
+	QKDN_STAT_A_CONSUMED,
+	QKDN_STAT_A_DELETED,
+	QKDN_STAT_A_DISCARDED,
+	QKDN_STAT_A_QKD_KEYS,
+	QKDN_STAT_A_QKD_BYTES,
+	QKDN_STAT_A_GEN_RATE,
+	QKDN_STAT_A_CONS_RATE,
+	QKDN_STAT_A_NEXT_SEQ,
+	QKDN_STAT_A_PAD,
+	__QKDN_STAT_A_LAST
+};
+
+#define QKDN_STAT_A_MAX (__QKDN_STAT_A_LAST - 1)
+
+/**
+ * enum qkdn_link_role - which QKD module of the pair this node's is
+ * @QKDN_ROLE_ALICE: the transmitter; encrypts with even KMA-keys
+ * @QKDN_ROLE_BOB: the receiver; encrypts with odd KMA-keys
+ */
+enum qkdn_link_role {
+	QKDN_ROLE_UNSPEC,
+	QKDN_ROLE_ALICE,
+	QKDN_ROLE_BOB,
+	__QKDN_ROLE_LAST
+};
+
+#define QKDN_ROLE_MAX (__QKDN_ROLE_LAST - 1)
+
+/**
+ * enum qkdn_alarm - events on the alarm multicast group
+ * @QKDN_ALARM_POOL_LOW: the encrypting half fell below the low watermark
+ * @QKDN_ALARM_POOL_LOW_CLEARED: it is back at or above the low watermark
+ * @QKDN_ALARM_POOL_HIGH: the encrypting half reached the high watermark
+ * @QKDN_ALARM_POOL_FULL: the pool is at capacity; new keys are discarded
+ */
+enum qkdn_alarm {
+	QKDN_ALARM_UNSPEC,
+	QKDN_ALARM_POOL_LOW,
+	QKDN_ALARM_POOL_LOW_CLEARED,
+	QKDN_ALARM_POOL_HIGH,
+	QKDN_ALARM_POOL_FULL,
+	__QKDN_ALARM_LAST
+};
+
+#define QKDN_ALARM_MAX (__QKDN_ALARM_LAST - 1)
+
+#endif /* _UAPI_LINUX_QKDN_H */

@@ -1,0 +1,944 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The generic netlink family "qkdn": the contract is
+ * include/uapi/linux/qkdn.h, which documents every command.
+ */
+
+#include <linux/cred.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+#include <net/genetlink.h>
+#include <net/sock.h>
+#include <crypto/algapi.h>
+
+#include "main.h"
+#include "netlink.h"
+#include "node.h"
+
+static struct genl_family qkdn_family;
+
+static struct netlink_range_validation qkdn_node_id_range = {
+	.min = 1,
+	.max = QKDN_NODE_ID_MAX,
+};
+
+static struct netlink_range_validation qkdn_capacity_range = {
+	.min = 1,
+	.max = QKDN_POOL_CAPACITY_MAX,
+};
+
+#define QKDN_ID_POLICY { .type = NLA_NUL_STRING, .len = QKDN_ID_MAXLEN - 1 }
+
+static const struct nla_policy qkdn_key_policy[QKDN_KEY_A_MAX + 1] = {
+	[QKDN_KEY_A_ID]		= NLA_POLICY_EXACT_LEN(QKDN_KEY_ID_LEN),
+	[QKDN_KEY_A_DATA]	= { .type = NLA_REJECT },
+	[QKDN_KEY_A_TIMESTAMP]	= { .type = NLA_REJECT },
+};
+
+static const struct nla_policy qkdn_keys_policy[QKDN_A_KEY + 1] = {
+	[QKDN_A_KEY]		= NLA_POLICY_NESTED(qkdn_key_policy),
+};
+
+static const struct nla_policy qkdn_policy[QKDN_A_MAX + 1] = {
+	[QKDN_A_NODE_ID]	= NLA_POLICY_FULL_RANGE(NLA_U32,
+							&qkdn_node_id_range),
+	[QKDN_A_NODE_NAME]	= QKDN_ID_POLICY,
+	[QKDN_A_KEYRING_TTL]	= { .type = NLA_U32 },
+	[QKDN_A_LINK_COUNT]	= { .type = NLA_REJECT },
+	[QKDN_A_APP_COUNT]	= { .type = NLA_REJECT },
+	[QKDN_A_LINK_ID]	= NLA_POLICY_MIN(NLA_U32, 1),
+	[QKDN_A_PEER_NODE_ID]	= NLA_POLICY_FULL_RANGE(NLA_U32,
+							&qkdn_node_id_range),
+	[QKDN_A_LINK_ROLE]	= NLA_POLICY_RANGE(NLA_U8, QKDN_ROLE_ALICE,
+						   QKDN_ROLE_MAX),
+	[QKDN_A_QKD_MODULE_ID]	= QKDN_ID_POLICY,
+	[QKDN_A_MATCHING_QKD_MODULE_ID] = QKDN_ID_POLICY,
+	[QKDN_A_KEY_UNIT]	= NLA_POLICY_RANGE(NLA_U16, QKDN_KEY_UNIT_MIN,
+						   QKDN_KEY_UNIT_MAX),
+	[QKDN_A_POOL_CAPACITY]	= NLA_POLICY_FULL_RANGE(NLA_U32,
+							&qkdn_capacity_range),
+	[QKDN_A_POOL_LOW]	= { .type = NLA_U32 },
+	[QKDN_A_POOL_HIGH]	= { .type = NLA_U32 },
+	[QKDN_A_LINK_STATS]	= { .type = NLA_REJECT },
+	[QKDN_A_QKD_KEY_ID]	= QKDN_ID_POLICY,
+	[QKDN_A_QKD_KEY_DATA]	= { .type = NLA_BINARY,
+				    .len = QKDN_QKD_KEY_MAX },
+	[QKDN_A_QKD_KEY_TIMESTAMP] = { .type = NLA_U64 },
+	[QKDN_A_QKD_KEY_HASH]	= NLA_POLICY_EXACT_LEN(SHA256_DIGEST_SIZE),
+	[QKDN_A_SAE_ID]		= QKDN_ID_POLICY,
+	[QKDN_A_PEER_SAE_ID]	= QKDN_ID_POLICY,
+	[QKDN_A_UID]		= { .type = NLA_U32 },
+	[QKDN_A_KEYS_SUPPLIED]	= { .type = NLA_REJECT },
+	[QKDN_A_KEY_AMOUNT]	= NLA_POLICY_RANGE(NLA_U32, 1,
+						   QKDN_KEY_AMOUNT_MAX),
+	[QKDN_A_KEY_SIZE]	= { .type = NLA_U32 },
+	[QKDN_A_KEYS]		= NLA_POLICY_NESTED(qkdn_keys_policy),
+	[QKDN_A_KEY]		= { .type = NLA_REJECT },
+	[QKDN_A_ALARM]		= { .type = NLA_REJECT },
+};
+
+static struct qkdn_node *info_node(struct genl_info *info)
+{
+	return qkdn_node_of(genl_info_net(info));
+}
+
+/*
+ * IDs travel in keyring descriptions as "<sae>:<peer-sae>[:<key-id>]", so
+ * they must be non-empty and free of separators and blanks.
+ */
+static const char *get_id(struct genl_info *info, int attr)
+{
+	const char *id, *c;
+
+	if (GENL_REQ_ATTR_CHECK(info, attr))
+		return NULL;
+	id = nla_data(info->attrs[attr]);
+	for (c = id; *c; ++c)
+		if (*c == ':' || *c <= ' ' || *c > '~')
+			break;
+	if (!*id || *c) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[attr],
+				    "IDs are printable ASCII without ':' or blanks");
+		return NULL;
+	}
+	return id;
+}
+
+static int qkdn_nl_ping(struct sk_buff *skb, struct genl_info *info)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(0, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &qkdn_family, 0, QKDN_CMD_PING);
+	if (!hdr) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int qkdn_nl_node_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct sk_buff *msg;
+	void *hdr;
+	int ret = -EMSGSIZE;
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &qkdn_family, 0, QKDN_CMD_NODE_GET);
+	if (!hdr)
+		goto err;
+	mutex_lock(&node->lock);
+	if (nla_put_u32(msg, QKDN_A_NODE_ID, node->id) ||
+	    nla_put_string(msg, QKDN_A_NODE_NAME, node->name) ||
+	    nla_put_u32(msg, QKDN_A_KEYRING_TTL, node->keyring_ttl) ||
+	    nla_put_u32(msg, QKDN_A_LINK_COUNT, node->link_count) ||
+	    nla_put_u32(msg, QKDN_A_APP_COUNT, node->app_count)) {
+		mutex_unlock(&node->lock);
+		goto err;
+	}
+	mutex_unlock(&node->lock);
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+err:
+	nlmsg_free(msg);
+	return ret;
+}
+
+static int qkdn_nl_node_set(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct nlattr **attrs = info->attrs;
+	int ret = 0;
+
+	mutex_lock(&node->lock);
+	if (attrs[QKDN_A_NODE_ID]) {
+		u32 id = nla_get_u32(attrs[QKDN_A_NODE_ID]);
+
+		if (id != node->id && (node->link_count || node->app_count)) {
+			NL_SET_ERR_MSG(info->extack,
+				       "node ID is fixed while links or applications exist");
+			ret = -EBUSY;
+			goto out;
+		}
+		node->id = id;
+	}
+	if (attrs[QKDN_A_NODE_NAME])
+		nla_strscpy(node->name, attrs[QKDN_A_NODE_NAME],
+			    sizeof(node->name));
+	if (attrs[QKDN_A_KEYRING_TTL])
+		node->keyring_ttl = nla_get_u32(attrs[QKDN_A_KEYRING_TTL]);
+out:
+	mutex_unlock(&node->lock);
+	return ret;
+}
+
+static int check_watermarks(struct genl_info *info, u32 capacity, u32 low,
+			    u32 high)
+{
+	if (low < high && high <= capacity)
+		return 0;
+	NL_SET_ERR_MSG(info->extack,
+		       "watermarks must satisfy low < high <= capacity");
+	return -EINVAL;
+}
+
+static int qkdn_nl_link_add(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct nlattr **attrs = info->attrs;
+	struct qkdn_link_config cfg = {
+		.unit = QKDN_KEY_UNIT_DEFAULT,
+		.capacity = QKDN_POOL_CAPACITY_DEFAULT,
+	};
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_LINK_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, QKDN_A_PEER_NODE_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, QKDN_A_LINK_ROLE))
+		return -EINVAL;
+	cfg.module = get_id(info, QKDN_A_QKD_MODULE_ID);
+	cfg.peer_module = get_id(info, QKDN_A_MATCHING_QKD_MODULE_ID);
+	if (!cfg.module || !cfg.peer_module)
+		return -EINVAL;
+	cfg.id = nla_get_u32(attrs[QKDN_A_LINK_ID]);
+	cfg.peer_node = nla_get_u32(attrs[QKDN_A_PEER_NODE_ID]);
+	cfg.role = nla_get_u8(attrs[QKDN_A_LINK_ROLE]);
+	if (attrs[QKDN_A_KEY_UNIT])
+		cfg.unit = nla_get_u16(attrs[QKDN_A_KEY_UNIT]);
+	if (cfg.unit % 8) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKDN_A_KEY_UNIT],
+				    "key unit must be a multiple of 8 bytes");
+		return -EINVAL;
+	}
+	if (attrs[QKDN_A_POOL_CAPACITY])
+		cfg.capacity = nla_get_u32(attrs[QKDN_A_POOL_CAPACITY]);
+	cfg.low = attrs[QKDN_A_POOL_LOW] ?
+		  nla_get_u32(attrs[QKDN_A_POOL_LOW]) : cfg.capacity / 10;
+	cfg.high = attrs[QKDN_A_POOL_HIGH] ?
+		   nla_get_u32(attrs[QKDN_A_POOL_HIGH]) :
+		   cfg.capacity - cfg.capacity / 10;
+	ret = check_watermarks(info, cfg.capacity, cfg.low, cfg.high);
+	if (ret)
+		return ret;
+
+	mutex_lock(&node->lock);
+	if (!node->id) {
+		NL_SET_ERR_MSG(info->extack, "node ID not set");
+		ret = -EINVAL;
+	} else if (cfg.peer_node == node->id) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKDN_A_PEER_NODE_ID],
+				    "a link cannot lead to its own node");
+		ret = -EINVAL;
+	} else {
+		ret = qkdn_link_add(node, &cfg, info->extack);
+	}
+	mutex_unlock(&node->lock);
+	return ret;
+}
+
+/* Looks the link up with node->lock held; says so if it is unknown. */
+static struct qkdn_link *info_link(struct qkdn_node *node,
+				   struct genl_info *info)
+{
+	struct qkdn_link *link;
+
+	link = qkdn_link_find(node, nla_get_u32(info->attrs[QKDN_A_LINK_ID]));
+	if (!link)
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKDN_A_LINK_ID],
+				    "no such link");
+	return link;
+}
+
+static int qkdn_nl_link_set(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct nlattr **attrs = info->attrs;
+	struct qkdn_link *link;
+	u32 capacity, low, high;
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_LINK_ID))
+		return -EINVAL;
+	mutex_lock(&node->lock);
+	link = info_link(node, info);
+	if (!link) {
+		ret = -ENODEV;
+		goto out;
+	}
+	capacity = attrs[QKDN_A_POOL_CAPACITY] ?
+		   nla_get_u32(attrs[QKDN_A_POOL_CAPACITY]) :
+		   link->pool.capacity;
+	low = attrs[QKDN_A_POOL_LOW] ?
+	      nla_get_u32(attrs[QKDN_A_POOL_LOW]) : link->pool.low;
+	high = attrs[QKDN_A_POOL_HIGH] ?
+	       nla_get_u32(attrs[QKDN_A_POOL_HIGH]) : link->pool.high;
+	ret = check_watermarks(info, capacity, low, high);
+	if (ret)
+		goto out;
+	qkdn_pool_set_limits(&link->pool, capacity, low, high);
+	qkdn_link_update(node, link);
+out:
+	mutex_unlock(&node->lock);
+	return ret;
+}
+
+static int qkdn_nl_link_del(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct qkdn_link *link;
+	int ret = 0;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_LINK_ID))
+		return -EINVAL;
+	mutex_lock(&node->lock);
+	link = info_link(node, info);
+	if (link)
+		qkdn_link_del(node, link);
+	else
+		ret = -ENODEV;
+	mutex_unlock(&node->lock);
+	return ret;
+}
+
+static int put_link_stats(struct sk_buff *msg, struct qkdn_link *link)
+{
+	const struct qkdn_pool *pool = &link->pool;
+	const struct qkdn_pool_stats *stats = &pool->stats;
+	const struct {
+		int type;
+		u64 value;
+	} counters[] = {
+		{ QKDN_STAT_A_STORED, qkdn_pool_stored(pool) },
+		{ QKDN_STAT_A_ENC_AVAILABLE, pool->enc_avail },
+		{ QKDN_STAT_A_DEC_STORED, pool->dec_stored },
+		{ QKDN_STAT_A_GENERATED, stats->generated },
+		{ QKDN_STAT_A_CONSUMED, stats->consumed },
+		{ QKDN_STAT_A_DELETED, stats->deleted },
+		{ QKDN_STAT_A_DISCARDED, stats->discarded },
+		{ QKDN_STAT_A_QKD_KEYS, stats->qkd_keys },
+		{ QKDN_STAT_A_QKD_BYTES, stats->qkd_bytes },
+		{ QKDN_STAT_A_GEN_RATE, link->gen_rate },
+		{ QKDN_STAT_A_CONS_RATE, link->cons_rate },
+		{ QKDN_STAT_A_NEXT_SEQ, pool->next_seq },
+	};
+	struct nlattr *nest;
+	size_t i;
+
+	nest = nla_nest_start(msg, QKDN_A_LINK_STATS);
+	if (!nest)
+		return -EMSGSIZE;
+	for (i = 0; i < ARRAY_SIZE(counters); ++i)
+		if (nla_put_u64_64bit(msg, counters[i].type, counters[i].value,
+				      QKDN_STAT_A_PAD))
+			return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
+static int put_link(struct sk_buff *msg, struct qkdn_link *link)
+{
+	if (nla_put_u32(msg, QKDN_A_LINK_ID, link->id) ||
+	    nla_put_u32(msg, QKDN_A_PEER_NODE_ID, link->peer_node) ||
+	    nla_put_u8(msg, QKDN_A_LINK_ROLE, link->role) ||
+	    nla_put_string(msg, QKDN_A_QKD_MODULE_ID, link->module) ||
+	    nla_put_string(msg, QKDN_A_MATCHING_QKD_MODULE_ID,
+			   link->peer_module) ||
+	    nla_put_u16(msg, QKDN_A_KEY_UNIT, link->pool.unit) ||
+	    nla_put_u32(msg, QKDN_A_POOL_CAPACITY, link->pool.capacity) ||
+	    nla_put_u32(msg, QKDN_A_POOL_LOW, link->pool.low) ||
+	    nla_put_u32(msg, QKDN_A_POOL_HIGH, link->pool.high))
+		return -EMSGSIZE;
+	return put_link_stats(msg, link);
+}
+
+static int qkdn_nl_link_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct qkdn_link *link;
+	struct sk_buff *msg;
+	void *hdr;
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_LINK_ID))
+		return -EINVAL;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &qkdn_family, 0, QKDN_CMD_LINK_GET);
+	mutex_lock(&node->lock);
+	link = info_link(node, info);
+	if (!link)
+		ret = -ENODEV;
+	else
+		ret = hdr ? put_link(msg, link) : -EMSGSIZE;
+	if (link)
+		qkdn_link_update(node, link);
+	mutex_unlock(&node->lock);
+	if (ret) {
+		nlmsg_free(msg);
+		return ret;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int qkdn_nl_link_dump_start(struct netlink_callback *cb)
+{
+	cb->args[0] = 0;	/* the next link ID to report */
+	return 0;
+}
+
+static int qkdn_nl_link_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct qkdn_node *node = qkdn_node_of(sock_net(skb->sk));
+	unsigned long index = cb->args[0];
+	struct qkdn_link *link;
+	int ret = 0;
+	void *hdr;
+
+	mutex_lock(&node->lock);
+	cb->seq = node->generation;
+	xa_for_each_start(&node->links, index, link, cb->args[0]) {
+		qkdn_link_update(node, link);
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &qkdn_family, NLM_F_MULTI,
+				  QKDN_CMD_LINK_GET);
+		if (!hdr)
+			break;
+		genl_dump_check_consistent(cb, hdr);
+		if (put_link(skb, link)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = index + 1;
+	}
+	mutex_unlock(&node->lock);
+	if (!ret)
+		ret = skb->len;
+	return ret;
+}
+
+static int qkdn_nl_dump_done(struct netlink_callback *cb)
+{
+	return 0;
+}
+
+static int qkdn_nl_key_push(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct nlattr **attrs = info->attrs;
+	const struct nlattr *data = attrs[QKDN_A_QKD_KEY_DATA];
+	struct qkdn_link *link;
+	const char *qkd_key_id;
+	u64 now;
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_LINK_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, QKDN_A_QKD_KEY_DATA))
+		return -EINVAL;
+	qkd_key_id = get_id(info, QKDN_A_QKD_KEY_ID);
+	if (!qkd_key_id)
+		return -EINVAL;
+	if (!nla_len(data)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, data, "empty QKD-key");
+		return -EINVAL;
+	}
+	if (attrs[QKDN_A_QKD_KEY_HASH]) {
+		u8 digest[SHA256_DIGEST_SIZE];
+
+		sha256(nla_data(data), nla_len(data), digest);
+		ret = crypto_memneq(digest, nla_data(attrs[QKDN_A_QKD_KEY_HASH]),
+				    sizeof(digest));
+		memzero_explicit(digest, sizeof(digest));
+		if (ret) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    attrs[QKDN_A_QKD_KEY_HASH],
+					    "QKD-key hash does not match its data");
+			return -EBADMSG;
+		}
+	}
+	now = attrs[QKDN_A_QKD_KEY_TIMESTAMP] ?
+	      nla_get_u64(attrs[QKDN_A_QKD_KEY_TIMESTAMP]) :
+	      ktime_get_real_ns();
+
+	mutex_lock(&node->lock);
+	link = info_link(node, info);
+	if (!link) {
+		ret = -ENODEV;
+		goto out;
+	}
+	if ((attrs[QKDN_A_QKD_MODULE_ID] &&
+	     nla_strcmp(attrs[QKDN_A_QKD_MODULE_ID], link->module)) ||
+	    (attrs[QKDN_A_MATCHING_QKD_MODULE_ID] &&
+	     nla_strcmp(attrs[QKDN_A_MATCHING_QKD_MODULE_ID],
+			link->peer_module))) {
+		NL_SET_ERR_MSG(info->extack,
+			       "QKD module IDs differ from the link's");
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = qkdn_pool_push(&link->pool, qkd_key_id, nla_data(data),
+			     nla_len(data), now);
+	if (ret == -EOVERFLOW)
+		NL_SET_ERR_MSG(info->extack, "link sequence space used up");
+	qkdn_link_update(node, link);
+out:
+	mutex_unlock(&node->lock);
+	/* The request carried key bytes; wipe them before the skb is freed. */
+	memzero_explicit(nla_data(data), nla_len(data));
+	return ret;
+}
+
+static int qkdn_nl_app_add(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct nlattr **attrs = info->attrs;
+	kuid_t uid = INVALID_UID;
+	const char *sae;
+	u32 node_id;
+	int ret;
+
+	sae = get_id(info, QKDN_A_SAE_ID);
+	if (!sae)
+		return -EINVAL;
+	mutex_lock(&node->lock);
+	node_id = attrs[QKDN_A_NODE_ID] ? nla_get_u32(attrs[QKDN_A_NODE_ID]) :
+		  node->id;
+	ret = -EINVAL;
+	if (!node->id) {
+		NL_SET_ERR_MSG(info->extack, "node ID not set");
+		goto out;
+	}
+	if (node_id == node->id) {
+		if (!attrs[QKDN_A_UID]) {
+			NL_SET_ERR_MSG(info->extack,
+				       "a local SAE needs the uid that acts as it");
+			goto out;
+		}
+		uid = make_kuid(current_user_ns(),
+				nla_get_u32(attrs[QKDN_A_UID]));
+		if (!uid_valid(uid)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKDN_A_UID],
+					    "uid not mapped");
+			goto out;
+		}
+	}
+	ret = qkdn_app_add(node, sae, node_id, uid, info->extack);
+out:
+	mutex_unlock(&node->lock);
+	return ret;
+}
+
+static int qkdn_nl_app_del(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct qkdn_app *app;
+	const char *sae;
+	int ret = 0;
+
+	sae = get_id(info, QKDN_A_SAE_ID);
+	if (!sae)
+		return -EINVAL;
+	mutex_lock(&node->lock);
+	app = qkdn_app_find(node, sae);
+	if (app) {
+		qkdn_app_del(node, app);
+	} else {
+		NL_SET_ERR_MSG(info->extack, "unknown SAE ID");
+		ret = -ENOENT;
+	}
+	mutex_unlock(&node->lock);
+	return ret;
+}
+
+static int put_app(struct sk_buff *msg, struct qkdn_node *node,
+		   struct qkdn_app *app)
+{
+	if (nla_put_string(msg, QKDN_A_SAE_ID, app->sae) ||
+	    nla_put_u32(msg, QKDN_A_NODE_ID, app->node) ||
+	    nla_put_u64_64bit(msg, QKDN_A_KEYS_SUPPLIED, app->supplied,
+			      QKDN_A_PAD))
+		return -EMSGSIZE;
+	if (app->node == node->id &&
+	    nla_put_u32(msg, QKDN_A_UID,
+			from_kuid_munged(current_user_ns(), app->uid)))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int qkdn_nl_app_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct qkdn_app *app;
+	struct sk_buff *msg;
+	const char *sae;
+	void *hdr;
+	int ret;
+
+	sae = get_id(info, QKDN_A_SAE_ID);
+	if (!sae)
+		return -EINVAL;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &qkdn_family, 0, QKDN_CMD_APP_GET);
+	mutex_lock(&node->lock);
+	app = qkdn_app_find(node, sae);
+	if (!app) {
+		NL_SET_ERR_MSG(info->extack, "unknown SAE ID");
+		ret = -ENOENT;
+	} else {
+		ret = hdr ? put_app(msg, node, app) : -EMSGSIZE;
+	}
+	mutex_unlock(&node->lock);
+	if (ret) {
+		nlmsg_free(msg);
+		return ret;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int qkdn_nl_app_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct qkdn_node *node = qkdn_node_of(sock_net(skb->sk));
+	long skip = cb->args[0], index = 0;
+	struct qkdn_app *app;
+	void *hdr;
+
+	mutex_lock(&node->lock);
+	cb->seq = node->generation;
+	list_for_each_entry(app, &node->apps, list) {
+		if (index++ < skip)
+			continue;
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &qkdn_family, NLM_F_MULTI,
+				  QKDN_CMD_APP_GET);
+		if (!hdr)
+			break;
+		genl_dump_check_consistent(cb, hdr);
+		if (put_app(skb, node, app)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = index;
+	}
+	mutex_unlock(&node->lock);
+	return skb->len;
+}
+
+static int qkdn_nl_app_dump_start(struct netlink_callback *cb)
+{
+	cb->args[0] = 0;	/* applications already reported */
+	return 0;
+}
+
+/* A key supply reply under construction. */
+struct supply_reply {
+	struct genl_info *info;
+	struct sk_buff *msg;
+	void *hdr;
+	struct nlattr *keys;
+	u8 cmd;
+};
+
+static int supply_reply_prepare(void *ctx, u32 count, u32 bytes)
+{
+	struct supply_reply *reply = ctx;
+	size_t size = nla_total_size(sizeof(u32)) + nla_total_size(0) +
+		      count * (nla_total_size(0) +
+			       nla_total_size(QKDN_KEY_ID_LEN) +
+			       nla_total_size_64bit(sizeof(u64)) +
+			       nla_total_size(0) + NLA_ALIGNTO) + bytes;
+
+	reply->msg = genlmsg_new(size, GFP_KERNEL);
+	if (!reply->msg)
+		return -ENOMEM;
+	reply->hdr = genlmsg_put_reply(reply->msg, reply->info, &qkdn_family,
+				       0, reply->cmd);
+	if (!reply->hdr)
+		return -EMSGSIZE;
+	reply->keys = nla_nest_start(reply->msg, QKDN_A_KEYS);
+	return reply->keys ? 0 : -EMSGSIZE;
+}
+
+static int supply_reply_key(void *ctx, const struct qkdn_pool_key *key)
+{
+	struct supply_reply *reply = ctx;
+	struct sk_buff *msg = reply->msg;
+	struct nlattr *entry;
+
+	entry = nla_nest_start(msg, QKDN_A_KEY);
+	if (!entry ||
+	    nla_put(msg, QKDN_KEY_A_ID, QKDN_KEY_ID_LEN, key->id) ||
+	    nla_put(msg, QKDN_KEY_A_DATA, key->len, key->data) ||
+	    nla_put_u64_64bit(msg, QKDN_KEY_A_TIMESTAMP, key->created,
+			      QKDN_KEY_A_PAD))
+		return -EMSGSIZE;
+	nla_nest_end(msg, entry);
+	return 0;
+}
+
+/* Frees a reply that may hold key bytes, wiping it first. */
+static void supply_reply_free(struct supply_reply *reply)
+{
+	if (!reply->msg)
+		return;
+	memzero_explicit(reply->msg->data, reply->msg->len);
+	nlmsg_free(reply->msg);
+}
+
+static int supply_reply_send(struct supply_reply *reply, u32 link_id)
+{
+	nla_nest_end(reply->msg, reply->keys);
+	if (nla_put_u32(reply->msg, QKDN_A_LINK_ID, link_id)) {
+		supply_reply_free(reply);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(reply->msg, reply->hdr);
+	return genlmsg_reply(reply->msg, reply->info);
+}
+
+static int supply_request(struct genl_info *info, struct qkdn_supply *req,
+			  struct supply_reply *reply)
+{
+	req->sae = get_id(info, QKDN_A_SAE_ID);
+	req->peer_sae = req->sae ? get_id(info, QKDN_A_PEER_SAE_ID) : NULL;
+	if (!req->peer_sae)
+		return -EINVAL;
+	req->caller = current_euid();
+	req->prepare = supply_reply_prepare;
+	req->visit = supply_reply_key;
+	req->ctx = reply;
+	req->extack = info->extack;
+	reply->info = info;
+	reply->cmd = info->genlhdr->cmd;
+	return 0;
+}
+
+static int qkdn_nl_key_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct supply_reply reply = {};
+	struct qkdn_supply req = {};
+	u32 amount = 1;
+	int ret;
+
+	ret = supply_request(info, &req, &reply);
+	if (ret)
+		return ret;
+	if (info->attrs[QKDN_A_KEY_AMOUNT])
+		amount = nla_get_u32(info->attrs[QKDN_A_KEY_AMOUNT]);
+	if (info->attrs[QKDN_A_KEY_SIZE])
+		req.size_bits = nla_get_u32(info->attrs[QKDN_A_KEY_SIZE]);
+
+	mutex_lock(&node->lock);
+	ret = qkdn_supply_new(node, &req, amount);
+	mutex_unlock(&node->lock);
+	if (ret) {
+		supply_reply_free(&reply);
+		return ret;
+	}
+	return supply_reply_send(&reply, req.link_id);
+}
+
+/* Collects the key IDs of a KEY_GET_ID or KEY_DEL request. */
+static u8 *get_key_ids(struct genl_info *info, u32 *count)
+{
+	struct nlattr *tb[QKDN_KEY_A_MAX + 1];
+	struct nlattr *entry;
+	u8 *ids;
+	int rem, ret;
+	u32 n = 0;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_KEYS))
+		return ERR_PTR(-EINVAL);
+	nla_for_each_nested(entry, info->attrs[QKDN_A_KEYS], rem)
+		++n;
+	if (!n || n > QKDN_KEY_AMOUNT_MAX) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[QKDN_A_KEYS],
+				    "between 1 and QKDN_KEY_AMOUNT_MAX key IDs");
+		return ERR_PTR(-EINVAL);
+	}
+	ids = kmalloc_array(n, QKDN_KEY_ID_LEN, GFP_KERNEL);
+	if (!ids)
+		return ERR_PTR(-ENOMEM);
+	n = 0;
+	nla_for_each_nested(entry, info->attrs[QKDN_A_KEYS], rem) {
+		ret = nla_parse_nested(tb, QKDN_KEY_A_MAX, entry,
+				       qkdn_key_policy, info->extack);
+		if (!ret && !tb[QKDN_KEY_A_ID]) {
+			NL_SET_ERR_MSG_ATTR(info->extack, entry,
+					    "key entry without an ID");
+			ret = -EINVAL;
+		}
+		if (ret) {
+			kfree(ids);
+			return ERR_PTR(ret);
+		}
+		memcpy(ids + n++ * QKDN_KEY_ID_LEN, nla_data(tb[QKDN_KEY_A_ID]),
+		       QKDN_KEY_ID_LEN);
+	}
+	*count = n;
+	return ids;
+}
+
+static int key_by_id(struct genl_info *info, bool delete)
+{
+	struct qkdn_node *node = info_node(info);
+	struct supply_reply reply = {};
+	struct qkdn_supply req = {};
+	u32 count;
+	u8 *ids;
+	int ret;
+
+	ret = supply_request(info, &req, &reply);
+	if (ret)
+		return ret;
+	if (delete)
+		req.prepare = NULL;
+	ids = get_key_ids(info, &count);
+	if (IS_ERR(ids))
+		return PTR_ERR(ids);
+
+	mutex_lock(&node->lock);
+	ret = qkdn_supply_by_id(node, &req, ids, count, delete);
+	mutex_unlock(&node->lock);
+	kfree(ids);
+	if (ret || delete) {
+		supply_reply_free(&reply);
+		return ret;
+	}
+	return supply_reply_send(&reply, req.link_id);
+}
+
+static int qkdn_nl_key_get_id(struct sk_buff *skb, struct genl_info *info)
+{
+	return key_by_id(info, false);
+}
+
+static int qkdn_nl_key_del(struct sk_buff *skb, struct genl_info *info)
+{
+	return key_by_id(info, true);
+}
+
+void qkdn_netlink_alarm(struct qkdn_node *node, struct qkdn_link *link,
+			enum qkdn_alarm alarm)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	if (!genl_has_listeners(&qkdn_family, node->net, 0))
+		return;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &qkdn_family, 0, QKDN_CMD_ALARM);
+	if (!hdr ||
+	    nla_put_u32(msg, QKDN_A_ALARM, alarm) ||
+	    nla_put_u32(msg, QKDN_A_NODE_ID, node->id) ||
+	    put_link(msg, link)) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast_netns(&qkdn_family, node->net, msg, 0, 0,
+				GFP_KERNEL);
+}
+
+static const struct genl_ops qkdn_ops[] = {
+	{
+		.cmd = QKDN_CMD_PING,
+		.doit = qkdn_nl_ping,
+	}, {
+		.cmd = QKDN_CMD_NODE_GET,
+		.doit = qkdn_nl_node_get,
+	}, {
+		.cmd = QKDN_CMD_NODE_SET,
+		.doit = qkdn_nl_node_set,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_LINK_ADD,
+		.doit = qkdn_nl_link_add,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_LINK_SET,
+		.doit = qkdn_nl_link_set,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_LINK_DEL,
+		.doit = qkdn_nl_link_del,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_LINK_GET,
+		.doit = qkdn_nl_link_get,
+		.start = qkdn_nl_link_dump_start,
+		.dumpit = qkdn_nl_link_dump,
+		.done = qkdn_nl_dump_done,
+	}, {
+		.cmd = QKDN_CMD_KEY_PUSH,
+		.doit = qkdn_nl_key_push,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_APP_ADD,
+		.doit = qkdn_nl_app_add,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_APP_DEL,
+		.doit = qkdn_nl_app_del,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_APP_GET,
+		.doit = qkdn_nl_app_get,
+		.start = qkdn_nl_app_dump_start,
+		.dumpit = qkdn_nl_app_dump,
+		.done = qkdn_nl_dump_done,
+	}, {
+		.cmd = QKDN_CMD_KEY_GET,
+		.doit = qkdn_nl_key_get,
+	}, {
+		.cmd = QKDN_CMD_KEY_GET_ID,
+		.doit = qkdn_nl_key_get_id,
+	}, {
+		.cmd = QKDN_CMD_KEY_DEL,
+		.doit = qkdn_nl_key_del,
+	},
+};
+
+static const struct genl_multicast_group qkdn_mcgrps[] = {
+	{ .name = QKDN_MCGRP_ALARM },
+};
+
+static struct genl_family qkdn_family __ro_after_init = {
+	.name = QKDN_GENL_NAME,
+	.version = QKDN_GENL_VERSION,
+	.maxattr = QKDN_A_MAX,
+	.policy = qkdn_policy,
+	.netnsok = true,
+	.module = THIS_MODULE,
+	.ops = qkdn_ops,
+	.n_ops = ARRAY_SIZE(qkdn_ops),
+	.resv_start_op = 0,
+	.mcgrps = qkdn_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(qkdn_mcgrps),
+};
+
+int __init qkdn_netlink_init(void)
+{
+	return genl_register_family(&qkdn_family);
+}
+
+void qkdn_netlink_uninit(void)
+{
+	genl_unregister_family(&qkdn_family);
+}

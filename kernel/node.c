@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The QKD node of a network namespace: its KMA links, the applications it
+ * serves, and key supply (Ak) from the link pools to those applications.
+ */
+
+#include <linux/jiffies.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+#include <net/netns/generic.h>
+
+#include "main.h"
+#include "netlink.h"
+#include "node.h"
+
+static unsigned int qkdn_net_id __read_mostly;
+
+struct qkdn_node *qkdn_node_of(struct net *net)
+{
+	return net_generic(net, qkdn_net_id);
+}
+
+struct qkdn_link *qkdn_link_find(struct qkdn_node *node, u32 id)
+{
+	return xa_load(&node->links, id);
+}
+
+int qkdn_link_add(struct qkdn_node *node, const struct qkdn_link_config *cfg,
+		  struct netlink_ext_ack *extack)
+{
+	bool alice = cfg->role == QKDN_ROLE_ALICE;
+	struct qkdn_link *link;
+	int ret;
+
+	if (node->link_count >= QKDN_LINKS_MAX) {
+		NL_SET_ERR_MSG(extack, "too many links");
+		return -ENOSPC;
+	}
+	link = kzalloc(sizeof(*link), GFP_KERNEL);
+	if (!link)
+		return -ENOMEM;
+	link->id = cfg->id;
+	link->peer_node = cfg->peer_node;
+	link->role = cfg->role;
+	strscpy(link->module, cfg->module, sizeof(link->module));
+	strscpy(link->peer_module, cfg->peer_module, sizeof(link->peer_module));
+	ret = qkdn_pool_init(&link->pool, cfg->unit, alice,
+			     alice ? cfg->module : cfg->peer_module,
+			     alice ? cfg->peer_module : cfg->module,
+			     cfg->capacity, cfg->low, cfg->high);
+	if (ret)
+		goto err_free;
+	ret = xa_insert(&node->links, cfg->id, link, GFP_KERNEL);
+	if (ret) {
+		if (ret == -EBUSY) {
+			NL_SET_ERR_MSG(extack, "link ID in use");
+			ret = -EEXIST;
+		}
+		goto err_pool;
+	}
+	link->alarms = qkdn_pool_alarms(&link->pool);
+	link->rate_stamp = jiffies;
+	qkdn_objects_inc();
+	++node->link_count;
+	++node->generation;
+	return 0;
+
+err_pool:
+	qkdn_pool_destroy(&link->pool);
+err_free:
+	kfree(link);
+	return ret;
+}
+
+void qkdn_link_del(struct qkdn_node *node, struct qkdn_link *link)
+{
+	xa_erase(&node->links, link->id);
+	qkdn_pool_destroy(&link->pool);
+	kfree_sensitive(link);
+	qkdn_objects_dec();
+	--node->link_count;
+	++node->generation;
+}
+
+static void link_sample_rates(struct qkdn_link *link)
+{
+	unsigned long elapsed = jiffies - link->rate_stamp;
+	const struct qkdn_pool_stats *stats = &link->pool.stats;
+
+	if (elapsed < HZ)
+		return;
+	link->gen_rate = div_u64((stats->generated - link->rate_generated) * HZ,
+				 elapsed);
+	link->cons_rate = div_u64((stats->consumed - link->rate_consumed) * HZ,
+				  elapsed);
+	link->rate_stamp = jiffies;
+	link->rate_generated = stats->generated;
+	link->rate_consumed = stats->consumed;
+}
+
+/* After any change to a pool: refresh its rates and report alarm edges. */
+void qkdn_link_update(struct qkdn_node *node, struct qkdn_link *link)
+{
+	unsigned int now = qkdn_pool_alarms(&link->pool);
+	unsigned int raised = now & ~link->alarms;
+
+	link_sample_rates(link);
+	if (raised & QKDN_POOL_LOW)
+		qkdn_netlink_alarm(node, link, QKDN_ALARM_POOL_LOW);
+	if (link->alarms & ~now & QKDN_POOL_LOW)
+		qkdn_netlink_alarm(node, link, QKDN_ALARM_POOL_LOW_CLEARED);
+	if (raised & QKDN_POOL_HIGH)
+		qkdn_netlink_alarm(node, link, QKDN_ALARM_POOL_HIGH);
+	if (raised & QKDN_POOL_FULL)
+		qkdn_netlink_alarm(node, link, QKDN_ALARM_POOL_FULL);
+	link->alarms = now;
+}
+
+struct qkdn_app *qkdn_app_find(struct qkdn_node *node, const char *sae)
+{
+	struct qkdn_app *app;
+
+	list_for_each_entry(app, &node->apps, list)
+		if (!strcmp(app->sae, sae))
+			return app;
+	return NULL;
+}
+
+int qkdn_app_add(struct qkdn_node *node, const char *sae, u32 node_id,
+		 kuid_t uid, struct netlink_ext_ack *extack)
+{
+	struct qkdn_app *app;
+
+	if (qkdn_app_find(node, sae)) {
+		NL_SET_ERR_MSG(extack, "SAE ID already registered");
+		return -EEXIST;
+	}
+	if (node->app_count >= QKDN_APPS_MAX) {
+		NL_SET_ERR_MSG(extack, "too many applications");
+		return -ENOSPC;
+	}
+	app = kzalloc(sizeof(*app), GFP_KERNEL);
+	if (!app)
+		return -ENOMEM;
+	strscpy(app->sae, sae, sizeof(app->sae));
+	app->node = node_id;
+	app->uid = uid;
+	list_add_tail(&app->list, &node->apps);
+	qkdn_objects_inc();
+	++node->app_count;
+	++node->generation;
+	return 0;
+}
+
+void qkdn_app_del(struct qkdn_node *node, struct qkdn_app *app)
+{
+	list_del(&app->list);
+	kfree(app);
+	qkdn_objects_dec();
+	--node->app_count;
+	++node->generation;
+}
+
+/*
+ * The checks every key supply request passes first: a local SAE the caller
+ * may act as, and a remote peer SAE. Returns the peer's node ID.
+ */
+static int supply_check(struct qkdn_node *node, struct qkdn_supply *req,
+			struct qkdn_app **app_out)
+{
+	struct netlink_ext_ack *extack = req->extack;
+	struct qkdn_app *app, *peer;
+
+	app = qkdn_app_find(node, req->sae);
+	if (!app) {
+		NL_SET_ERR_MSG(extack, "unknown SAE ID");
+		return -ENOENT;
+	}
+	if (app->node != node->id) {
+		NL_SET_ERR_MSG(extack, "SAE is not attached to this node");
+		return -EINVAL;
+	}
+	if (!uid_eq(app->uid, req->caller)) {
+		NL_SET_ERR_MSG(extack, "caller may not act as this SAE");
+		return -EACCES;
+	}
+	peer = qkdn_app_find(node, req->peer_sae);
+	if (!peer) {
+		NL_SET_ERR_MSG(extack, "unknown peer SAE ID");
+		return -ENOENT;
+	}
+	if (peer->node == node->id) {
+		NL_SET_ERR_MSG(extack, "peer SAE is attached to this node");
+		return -EINVAL;
+	}
+	*app_out = app;
+	return peer->node;
+}
+
+int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
+		    u32 amount)
+{
+	struct qkdn_link *link, *best = NULL;
+	struct qkdn_app *app;
+	unsigned long index;
+	u32 peer_node;
+	int ret;
+
+	ret = supply_check(node, req, &app);
+	if (ret < 0)
+		return ret;
+	peer_node = ret;
+
+	xa_for_each(&node->links, index, link) {
+		if (link->peer_node != peer_node)
+			continue;
+		if (!best || link->pool.enc_avail > best->pool.enc_avail)
+			best = link;
+	}
+	if (!best) {
+		NL_SET_ERR_MSG(req->extack, "no link to the peer SAE's node");
+		return -EHOSTUNREACH;
+	}
+	if (req->size_bits && req->size_bits != best->pool.unit * 8) {
+		NL_SET_ERR_MSG(req->extack, "key size must be the link's unit");
+		return -EINVAL;
+	}
+	if ((u64)amount * best->pool.unit > QKDN_KEY_BYTES_MAX) {
+		NL_SET_ERR_MSG(req->extack, "too many key bytes for one reply");
+		return -EMSGSIZE;
+	}
+	if (best->pool.enc_avail < amount) {
+		NL_SET_ERR_MSG(req->extack, "not enough keys in the pool");
+		return -EAGAIN;
+	}
+	ret = req->prepare(req->ctx, amount, amount * best->pool.unit);
+	if (ret)
+		return ret;
+	req->link_id = best->id;
+	ret = qkdn_pool_take(&best->pool, amount, req->visit, req->ctx);
+	app->supplied += amount;
+	qkdn_link_update(node, best);
+	return ret;
+}
+
+static struct qkdn_link *link_holding(struct qkdn_node *node, u32 peer_node,
+				      const u8 *id)
+{
+	struct qkdn_link *link;
+	unsigned long index;
+
+	xa_for_each(&node->links, index, link)
+		if (link->peer_node == peer_node &&
+		    qkdn_pool_has_id(&link->pool, id))
+			return link;
+	return NULL;
+}
+
+int qkdn_supply_by_id(struct qkdn_node *node, struct qkdn_supply *req,
+		      const u8 *ids, u32 count, bool delete)
+{
+	struct qkdn_link *link;
+	struct qkdn_app *app;
+	u32 peer_node, i, j;
+	u32 bytes = 0;
+	int ret;
+
+	ret = supply_check(node, req, &app);
+	if (ret < 0)
+		return ret;
+	peer_node = ret;
+
+	for (i = 0; i < count; ++i) {
+		const u8 *id = ids + i * QKDN_KEY_ID_LEN;
+
+		for (j = 0; j < i; ++j) {
+			if (!memcmp(id, ids + j * QKDN_KEY_ID_LEN,
+				    QKDN_KEY_ID_LEN)) {
+				NL_SET_ERR_MSG(req->extack, "key ID repeated");
+				return -EINVAL;
+			}
+		}
+		link = link_holding(node, peer_node, id);
+		if (!link) {
+			NL_SET_ERR_MSG(req->extack, "no such key");
+			return -ENOKEY;
+		}
+		bytes += link->pool.unit;
+	}
+	if (!delete && bytes > QKDN_KEY_BYTES_MAX) {
+		NL_SET_ERR_MSG(req->extack, "too many key bytes for one reply");
+		return -EMSGSIZE;
+	}
+	if (req->prepare) {
+		ret = req->prepare(req->ctx, count, bytes);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < count && !ret; ++i) {
+		const u8 *id = ids + i * QKDN_KEY_ID_LEN;
+
+		link = link_holding(node, peer_node, id);
+		req->link_id = link->id;
+		ret = qkdn_pool_take_id(&link->pool, id,
+					delete ? NULL : req->visit, req->ctx);
+		qkdn_link_update(node, link);
+	}
+	if (!delete)
+		app->supplied += count;
+	return ret;
+}
+
+static int __net_init qkdn_net_init(struct net *net)
+{
+	struct qkdn_node *node = qkdn_node_of(net);
+
+	node->net = net;
+	mutex_init(&node->lock);
+	xa_init(&node->links);
+	INIT_LIST_HEAD(&node->apps);
+	return 0;
+}
+
+static void __net_exit qkdn_net_exit(struct net *net)
+{
+	struct qkdn_node *node = qkdn_node_of(net);
+	struct qkdn_app *app, *tmp;
+	struct qkdn_link *link;
+	unsigned long index;
+
+	mutex_lock(&node->lock);
+	xa_for_each(&node->links, index, link)
+		qkdn_link_del(node, link);
+	list_for_each_entry_safe(app, tmp, &node->apps, list)
+		qkdn_app_del(node, app);
+	mutex_unlock(&node->lock);
+	xa_destroy(&node->links);
+	mutex_destroy(&node->lock);
+}
+
+static struct pernet_operations qkdn_net_ops = {
+	.init = qkdn_net_init,
+	.exit = qkdn_net_exit,
+	.id = &qkdn_net_id,
+	.size = sizeof(struct qkdn_node),
+};
+
+int qkdn_node_register(void)
+{
+	return register_pernet_subsys(&qkdn_net_ops);
+}
+
+void qkdn_node_unregister(void)
+{
+	unregister_pernet_subsys(&qkdn_net_ops);
+}
