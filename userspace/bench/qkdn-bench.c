@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * qkdn-bench: netlink round trips and key supply rates of the local node.
+ *
+ *   qkdn-bench --sae SAE --peer PEER_SAE [--seconds N] [--batch B]
+ *
+ * Runs for N seconds each (default 3): PING, KEY_GET with amount 1, and
+ * KEY_GET with amount B (default 64), each in a tight loop on one socket
+ * with one prebuilt request, so the loop itself allocates nothing. Key
+ * bytes arrive in the netlink layer's locked receive buffer, which is
+ * wiped after every reply; only the keys are counted here.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <linux/qkdn.h>
+
+#include "log.h"
+#include "nl.h"
+#include "secmem.h"
+#include "util.h"
+
+struct phase {
+	const char *name;
+	uint64_t requests, keys;
+	double secs;
+};
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Counts the keys of a KEY_GET reply without copying them anywhere. */
+static int count_keys_cb(const struct nlmsghdr *nlh, void *data)
+{
+	uint64_t *keys = data;
+	const struct nlattr *a, *k;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct genlmsghdr)) {
+		if (mnl_attr_get_type(a) != QKDN_A_KEYS)
+			continue;
+		mnl_attr_for_each_nested(k, a)
+			(*keys)++;
+	}
+	return 0;
+}
+
+static void run(struct qkdn_nl *nl, struct qkdn_nl_msg *msg, struct phase *p,
+		double seconds, bool keys)
+{
+	double start = now(), end = start + seconds, t = start;
+	int err;
+
+	while (t < end) {
+		err = qkdn_nl_request(nl, msg, keys ? count_keys_cb : NULL, &p->keys);
+		if (err == -EAGAIN)
+			qkdn_die("%s: the key pool ran dry after %llu requests (%s); "
+				 "no rate reported: feed the link more keys or shorten --seconds",
+				 p->name, (unsigned long long)p->requests, strerror(EAGAIN));
+		if (err) {
+			const char *ext = qkdn_nl_extack(nl);
+
+			qkdn_die("%s: %s%s%s", p->name, strerror(-err), *ext ? ": " : "", ext);
+		}
+		p->requests++;
+		t = now();
+	}
+	p->secs = t - start;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: qkdn-bench --sae SAE --peer PEER_SAE [--seconds N] [--batch B]\n"
+		   "  --sae SAE        local SAE to take keys as (its uid must be yours)\n"
+		   "  --peer PEER_SAE  remote SAE the keys are shared with\n"
+		   "  --seconds N      duration of each phase (default 3)\n"
+		   "  --batch B        keys per request in the batch phase (default 64)\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sae", required_argument, NULL, 's' },
+		{ "peer", required_argument, NULL, 'p' },
+		{ "seconds", required_argument, NULL, 't' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *sae = NULL, *peer = NULL;
+	uint32_t seconds = 3, batch = 64;
+	struct phase ping = { .name = "ping" }, single = { .name = "key_get amount=1" };
+	struct phase multi = { .name = "key_get amount=N" };
+	char multi_name[48];
+	struct qkdn_nl_msg *msg;
+	struct qkdn_nl *nl;
+	int c, err;
+
+	qkdn_log_init("qkdn-bench", QKDN_LOG_WARN);
+	err = qkdn_harden_process();
+	if (err)
+		qkdn_die_err(err, "cannot make the process non-dumpable");
+	while ((c = getopt_long(argc, argv, "s:p:t:b:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sae = optarg;
+			break;
+		case 'p':
+			peer = optarg;
+			break;
+		case 't':
+			if (qkdn_parse_u32(optarg, 1, 3600, &seconds))
+				qkdn_die("invalid number '%s' for '--seconds' (1..3600)", optarg);
+			break;
+		case 'b':
+			if (qkdn_parse_u32(optarg, 1, QKDN_KEY_AMOUNT_MAX, &batch))
+				qkdn_die("invalid number '%s' for '--batch' (1..%d)", optarg,
+					 QKDN_KEY_AMOUNT_MAX);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc)
+		qkdn_die("unexpected argument '%s'", argv[optind]);
+	if (!sae || !peer)
+		qkdn_die("missing '%s' (see --help)", !sae ? "--sae" : "--peer");
+
+	err = qkdn_nl_open(&nl);
+	if (err == -ENOENT)
+		qkdn_die("generic netlink family \"%s\" not found (is qkdn.ko loaded?)",
+			 QKDN_GENL_NAME);
+	if (err)
+		qkdn_die_err(err, "cannot open generic netlink socket");
+	msg = qkdn_nl_msg_new(QKDN_CMD_PING, 0);
+	if (!msg)
+		qkdn_die_err(errno, "cannot allocate a locked message buffer");
+
+	run(nl, msg, &ping, seconds, false);
+	printf("ping: %.0f round trips/s\n", (double)ping.requests / ping.secs);
+	fflush(stdout);
+
+	qkdn_nl_msg_reset(msg, QKDN_CMD_KEY_GET, 0);
+	qkdn_nl_put_str(msg, QKDN_A_SAE_ID, sae);
+	qkdn_nl_put_str(msg, QKDN_A_PEER_SAE_ID, peer);
+	qkdn_nl_put_u32(msg, QKDN_A_KEY_AMOUNT, 1);
+	run(nl, msg, &single, seconds, true);
+	printf("key_get amount=1: %.0f requests/s, %.0f keys/s\n",
+	       (double)single.requests / single.secs, (double)single.keys / single.secs);
+	fflush(stdout);
+
+	snprintf(multi_name, sizeof(multi_name), "key_get amount=%u", batch);
+	multi.name = multi_name;
+	qkdn_nl_msg_reset(msg, QKDN_CMD_KEY_GET, 0);
+	qkdn_nl_put_str(msg, QKDN_A_SAE_ID, sae);
+	qkdn_nl_put_str(msg, QKDN_A_PEER_SAE_ID, peer);
+	qkdn_nl_put_u32(msg, QKDN_A_KEY_AMOUNT, batch);
+	run(nl, msg, &multi, seconds, true);
+	printf("%s: %.0f requests/s, %.0f keys/s\n", multi_name,
+	       (double)multi.requests / multi.secs, (double)multi.keys / multi.secs);
+
+	printf("ratio single-key/ping: %.2f\n",
+	       ((double)single.requests / single.secs) / ((double)ping.requests / ping.secs));
+	qkdn_nl_msg_free(msg);
+	qkdn_nl_close(nl);
+	return 0;
+}

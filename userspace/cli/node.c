@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <linux/qkdn.h>
+
+#include "cli.h"
+#include "log.h"
+
+struct node_info {
+	uint32_t id, ttl, links, apps;
+	char name[QKDN_ID_MAXLEN + 1];
+};
+
+static int node_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct node_info *n = data;
+	const struct nlattr *tb[QKDN_A_MAX + 1];
+	const char *name;
+
+	if (qkdn_nl_parse(nlh, tb, QKDN_A_MAX) < 0)
+		return -EBADMSG;
+	qkdn_nla_u32(tb[QKDN_A_NODE_ID], &n->id);
+	qkdn_nla_u32(tb[QKDN_A_KEYRING_TTL], &n->ttl);
+	qkdn_nla_u32(tb[QKDN_A_LINK_COUNT], &n->links);
+	qkdn_nla_u32(tb[QKDN_A_APP_COUNT], &n->apps);
+	name = qkdn_nla_str(tb[QKDN_A_NODE_NAME]);
+	snprintf(n->name, sizeof(n->name), "%s", name ? name : "");
+	return 0;
+}
+
+static int node_show(struct cli *cli, int argc, char **argv)
+{
+	struct qkdn_nl_msg *msg;
+	struct node_info n = { 0 };
+
+	cli_no_more("node show", argc, argv, 0);
+	msg = cli_msg(QKDN_CMD_NODE_GET);
+	cli_request(cli, "node show", msg, node_cb, &n);
+	qkdn_nl_msg_free(msg);
+
+	if (cli->json) {
+		cli_json_print(json_pack("{s:I, s:s, s:I, s:I, s:I}",
+					 "id", (json_int_t)n.id, "name", n.name,
+					 "keyring_ttl", (json_int_t)n.ttl,
+					 "links", (json_int_t)n.links, "apps", (json_int_t)n.apps));
+		return 0;
+	}
+	printf("node %u", n.id);
+	if (n.name[0])
+		printf(" name %s", n.name);
+	printf(" keyring-ttl %u links %u apps %u\n", n.ttl, n.links, n.apps);
+	return 0;
+}
+
+static int node_set(struct cli *cli, int argc, char **argv)
+{
+	const char *what = "node set";
+	bool have_id = false, have_name = false, have_ttl = false;
+	struct qkdn_nl_msg *msg = cli_msg(QKDN_CMD_NODE_SET);
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "id")) {
+			cli_once(what, "id", &have_id);
+			qkdn_nl_put_u32(msg, QKDN_A_NODE_ID,
+					cli_u32(cli_value(what, argc, argv, &i), "id"));
+		} else if (!strcmp(argv[i], "name")) {
+			cli_once(what, "name", &have_name);
+			qkdn_nl_put_str(msg, QKDN_A_NODE_NAME, cli_value(what, argc, argv, &i));
+		} else if (!strcmp(argv[i], "keyring-ttl")) {
+			cli_once(what, "keyring-ttl", &have_ttl);
+			qkdn_nl_put_u32(msg, QKDN_A_KEYRING_TTL,
+					cli_u32(cli_value(what, argc, argv, &i), "keyring-ttl"));
+		} else {
+			cli_unknown_arg(what, argv[i]);
+		}
+	}
+	if (!have_id && !have_name && !have_ttl)
+		qkdn_die("%s: nothing to set (id, name or keyring-ttl)", what);
+	cli_request(cli, what, msg, NULL, NULL);
+	qkdn_nl_msg_free(msg);
+	return 0;
+}
+
+static const struct cli_cmd node_cmds[] = {
+	{ "show", "", "the node's ID, name, keyring TTL and counts", node_show },
+	{ "set", "[id N] [name NAME] [keyring-ttl SECS]", "configure the node", node_set },
+	{ 0 }
+};
+
+const struct cli_object cli_node = {
+	.name = "node", .help = "this namespace's QKD node", .cmds = node_cmds,
+	.default_first = true,
+};
