@@ -49,17 +49,21 @@ bench: deps
 	$(MAKE) all
 	scripts/vm-run scripts/bench-keysupply
 
+# Our sources, not the *.mod.c that modpost generates next to them.
+LINT_FILES = $(filter-out %.mod.c,$(wildcard kernel/*.[ch])) include/uapi/linux/qkdn.h
+
 # checkpatch.pl comes from Debian's linux-source-6.1 (scripts/ksource.sh).
 # -Wsparse-error makes a sparse warning fail the target.
 lint:
 	$(check_kdir)
 	ksrc=$$(scripts/ksource.sh) && \
-		$$ksrc/scripts/checkpatch.pl --strict --no-tree -f \
-			kernel/*.[ch] include/uapi/linux/qkdn.h
+		$$ksrc/scripts/checkpatch.pl --strict --no-tree -f $(LINT_FILES)
 	$(KBUILD) C=2 CHECK=sparse CF=-Wsparse-error modules
 
+# Kbuild skips depmod when the headers have no System.map, as Debian's do.
 install: all
 	$(KBUILD) modules_install
+	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
 	$(MAKE) -C userspace install
 
 module-clean:

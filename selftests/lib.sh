@@ -53,7 +53,7 @@ cleanup() {
 # Say where a `set -e` script died: the command and its line, also when it
 # failed inside a helper (errtrace).
 set -E
-trap 'echo "# ${BASH_SOURCE[0]##*/}:$LINENO: \"$BASH_COMMAND\" exited with status $?"' ERR
+trap 'echo "# ${BASH_SOURCE[0]##*/}:$LINENO: \"$BASH_COMMAND\" exited with status $?" >&2' ERR
 
 ok() {
 	echo "ok - $*"
