@@ -22,9 +22,9 @@ KBUILD = $(MAKE) -C $(KDIR) M=$(CURDIR)
 check_kdir = $(if $(wildcard $(KDIR)/Makefile),,\
 	$(error no kernel build tree at '$(KDIR)': run `make deps`, or set KVER or KDIR))
 
-.PHONY: all module userspace deps check demo bench lint clean module-clean install
+.PHONY: all module userspace selftests deps check demo bench lint clean module-clean install
 
-all: module userspace
+all: module userspace selftests
 
 module:
 	$(check_kdir)
@@ -32,6 +32,10 @@ module:
 
 userspace:
 	$(MAKE) -C userspace
+
+# The C selftests that run in the VM (selftests/*_test.c).
+selftests:
+	$(MAKE) -C selftests
 
 deps:
 	scripts/install-deps.sh
@@ -72,4 +76,5 @@ module-clean:
 
 clean: module-clean
 	$(MAKE) -C userspace clean
+	$(MAKE) -C selftests clean
 	rm -rf build

@@ -270,6 +270,7 @@ int qkdn_supply_by_id(struct qkdn_node *node, struct qkdn_supply *req,
 	if (ret < 0)
 		return ret;
 	peer_node = ret;
+	ret = 0;
 
 	for (i = 0; i < count; ++i) {
 		const u8 *id = ids + i * QKDN_KEY_ID_LEN;

@@ -16,9 +16,13 @@
  * nests of repeated entries: QKDN_A_KEYS holds QKDN_A_KEY entries, each a
  * nest of enum qkdn_key_attr. Statistics of a link travel in the
  * QKDN_A_LINK_STATS nest of enum qkdn_stat_attr. Attributes are validated
- * strictly: unknown attributes, wrong lengths and out-of-range values are
- * refused with EINVAL and an extended-ack message naming the attribute.
- * Strings are NUL-terminated and at most QKDN_ID_MAXLEN bytes with the NUL.
+ * strictly, and a refused request changes nothing: integers out of range
+ * and binary attributes of the wrong length get ERANGE; unknown
+ * attributes, attributes only replies carry, missing attributes, strings
+ * that are too long or not NUL-terminated get EINVAL; each with an
+ * extended-ack message naming the attribute. Strings are NUL-terminated
+ * and at most QKDN_ID_MAXLEN bytes with the NUL; IDs (node names aside)
+ * are printable ASCII without blanks or ':'.
  *
  * Permissions: commands marked [admin] need CAP_NET_ADMIN in the user
  * namespace that owns the node's network namespace (EPERM otherwise).
@@ -114,7 +118,7 @@
  *     QKDN_A_QKD_KEY_HASH: NLA_BINARY, exactly 32 bytes, SHA-256 of the data
  *     QKDN_A_QKD_MODULE_ID, QKDN_A_MATCHING_QKD_MODULE_ID: if present,
  *         must name the link's modules
- *   Reply: QKDN_A_LINK_STATS of the link after the push.
+ *   No reply beyond the ack, so a driver can push at full rate.
  *   Errors: ENODEV; EBADMSG hash mismatch; EINVAL module IDs differ;
  *   EOVERFLOW the link's 48-bit sequence space is used up. A refused push
  *   changes nothing.
