@@ -28,7 +28,9 @@
  * namespace that owns the node's network namespace (EPERM otherwise).
  * Key supply commands ([app]) need no capability, but the caller's
  * effective uid must be the uid registered for the application whose
- * SAE ID it names (EACCES otherwise).
+ * SAE ID it names (EACCES otherwise). The *_GET commands are open to every
+ * user of the namespace, as `ip link` is: they show configuration and
+ * counters, never key material.
  *
  * Key identifiers
  * ---------------
@@ -134,7 +136,8 @@
  * QKDN_CMD_APP_DEL [admin]: QKDN_A_SAE_ID. Errors: ENOENT.
  *
  * QKDN_CMD_APP_GET: dump (or QKDN_A_SAE_ID for one). Each reply:
- *     QKDN_A_SAE_ID, QKDN_A_NODE_ID, QKDN_A_UID (local SAEs only),
+ *     QKDN_A_SAE_ID, QKDN_A_NODE_ID, QKDN_A_UID (local SAEs only: absent
+ *     for a remote one),
  *     QKDN_A_KEYS_SUPPLIED: NLA_U64
  *
  * QKDN_CMD_KEY_GET [app] (Ak key supply, "GET_KEY"): new keys for the
@@ -142,7 +145,8 @@
  *     QKDN_A_SAE_ID, QKDN_A_PEER_SAE_ID: NLA_NUL_STRING, required
  *     QKDN_A_KEY_AMOUNT: NLA_U32, 1..QKDN_KEY_AMOUNT_MAX, default 1
  *     QKDN_A_KEY_SIZE: NLA_U32, bits; if present must be the link's unit
- *   Reply:
+ *   Reply (up to QKDN_KEY_BYTES_MAX of keys plus 44 bytes a key: receive
+ *   buffers must hold QKDN_REPLY_MAX bytes):
  *     QKDN_A_LINK_ID: the link the keys came from
  *     QKDN_A_KEYS: NLA_NESTED
  *       QKDN_A_KEY: NLA_NESTED, one per key
@@ -173,17 +177,23 @@
  *
  * Multicast group QKDN_MCGRP_ALARM ("alarm") carries QKDN_CMD_ALARM:
  *     QKDN_A_ALARM: NLA_U32, enum qkdn_alarm
- *     QKDN_A_NODE_ID, QKDN_A_LINK_ID, QKDN_A_LINK_STATS
+ *     QKDN_A_NODE_ID
+ *     the link's attributes, exactly as in a LINK_GET reply
  *
  * Keyring
  * -------
  *
  * The key type "qkdn" is instantiated from the node of the caller's network
  * namespace, in-kernel, without an upcall:
- *     request_key("qkdn", "<sae>:<peer-sae>", NULL, ...) takes a new key as
+ *     request_key("qkdn", "<sae>:<peer-sae>", "", ...) takes a new key as
  *         GET_KEY does;
- *     request_key("qkdn", "<sae>:<peer-sae>:<key-uuid>", NULL, ...) takes
+ *     request_key("qkdn", "<sae>:<peer-sae>:<key-uuid>", "", ...) takes
  *         the key with that ID as GET_KEY_ID does.
+ * The callout information may be empty but must be given: without it the
+ * kernel only searches the keyrings (keyctl request2, not request). Once on
+ * a keyring the key is found there by later requests for the same
+ * description; unlink it to take a new one. add_key("qkdn", desc, NULL, 0)
+ * does the same as request_key(); a non-empty payload is refused (EINVAL).
  * The payload read with keyctl_read() is the key; /proc/keys shows its ID.
  * The same uid rule applies. Keys are wiped when revoked or destroyed.
  */
@@ -206,6 +216,7 @@
 #define QKDN_QKD_KEY_MAX	32768
 #define QKDN_KEY_AMOUNT_MAX	1024
 #define QKDN_KEY_BYTES_MAX	65536
+#define QKDN_REPLY_MAX		(QKDN_KEY_BYTES_MAX + 64 * 1024)
 #define QKDN_LINKS_MAX		1024
 #define QKDN_APPS_MAX		4096
 
@@ -226,10 +237,10 @@ enum qkdn_cmd {
 	QKDN_CMD_KEY_GET_ID,
 	QKDN_CMD_KEY_DEL,
 	QKDN_CMD_ALARM,
-	__QKDN_CMD_MAX
+	__QKDN_CMD_LAST
 };
 
-#define QKDN_CMD_MAX (__QKDN_CMD_MAX - 1)
+#define QKDN_CMD_MAX (__QKDN_CMD_LAST - 1)
 
 enum qkdn_attr {
 	QKDN_A_UNSPEC,
