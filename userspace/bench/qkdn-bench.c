@@ -3,6 +3,11 @@
  * qkdn-bench: netlink round trips and key supply rates of the local node.
  *
  *   qkdn-bench --sae SAE --peer PEER_SAE [--seconds N] [--batch B]
+ *   qkdn-bench --fill-link ID --fill-bytes N
+ *
+ * With --fill-link it only pushes N bytes of fresh random QKD-keys of
+ * QKDN_QKD_KEY_MAX bytes into the link (Kq-1) and reports the push rate,
+ * so a benchmark can fill a pool without a process per push.
  *
  * Runs for N seconds each (default 3): PING, KEY_GET with amount 1, and
  * KEY_GET with amount B (default 64), each in a tight loop on one socket
@@ -12,6 +17,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +82,63 @@ static void run(struct qkdn_nl *nl, struct qkdn_nl_msg *msg, struct phase *p,
 	p->secs = t - start;
 }
 
+/* Kq-1 at full speed: fresh random QKD-keys, one request each. */
+static void fill(struct qkdn_nl *nl, uint32_t link, uint64_t bytes)
+{
+	struct qkdn_nl_msg *msg = qkdn_nl_msg_new(QKDN_CMD_KEY_PUSH, 0);
+	uint8_t *data = qkdn_secbuf_alloc(QKDN_QKD_KEY_MAX);
+	double start = now(), secs;
+	uint64_t pushed = 0, count = 0;
+	char id[32];
+	int err;
+
+	if (!msg || !data)
+		qkdn_die_err(errno, "cannot allocate locked buffers");
+	while (pushed < bytes) {
+		size_t len = bytes - pushed < QKDN_QKD_KEY_MAX ?
+			     bytes - pushed : QKDN_QKD_KEY_MAX;
+		size_t got = 0;
+
+		while (got < len) {
+			ssize_t n = getrandom(data + got, len - got, 0);
+
+			if (n < 0 && errno != EINTR)
+				qkdn_die_err(errno, "getrandom");
+			if (n > 0)
+				got += n;
+		}
+		snprintf(id, sizeof(id), "bench-%llu", (unsigned long long)count);
+		qkdn_nl_msg_reset(msg, QKDN_CMD_KEY_PUSH, 0);
+		qkdn_nl_put_u32(msg, QKDN_A_LINK_ID, link);
+		qkdn_nl_put_str(msg, QKDN_A_QKD_KEY_ID, id);
+		qkdn_nl_put(msg, QKDN_A_QKD_KEY_DATA, data, len);
+		err = qkdn_nl_request(nl, msg, NULL, NULL);
+		if (err) {
+			const char *ext = qkdn_nl_extack(nl);
+
+			qkdn_die("key push: %s%s%s", strerror(-err), *ext ? ": " : "", ext);
+		}
+		pushed += len;
+		count++;
+	}
+	secs = now() - start;
+	printf("kq-1 push: %llu QKD-keys of up to %d bytes in %.2f s: %.0f pushes/s, %.1f MB/s\n",
+	       (unsigned long long)count, QKDN_QKD_KEY_MAX, secs, count / secs,
+	       pushed / secs / 1e6);
+	qkdn_secbuf_free(data);
+	qkdn_nl_msg_free(msg);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: qkdn-bench --sae SAE --peer PEER_SAE [--seconds N] [--batch B]\n"
+		   "       qkdn-bench --fill-link ID --fill-bytes N\n"
 		   "  --sae SAE        local SAE to take keys as (its uid must be yours)\n"
 		   "  --peer PEER_SAE  remote SAE the keys are shared with\n"
 		   "  --seconds N      duration of each phase (default 3)\n"
-		   "  --batch B        keys per request in the batch phase (default 64)\n");
+		   "  --batch B        keys per request in the batch phase (default 64)\n"
+		   "  --fill-link ID   push fresh random QKD-keys into link ID, then exit\n"
+		   "  --fill-bytes N   how many bytes to push with --fill-link\n");
 }
 
 int main(int argc, char **argv)
@@ -92,11 +148,14 @@ int main(int argc, char **argv)
 		{ "peer", required_argument, NULL, 'p' },
 		{ "seconds", required_argument, NULL, 't' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "fill-link", required_argument, NULL, 'l' },
+		{ "fill-bytes", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *sae = NULL, *peer = NULL;
-	uint32_t seconds = 3, batch = 64;
+	uint32_t seconds = 3, batch = 64, fill_link = 0;
+	uint64_t fill_bytes = 0;
 	struct phase ping = { .name = "ping" }, single = { .name = "key_get amount=1" };
 	struct phase multi = { .name = "key_get amount=N" };
 	char multi_name[48];
@@ -108,7 +167,7 @@ int main(int argc, char **argv)
 	err = qkdn_harden_process();
 	if (err)
 		qkdn_die_err(err, "cannot make the process non-dumpable");
-	while ((c = getopt_long(argc, argv, "s:p:t:b:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:t:b:l:n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sae = optarg;
@@ -125,6 +184,14 @@ int main(int argc, char **argv)
 				qkdn_die("invalid number '%s' for '--batch' (1..%d)", optarg,
 					 QKDN_KEY_AMOUNT_MAX);
 			break;
+		case 'l':
+			if (qkdn_parse_u32(optarg, 1, UINT32_MAX, &fill_link))
+				qkdn_die("invalid number '%s' for '--fill-link'", optarg);
+			break;
+		case 'n':
+			if (qkdn_parse_u64(optarg, 1, UINT64_MAX, &fill_bytes))
+				qkdn_die("invalid number '%s' for '--fill-bytes'", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -135,7 +202,9 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		qkdn_die("unexpected argument '%s'", argv[optind]);
-	if (!sae || !peer)
+	if (!fill_link != !fill_bytes)
+		qkdn_die("--fill-link and --fill-bytes go together");
+	if (!fill_link && (!sae || !peer))
 		qkdn_die("missing '%s' (see --help)", !sae ? "--sae" : "--peer");
 
 	err = qkdn_nl_open(&nl);
@@ -144,6 +213,11 @@ int main(int argc, char **argv)
 			 QKDN_GENL_NAME);
 	if (err)
 		qkdn_die_err(err, "cannot open generic netlink socket");
+	if (fill_link) {
+		fill(nl, fill_link, fill_bytes);
+		qkdn_nl_close(nl);
+		return 0;
+	}
 	msg = qkdn_nl_msg_new(QKDN_CMD_PING, 0);
 	if (!msg)
 		qkdn_die_err(errno, "cannot allocate a locked message buffer");
