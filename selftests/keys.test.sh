@@ -128,6 +128,15 @@ expect_errno "keyring: userspace cannot supply the bytes" "Invalid argument" \
 serial=$(alpha keyctl request2 qkdn sa:sb "" @u)
 alpha keyctl revoke "$serial"
 expect_errno "a revoked key cannot be read" "revoked" alpha keyctl pipe "$serial"
+alpha keyctl unlink "$serial" @u > /dev/null
+
+# With a keyring TTL, keys expire and can no longer be read.
+alpha qkdn node set keyring-ttl 1
+serial=$(alpha keyctl request2 qkdn sa:sb "" @u)
+expect_ok "a fresh key with a TTL is readable" alpha keyctl pipe "$serial"
+sleep 2
+expect_errno "an expired key cannot be read" "expired" alpha keyctl pipe "$serial"
+alpha qkdn node set keyring-ttl 0
 
 # Privilege: admin and Kq-1 commands need CAP_NET_ADMIN.
 nobody() { alpha setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
