@@ -1,0 +1,620 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+#include "wire.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <linux/netlink.h>
+#include <linux/qkdn.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the qkdn wire format is little endian; this host is not (see wire.h)"
+#endif
+
+#define ATTR_PAYLOAD_MAX (UINT16_MAX - MNL_ATTR_HDRLEN)
+
+struct qkdn_wire_msg {
+	unsigned char *buf;	/* length prefix, then the body */
+	size_t len;		/* bytes used, prefix included */
+	size_t cap;
+	uint64_t msg_id;
+	int err;		/* first failure of a put, 0 if none */
+};
+
+/* Names */
+
+static const char *const cmd_names[] = {
+	[QKDN_W_CMD_UNSPEC] = "UNSPEC",
+	[QKDN_W_CMD_HELLO] = "HELLO",
+	[QKDN_W_CMD_SESSION] = "SESSION",
+	[QKDN_W_CMD_UPDATE] = "UPDATE",
+	[QKDN_W_CMD_KX] = "KX",
+	[QKDN_W_CMD_KEEPALIVE] = "KEEPALIVE",
+};
+
+static const char *const attr_names[] = {
+	[QKDN_W_UNSPEC] = "UNSPEC",
+	[QKDN_W_MSG_ID] = "MSG_ID",
+	[QKDN_W_CMD] = "CMD",
+	[QKDN_W_SENDER_ID] = "SENDER_ID",
+	[QKDN_W_ORIG_MSG_ID] = "ORIG_MSG_ID",
+	[QKDN_W_RESPONSE_CODE] = "RESPONSE_CODE",
+	[QKDN_W_REASON] = "REASON",
+	[QKDN_W_SENDER_IP] = "SENDER_IP",
+	[QKDN_W_SENDER_HOSTNAME] = "SENDER_HOSTNAME",
+	[QKDN_W_COMMUNITY_ID] = "COMMUNITY_ID",
+	[QKDN_W_AUTH_INFO] = "AUTH_INFO",
+	[QKDN_W_SESSION_ID] = "SESSION_ID",
+	[QKDN_W_TIMER] = "TIMER",
+	[QKDN_W_KEY_ID_HASH] = "KEY_ID_HASH",
+	[QKDN_W_RECEIVER_IP] = "RECEIVER_IP",
+	[QKDN_W_DEST_NODE_ID] = "DEST_NODE_ID",
+	[QKDN_W_QOS] = "QOS",
+	[QKDN_W_KEY_ID] = "KEY_ID",
+	[QKDN_W_KX_FRAME] = "KX_FRAME",
+};
+
+_Static_assert(sizeof(cmd_names) / sizeof(cmd_names[0]) == __QKDN_W_CMD_LAST,
+	       "a command has no name");
+_Static_assert(sizeof(attr_names) / sizeof(attr_names[0]) == __QKDN_W_LAST,
+	       "an attribute has no name");
+
+const char *qkdn_wire_cmd_name(uint16_t cmd)
+{
+	return cmd <= QKDN_W_CMD_MAX ? cmd_names[cmd] : "unknown";
+}
+
+const char *qkdn_wire_attr_name(uint16_t type)
+{
+	return type <= QKDN_W_MAX ? attr_names[type] : "unknown";
+}
+
+/* Kx policy */
+
+#define STR(max) { .type = QKDN_WT_STRING, .required = true, .max_len = (max) }
+
+static const struct qkdn_wire_attr_policy hello_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_SENDER_IP] = STR(QKDN_W_STR_MAX),
+	[QKDN_W_SENDER_HOSTNAME] = STR(QKDN_ID_MAXLEN),
+	[QKDN_W_COMMUNITY_ID] = STR(QKDN_ID_MAXLEN),
+	[QKDN_W_AUTH_INFO] = STR(QKDN_W_STR_MAX),
+};
+
+/* Responses that carry nothing but the common items. */
+static const struct qkdn_wire_attr_policy plain_resp[QKDN_W_MAX + 1] = {
+	[QKDN_W_REASON] = { .type = QKDN_WT_STRING, .max_len = QKDN_W_REASON_MAX },
+};
+
+static const struct qkdn_wire_attr_policy session_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_SESSION_ID] = { .type = QKDN_WT_U64, .required = true },
+	[QKDN_W_TIMER] = { .type = QKDN_WT_U32, .required = true },
+	[QKDN_W_KEY_ID_HASH] = { .type = QKDN_WT_BINARY, .min_len = QKDN_W_KEY_ID_HASH_LEN,
+				 .max_len = QKDN_W_KEY_ID_HASH_LEN },
+};
+
+/* A failed SESSION response need not echo the proposal. */
+static const struct qkdn_wire_attr_policy session_resp[QKDN_W_MAX + 1] = {
+	[QKDN_W_REASON] = { .type = QKDN_WT_STRING, .max_len = QKDN_W_REASON_MAX },
+	[QKDN_W_SESSION_ID] = { .type = QKDN_WT_U64 },
+	[QKDN_W_TIMER] = { .type = QKDN_WT_U32 },
+};
+
+static const struct qkdn_wire_attr_policy update_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_SENDER_IP] = STR(QKDN_W_STR_MAX),
+	[QKDN_W_RECEIVER_IP] = STR(QKDN_W_STR_MAX),
+	[QKDN_W_DEST_NODE_ID] = { .type = QKDN_WT_U32, .required = true },
+	[QKDN_W_QOS] = { .type = QKDN_WT_U32, .required = true },
+	[QKDN_W_KEY_ID] = { .type = QKDN_WT_BINARY, .min_len = QKDN_KEY_ID_LEN,
+			    .max_len = QKDN_KEY_ID_LEN },
+};
+
+static const struct qkdn_wire_attr_policy kx_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_KX_FRAME] = { .type = QKDN_WT_BINARY, .required = true, .min_len = 1,
+			      .max_len = QKDN_KX_FRAME_MAX },
+};
+
+static const struct qkdn_wire_attr_policy empty[QKDN_W_MAX + 1];
+
+static const struct qkdn_wire_cmd_policy kx_cmds[] = {
+	[QKDN_W_CMD_HELLO] = { hello_cmd, plain_resp },
+	[QKDN_W_CMD_SESSION] = { session_cmd, session_resp },
+	[QKDN_W_CMD_UPDATE] = { update_cmd, NULL },
+	[QKDN_W_CMD_KX] = { kx_cmd, NULL },
+	[QKDN_W_CMD_KEEPALIVE] = { empty, NULL },
+};
+
+const struct qkdn_wire_policy qkdn_wire_kx_policy = {
+	.name = "kx",
+	.cmds = kx_cmds,
+	.max_cmd = QKDN_W_CMD_KEEPALIVE,
+};
+
+/* Message IDs */
+
+uint64_t qkdn_wire_next_msg_id(void)
+{
+	static uint64_t next;
+	static bool seeded;
+
+	if (!seeded) {
+		/* Random start, so IDs of a restarted process do not repeat
+		 * the previous run's; only uniqueness matters, not secrecy. */
+		if (getrandom(&next, sizeof(next), GRND_NONBLOCK) != sizeof(next))
+			next = (uint64_t)time(NULL) << 20;
+		next &= (1ULL << 62) - 1;	/* far from wrapping */
+		seeded = true;
+	}
+	return ++next;
+}
+
+/* Builder */
+
+static bool reserve(struct qkdn_wire_msg *m, size_t more)
+{
+	size_t need, cap;
+	unsigned char *p;
+
+	if (m->err)
+		return false;
+	if (more > QKDN_WIRE_LEN_SIZE + QKDN_WIRE_BODY_MAX ||
+	    m->len + more > QKDN_WIRE_LEN_SIZE + QKDN_WIRE_BODY_MAX) {
+		m->err = -EMSGSIZE;
+		return false;
+	}
+	need = m->len + more;
+	if (need <= m->cap)
+		return true;
+	cap = m->cap ? m->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(m->buf, cap);
+	if (!p) {
+		m->err = -ENOMEM;
+		return false;
+	}
+	memset(p + m->cap, 0, cap - m->cap);
+	m->buf = p;
+	m->cap = cap;
+	return true;
+}
+
+static void put(struct qkdn_wire_msg *m, uint16_t type, const void *p, size_t len)
+{
+	struct nlattr *a;
+	size_t total = MNL_ALIGN(MNL_ATTR_HDRLEN + len);
+
+	if (len > ATTR_PAYLOAD_MAX) {
+		if (!m->err)
+			m->err = -EMSGSIZE;
+		return;
+	}
+	if (!reserve(m, total))
+		return;
+	a = (struct nlattr *)(m->buf + m->len);
+	a->nla_len = (uint16_t)(MNL_ATTR_HDRLEN + len);
+	a->nla_type = type;
+	if (len)
+		memcpy(a + 1, p, len);
+	memset(m->buf + m->len + MNL_ATTR_HDRLEN + len, 0, total - MNL_ATTR_HDRLEN - len);
+	m->len += total;
+}
+
+void qkdn_wire_put_u8(struct qkdn_wire_msg *m, uint16_t type, uint8_t v)
+{
+	put(m, type, &v, sizeof(v));
+}
+
+void qkdn_wire_put_u16(struct qkdn_wire_msg *m, uint16_t type, uint16_t v)
+{
+	put(m, type, &v, sizeof(v));
+}
+
+void qkdn_wire_put_u32(struct qkdn_wire_msg *m, uint16_t type, uint32_t v)
+{
+	put(m, type, &v, sizeof(v));
+}
+
+void qkdn_wire_put_u64(struct qkdn_wire_msg *m, uint16_t type, uint64_t v)
+{
+	put(m, type, &v, sizeof(v));
+}
+
+void qkdn_wire_put_str(struct qkdn_wire_msg *m, uint16_t type, const char *s)
+{
+	put(m, type, s, strlen(s) + 1);
+}
+
+void qkdn_wire_put_bin(struct qkdn_wire_msg *m, uint16_t type, const void *p, size_t len)
+{
+	put(m, type, p, len);
+}
+
+long qkdn_wire_nest_start(struct qkdn_wire_msg *m, uint16_t type)
+{
+	size_t start = m->len;
+
+	put(m, type | NLA_F_NESTED, NULL, 0);
+	return m->err ? -1 : (long)start;
+}
+
+void qkdn_wire_nest_end(struct qkdn_wire_msg *m, long nest)
+{
+	struct nlattr *a;
+	size_t len;
+
+	if (nest < 0 || m->err)
+		return;
+	len = m->len - (size_t)nest;
+	if (len > UINT16_MAX) {
+		m->err = -EMSGSIZE;
+		return;
+	}
+	a = (struct nlattr *)(m->buf + nest);
+	a->nla_len = (uint16_t)len;
+}
+
+struct qkdn_wire_msg *qkdn_wire_msg_new(uint16_t cmd, uint32_t sender)
+{
+	struct qkdn_wire_msg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->len = QKDN_WIRE_LEN_SIZE;
+	if (!reserve(m, 0)) {
+		free(m);
+		return NULL;
+	}
+	m->msg_id = qkdn_wire_next_msg_id();
+	qkdn_wire_put_u64(m, QKDN_W_MSG_ID, m->msg_id);
+	qkdn_wire_put_u16(m, QKDN_W_CMD, cmd);
+	qkdn_wire_put_u32(m, QKDN_W_SENDER_ID, sender);
+	if (m->err) {
+		qkdn_wire_msg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+struct qkdn_wire_msg *qkdn_wire_response_new(uint16_t cmd, uint32_t sender,
+					     uint64_t orig_msg_id, uint16_t code)
+{
+	struct qkdn_wire_msg *m = qkdn_wire_msg_new(cmd, sender);
+
+	if (!m)
+		return NULL;
+	qkdn_wire_put_u64(m, QKDN_W_ORIG_MSG_ID, orig_msg_id);
+	qkdn_wire_put_u16(m, QKDN_W_RESPONSE_CODE, code);
+	return m;
+}
+
+void qkdn_wire_msg_free(struct qkdn_wire_msg *m)
+{
+	if (!m)
+		return;
+	free(m->buf);
+	free(m);
+}
+
+uint64_t qkdn_wire_msg_id(const struct qkdn_wire_msg *m)
+{
+	return m->msg_id;
+}
+
+int qkdn_wire_msg_finish(struct qkdn_wire_msg *m, const void **bytes, size_t *len)
+{
+	uint32_t body;
+
+	if (m->err)
+		return m->err;
+	body = (uint32_t)(m->len - QKDN_WIRE_LEN_SIZE);
+	m->buf[0] = (unsigned char)(body >> 24);
+	m->buf[1] = (unsigned char)(body >> 16);
+	m->buf[2] = (unsigned char)(body >> 8);
+	m->buf[3] = (unsigned char)body;
+	*bytes = m->buf;
+	*len = m->len;
+	return 0;
+}
+
+/* Parser */
+
+int qkdn_wire_frame_body_len(const void *prefix, uint32_t *body_len)
+{
+	const unsigned char *p = prefix;
+	uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+
+	if (n > QKDN_WIRE_BODY_MAX)
+		return -EMSGSIZE;
+	*body_len = n;
+	return 0;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+	return -EPROTO;
+}
+
+static const char *type_name(enum qkdn_wire_type t)
+{
+	switch (t) {
+	case QKDN_WT_U8: return "u8";
+	case QKDN_WT_U16: return "u16";
+	case QKDN_WT_U32: return "u32";
+	case QKDN_WT_U64: return "u64";
+	case QKDN_WT_STRING: return "string";
+	case QKDN_WT_BINARY: return "binary";
+	case QKDN_WT_NESTED: return "nest";
+	default: return "?";
+	}
+}
+
+static int validate_attr(const struct nlattr *a, const struct qkdn_wire_attr_policy *p,
+			 const char *name, char *err, size_t err_len);
+
+/*
+ * Walks the attributes in [start, start + len), checking the TLV layout
+ * and each attribute against attrs[0..max] (common items of a message
+ * against common[] instead, if common is not NULL). Fills tb.
+ */
+static int walk(const unsigned char *start, size_t len,
+		const struct qkdn_wire_attr_policy *attrs, unsigned int max,
+		const struct qkdn_wire_attr_policy *common, unsigned int common_max,
+		const struct nlattr **tb, bool nested_ctx, const char *ctx, char *err,
+		size_t err_len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		const struct nlattr *a = (const struct nlattr *)(start + off);
+		const struct qkdn_wire_attr_policy *p = NULL;
+		uint16_t type, raw;
+		const char *an;
+		int ret;
+
+		if (len - off < MNL_ATTR_HDRLEN) {
+			snprintf(err, err_len, "truncated attribute header at offset %zu%s",
+				 off, nested_ctx ? " in a nest" : "");
+			return -EBADMSG;
+		}
+		if (a->nla_len < MNL_ATTR_HDRLEN || a->nla_len > len - off) {
+			snprintf(err, err_len,
+				 "attribute at offset %zu%s claims %u bytes, %zu left",
+				 off, nested_ctx ? " in a nest" : "", a->nla_len, len - off);
+			return -EBADMSG;
+		}
+		raw = a->nla_type;
+		type = raw & NLA_TYPE_MASK;
+		an = nested_ctx ? "nested" : qkdn_wire_attr_name(type);
+		if (common && type <= common_max && common[type].type != QKDN_WT_UNSPEC)
+			p = &common[type];
+		else if (type <= max && attrs[type].type != QKDN_WT_UNSPEC)
+			p = &attrs[type];
+		if (!p)
+			return fail(err, err_len, "attribute %u (%s) not allowed in %s", type, an,
+				    ctx);
+		if ((raw & NLA_F_NET_BYTEORDER) ||
+		    !!(raw & NLA_F_NESTED) != (p->type == QKDN_WT_NESTED))
+			return fail(err, err_len, "attribute %u (%s) has wrong flags 0x%x", type,
+				    an, raw & ~NLA_TYPE_MASK);
+		if (tb[type])
+			return fail(err, err_len, "attribute %u (%s) appears twice", type, an);
+		ret = validate_attr(a, p, an, err, err_len);
+		if (ret)
+			return ret;
+		tb[type] = a;
+		off += MNL_ALIGN(a->nla_len);
+		if (off > len) {
+			/* The last attribute's padding is missing. */
+			snprintf(err, err_len, "attribute %u (%s) lacks its padding", type, an);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+static int check_required(const struct qkdn_wire_attr_policy *attrs, unsigned int max,
+			  const struct nlattr **tb, const char *what, char *err, size_t err_len)
+{
+	for (unsigned int t = 0; t <= max; t++)
+		if (attrs[t].required && !tb[t])
+			return fail(err, err_len, "%s: required attribute %u (%s) missing",
+				    what, t, strcmp(what, "nest") ? qkdn_wire_attr_name((uint16_t)t)
+								  : "nested");
+	return 0;
+}
+
+static int validate_attr(const struct nlattr *a, const struct qkdn_wire_attr_policy *p,
+			 const char *name, char *err, size_t err_len)
+{
+	uint16_t type = a->nla_type & NLA_TYPE_MASK;
+	size_t len = mnl_attr_get_payload_len(a);
+	const char *s = mnl_attr_get_payload(a);
+	size_t want = 0, max = p->max_len ? p->max_len : ATTR_PAYLOAD_MAX;
+
+	switch (p->type) {
+	case QKDN_WT_U8: want = 1; break;
+	case QKDN_WT_U16: want = 2; break;
+	case QKDN_WT_U32: want = 4; break;
+	case QKDN_WT_U64: want = 8; break;
+	case QKDN_WT_STRING:
+		if (len < 2 || len > max)
+			return fail(err, err_len,
+				    "attribute %u (%s): string of %zu bytes, want 2..%zu with the NUL",
+				    type, name, len, max);
+		if (s[len - 1] != '\0' || memchr(s, '\0', len - 1))
+			return fail(err, err_len,
+				    "attribute %u (%s): string not NUL-terminated or with an inner NUL",
+				    type, name);
+		return 0;
+	case QKDN_WT_BINARY:
+		if (len < p->min_len || len > max) {
+			if (p->min_len == max)
+				return fail(err, err_len,
+					    "attribute %u (%s): %zu bytes, want exactly %zu",
+					    type, name, len, max);
+			return fail(err, err_len, "attribute %u (%s): %zu bytes, want %u..%zu",
+				    type, name, len, p->min_len, max);
+		}
+		return 0;
+	case QKDN_WT_NESTED: {
+		const struct qkdn_wire_nest_policy *np = p->nested;
+		const struct nlattr **ntb;
+		int ret;
+
+		if (!np)
+			return fail(err, err_len, "attribute %u (%s): nest without a policy",
+				    type, name);
+		ntb = calloc(np->max + 1, sizeof(*ntb));
+		if (!ntb) {
+			snprintf(err, err_len, "out of memory");
+			return -ENOMEM;
+		}
+		ret = walk((const unsigned char *)mnl_attr_get_payload(a), len, np->attrs, np->max,
+			   NULL, 0, ntb, true, "a nest", err, err_len);
+		if (!ret)
+			ret = check_required(np->attrs, np->max, ntb, "nest", err, err_len);
+		free(ntb);
+		return ret;
+	}
+	default:
+		return fail(err, err_len, "attribute %u (%s): bad policy", type, name);
+	}
+	if (len != want)
+		return fail(err, err_len, "attribute %u (%s): %zu bytes, want %s (%zu)", type,
+			    name, len, type_name(p->type), want);
+	return 0;
+}
+
+static const struct qkdn_wire_attr_policy common_policy[QKDN_W_REASON] = {
+	[QKDN_W_MSG_ID] = { .type = QKDN_WT_U64, .required = true },
+	[QKDN_W_CMD] = { .type = QKDN_WT_U16, .required = true },
+	[QKDN_W_SENDER_ID] = { .type = QKDN_WT_U32, .required = true },
+	[QKDN_W_ORIG_MSG_ID] = { .type = QKDN_WT_U64 },
+	[QKDN_W_RESPONSE_CODE] = { .type = QKDN_WT_U16 },
+};
+
+#define COMMON_MAX (QKDN_W_REASON - 1)
+
+/* The first CMD attribute and whether ORIG_MSG_ID is there, before the
+ * strict walk, which needs to know the command's table. Stops quietly at
+ * a malformed attribute: the walk reports it. */
+static void scan(const unsigned char *body, size_t len, const struct nlattr **cmd, bool *response)
+{
+	size_t off = 0;
+
+	*cmd = NULL;
+	*response = false;
+	while (len - off >= MNL_ATTR_HDRLEN) {
+		const struct nlattr *a = (const struct nlattr *)(body + off);
+
+		if (a->nla_len < MNL_ATTR_HDRLEN || a->nla_len > len - off)
+			return;
+		if (a->nla_type == QKDN_W_CMD && !*cmd)
+			*cmd = a;
+		if (a->nla_type == QKDN_W_ORIG_MSG_ID)
+			*response = true;
+		off += MNL_ALIGN(a->nla_len);
+		if (off > len)
+			return;
+	}
+}
+
+int qkdn_wire_parse(const void *buf, size_t len, const struct qkdn_wire_policy *policy,
+		    const struct nlattr *tb[QKDN_W_MAX + 1], struct qkdn_wire_hdr *hdr)
+{
+	const unsigned char *body = (const unsigned char *)buf + QKDN_WIRE_LEN_SIZE;
+	const struct qkdn_wire_attr_policy *attrs;
+	const struct qkdn_wire_cmd_policy *cp = NULL;
+	const struct nlattr *cmd_attr;
+	char *err = hdr->error;
+	size_t err_len = sizeof(hdr->error);
+	uint32_t body_len;
+	bool response;
+	int ret;
+
+	memset(hdr, 0, sizeof(*hdr));
+	memset(tb, 0, sizeof(tb[0]) * (QKDN_W_MAX + 1));
+	if ((uintptr_t)buf % 4) {
+		snprintf(err, err_len, "message buffer not 4-byte aligned");
+		return -EINVAL;
+	}
+	if (len < QKDN_WIRE_LEN_SIZE) {
+		snprintf(err, err_len, "truncated: %zu bytes, no length prefix", len);
+		return -EBADMSG;
+	}
+	if (qkdn_wire_frame_body_len(buf, &body_len) < 0) {
+		snprintf(err, err_len, "body over the %u-byte limit", QKDN_WIRE_BODY_MAX);
+		return -EMSGSIZE;
+	}
+	if (len - QKDN_WIRE_LEN_SIZE != body_len) {
+		snprintf(err, err_len, "length prefix says %u bytes, %zu follow: %s", body_len,
+			 len - QKDN_WIRE_LEN_SIZE,
+			 len - QKDN_WIRE_LEN_SIZE < body_len ? "truncated" : "trailing bytes");
+		return -EBADMSG;
+	}
+
+	scan(body, body_len, &cmd_attr, &response);
+	if (cmd_attr && mnl_attr_get_payload_len(cmd_attr) == sizeof(uint16_t)) {
+		hdr->cmd = mnl_attr_get_u16(cmd_attr);
+		if (hdr->cmd <= policy->max_cmd && policy->cmds[hdr->cmd].command)
+			cp = &policy->cmds[hdr->cmd];
+	}
+	if (cp && response && !cp->response)
+		return fail(err, err_len, "%s has no response, but ORIG_MSG_ID is there",
+			    qkdn_wire_cmd_name(hdr->cmd));
+	/* Without a known command only the common items can be judged. */
+	attrs = !cp ? empty : response ? cp->response : cp->command;
+	ret = walk(body, body_len, attrs, QKDN_W_MAX, common_policy, COMMON_MAX, tb, false,
+		   !cp ? "a message" : response ? "a response" : qkdn_wire_cmd_name(hdr->cmd),
+		   err, err_len);
+	if (ret)
+		return ret;
+	ret = check_required(common_policy, COMMON_MAX, tb, "message", err, err_len);
+	if (ret)
+		return ret;
+	hdr->msg_id = mnl_attr_get_u64(tb[QKDN_W_MSG_ID]);
+	hdr->sender_id = mnl_attr_get_u32(tb[QKDN_W_SENDER_ID]);
+	if (!cp) {
+		snprintf(err, err_len, "command %u (%s) not part of protocol %s", hdr->cmd,
+			 qkdn_wire_cmd_name(hdr->cmd), policy->name);
+		return -EOPNOTSUPP;
+	}
+	if (hdr->sender_id == 0 || hdr->sender_id > QKDN_NODE_ID_MAX)
+		return fail(err, err_len, "sender ID %u out of range", hdr->sender_id);
+	if (!!tb[QKDN_W_ORIG_MSG_ID] != !!tb[QKDN_W_RESPONSE_CODE])
+		return fail(err, err_len, "a response needs both ORIG_MSG_ID and RESPONSE_CODE");
+	hdr->is_response = response;
+	if (response) {
+		hdr->orig_msg_id = mnl_attr_get_u64(tb[QKDN_W_ORIG_MSG_ID]);
+		hdr->response_code = mnl_attr_get_u16(tb[QKDN_W_RESPONSE_CODE]);
+		if (hdr->response_code == QKDN_W_RESP_UNSPEC ||
+		    hdr->response_code > QKDN_W_RESP_MAX)
+			return fail(err, err_len, "response code %u unknown", hdr->response_code);
+	}
+	return check_required(attrs, QKDN_W_MAX, tb, qkdn_wire_cmd_name(hdr->cmd), err, err_len);
+}
+
+int qkdn_wire_parse_nested(const struct nlattr *nest, const struct qkdn_wire_nest_policy *nested,
+			   const struct nlattr **tb_out, char *err, size_t err_len)
+{
+	int ret;
+
+	memset(tb_out, 0, sizeof(tb_out[0]) * (nested->max + 1));
+	ret = walk((const unsigned char *)mnl_attr_get_payload(nest),
+		   mnl_attr_get_payload_len(nest), nested->attrs, nested->max, NULL, 0, tb_out,
+		   true, "a nest", err, err_len);
+	if (ret)
+		return ret;
+	return check_required(nested->attrs, nested->max, tb_out, "nest", err, err_len);
+}

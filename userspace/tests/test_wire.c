@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/* The TLV wire codec: round trips, and every way a message is refused. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/netlink.h>
+#include <linux/qkdn.h>
+
+#include "tap.h"
+#include "wire.h"
+
+/* Hand-built messages, for what the builder refuses to make. */
+struct raw {
+	uint32_t words[(QKDN_KX_FRAME_MAX + 4096) / 4];
+	size_t len;	/* bytes, prefix included */
+};
+
+static void raw_init(struct raw *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->len = QKDN_WIRE_LEN_SIZE;
+}
+
+static void raw_attr_flags(struct raw *r, uint16_t type, const void *p, size_t len)
+{
+	unsigned char *b = (unsigned char *)r->words + r->len;
+	struct nlattr a = { .nla_len = (uint16_t)(4 + len), .nla_type = type };
+
+	memcpy(b, &a, sizeof(a));
+	memcpy(b + 4, p, len);
+	r->len += MNL_ALIGN(4 + len);
+}
+
+static void raw_u16(struct raw *r, uint16_t type, uint16_t v) { raw_attr_flags(r, type, &v, 2); }
+static void raw_u32(struct raw *r, uint16_t type, uint32_t v) { raw_attr_flags(r, type, &v, 4); }
+static void raw_u64(struct raw *r, uint16_t type, uint64_t v) { raw_attr_flags(r, type, &v, 8); }
+static void raw_str(struct raw *r, uint16_t type, const char *s)
+{
+	raw_attr_flags(r, type, s, strlen(s) + 1);
+}
+
+static void raw_common(struct raw *r, uint16_t cmd)
+{
+	raw_u64(r, QKDN_W_MSG_ID, 77);
+	raw_u16(r, QKDN_W_CMD, cmd);
+	raw_u32(r, QKDN_W_SENDER_ID, 2);
+}
+
+/* Sets the prefix to the body length. */
+static void raw_frame(struct raw *r)
+{
+	uint32_t n = (uint32_t)(r->len - 4);
+	unsigned char *b = (unsigned char *)r->words;
+
+	b[0] = (unsigned char)(n >> 24);
+	b[1] = (unsigned char)(n >> 16);
+	b[2] = (unsigned char)(n >> 8);
+	b[3] = (unsigned char)n;
+}
+
+static int raw_parse(struct raw *r, struct qkdn_wire_hdr *hdr)
+{
+	const struct nlattr *tb[QKDN_W_MAX + 1];
+
+	raw_frame(r);
+	return qkdn_wire_parse(r->words, r->len, &qkdn_wire_kx_policy, tb, hdr);
+}
+
+static void hello_items(struct raw *r)
+{
+	raw_str(r, QKDN_W_SENDER_IP, "127.0.0.1");
+	raw_str(r, QKDN_W_SENDER_HOSTNAME, "alpha");
+	raw_str(r, QKDN_W_COMMUNITY_ID, "demo");
+	raw_str(r, QKDN_W_AUTH_INFO, "qkdn-node-2");
+}
+
+/* Parses a finished builder message from an aligned copy. */
+static int parse_msg(struct qkdn_wire_msg *m, const struct qkdn_wire_policy *pol,
+		     const struct nlattr **tb, struct qkdn_wire_hdr *hdr, void **copy)
+{
+	const void *bytes;
+	size_t len;
+	int ret = qkdn_wire_msg_finish(m, &bytes, &len);
+
+	*copy = NULL;
+	if (ret)
+		return ret;
+	*copy = malloc(len);
+	memcpy(*copy, bytes, len);
+	return qkdn_wire_parse(*copy, len, pol, tb, hdr);
+}
+
+static void test_round_trips(void)
+{
+	const struct nlattr *tb[QKDN_W_MAX + 1];
+	struct qkdn_wire_hdr hdr;
+	struct qkdn_wire_msg *m;
+	unsigned char frame[QKDN_KX_FRAME_MAX];
+	uint64_t id;
+	void *copy;
+	int ret;
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_HELLO, 1);
+	id = qkdn_wire_msg_id(m);
+	qkdn_wire_put_str(m, QKDN_W_SENDER_IP, "10.0.0.1");
+	qkdn_wire_put_str(m, QKDN_W_SENDER_HOSTNAME, "alpha node");
+	qkdn_wire_put_str(m, QKDN_W_COMMUNITY_ID, "qkdn-demo");
+	qkdn_wire_put_str(m, QKDN_W_AUTH_INFO, "qkdn-node-1");
+	ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+	ok(ret == 0, "HELLO round trip (%s)", hdr.error);
+	ok(hdr.msg_id == id && hdr.cmd == QKDN_W_CMD_HELLO && hdr.sender_id == 1 &&
+	   !hdr.is_response, "HELLO common items");
+	ok(ret == 0 && strcmp(qkdn_wire_get_str(tb[QKDN_W_SENDER_HOSTNAME]), "alpha node") == 0 &&
+	   strcmp(qkdn_wire_get_str(tb[QKDN_W_COMMUNITY_ID]), "qkdn-demo") == 0 &&
+	   strcmp(qkdn_wire_get_str(tb[QKDN_W_AUTH_INFO]), "qkdn-node-1") == 0,
+	   "HELLO items");
+	free(copy);
+	qkdn_wire_msg_free(m);
+	ok(qkdn_wire_next_msg_id() != id, "message IDs do not repeat");
+
+	m = qkdn_wire_response_new(QKDN_W_CMD_HELLO, 2, id, QKDN_W_RESP_FAILURE);
+	qkdn_wire_put_str(m, QKDN_W_REASON, "community differs");
+	ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+	ok(ret == 0 && hdr.is_response && hdr.orig_msg_id == id &&
+	   hdr.response_code == QKDN_W_RESP_FAILURE && hdr.sender_id == 2 &&
+	   strcmp(qkdn_wire_get_str(tb[QKDN_W_REASON]), "community differs") == 0,
+	   "HELLO failure response round trip (%s)", hdr.error);
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_SESSION, 1);
+	qkdn_wire_put_u64(m, QKDN_W_SESSION_ID, 0x0123456789abcdefULL);
+	qkdn_wire_put_u32(m, QKDN_W_TIMER, 3600);
+	memset(frame, 0xa5, 32);
+	qkdn_wire_put_bin(m, QKDN_W_KEY_ID_HASH, frame, 32);
+	ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+	ok(ret == 0 && qkdn_wire_get_u64(tb[QKDN_W_SESSION_ID]) == 0x0123456789abcdefULL &&
+	   qkdn_wire_get_u32(tb[QKDN_W_TIMER]) == 3600 &&
+	   qkdn_wire_get_len(tb[QKDN_W_KEY_ID_HASH]) == 32,
+	   "SESSION round trip (%s)", hdr.error);
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_response_new(QKDN_W_CMD_SESSION, 2, 5, QKDN_W_RESP_SUCCESS);
+	qkdn_wire_put_u64(m, QKDN_W_SESSION_ID, 9);
+	qkdn_wire_put_u32(m, QKDN_W_TIMER, 60);
+	ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+	ok(ret == 0 && hdr.is_response && qkdn_wire_get_u64(tb[QKDN_W_SESSION_ID]) == 9,
+	   "SESSION response round trip (%s)", hdr.error);
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_UPDATE, 1);
+	qkdn_wire_put_str(m, QKDN_W_SENDER_IP, "::1");
+	qkdn_wire_put_str(m, QKDN_W_RECEIVER_IP, "::1");
+	qkdn_wire_put_u32(m, QKDN_W_DEST_NODE_ID, 5);
+	qkdn_wire_put_u32(m, QKDN_W_QOS, 2);
+	ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+	ok(ret == 0 && qkdn_wire_get_u32(tb[QKDN_W_DEST_NODE_ID]) == 5 &&
+	   qkdn_wire_get_u32(tb[QKDN_W_QOS]) == 2 && !tb[QKDN_W_KEY_ID],
+	   "UPDATE round trip (%s)", hdr.error);
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	for (size_t i = 0; i < sizeof(frame); i++)
+		frame[i] = (unsigned char)(i * 7);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_KX, 3);
+	qkdn_wire_put_bin(m, QKDN_W_KX_FRAME, frame, sizeof(frame));
+	ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+	ok(ret == 0 && qkdn_wire_get_len(tb[QKDN_W_KX_FRAME]) == QKDN_KX_FRAME_MAX &&
+	   memcmp(qkdn_wire_get_bin(tb[QKDN_W_KX_FRAME]), frame, sizeof(frame)) == 0,
+	   "KX of QKDN_KX_FRAME_MAX bytes round trip (%s)", hdr.error);
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_KX, 3);
+	qkdn_wire_put_bin(m, QKDN_W_KX_FRAME, frame, 1);
+	ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+	ok(ret == 0 && qkdn_wire_get_len(tb[QKDN_W_KX_FRAME]) == 1,
+	   "KX of 1 byte (padded) round trip");
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_KEEPALIVE, QKDN_NODE_ID_MAX);
+	ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+	ok(ret == 0 && hdr.cmd == QKDN_W_CMD_KEEPALIVE && hdr.sender_id == QKDN_NODE_ID_MAX,
+	   "KEEPALIVE round trip");
+	free(copy);
+	qkdn_wire_msg_free(m);
+}
+
+/* A protocol of one command for the builder's other puts: u8, nests. */
+static const struct qkdn_wire_attr_policy inner_attrs[3] = {
+	[1] = { .type = QKDN_WT_U32, .required = true },
+	[2] = { .type = QKDN_WT_STRING, .max_len = 8 },
+};
+static const struct qkdn_wire_nest_policy inner = { inner_attrs, 2 };
+static const struct qkdn_wire_attr_policy nest_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_QOS] = { .type = QKDN_WT_U8, .required = true },
+	[QKDN_W_KEY_ID] = { .type = QKDN_WT_NESTED, .nested = &inner },
+};
+static const struct qkdn_wire_cmd_policy nest_cmds[] = {
+	[QKDN_W_CMD_UPDATE] = { nest_cmd, NULL },
+};
+static const struct qkdn_wire_policy nest_policy = { "test", nest_cmds, QKDN_W_CMD_UPDATE };
+
+static void test_nests(void)
+{
+	const struct nlattr *tb[QKDN_W_MAX + 1], *ntb[3];
+	struct qkdn_wire_hdr hdr;
+	struct qkdn_wire_msg *m;
+	char err[128];
+	void *copy;
+	long nest;
+	int ret;
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_UPDATE, 1);
+	qkdn_wire_put_u8(m, QKDN_W_QOS, 200);
+	nest = qkdn_wire_nest_start(m, QKDN_W_KEY_ID);
+	qkdn_wire_put_u32(m, 1, 42);
+	qkdn_wire_put_str(m, 2, "abc");
+	qkdn_wire_nest_end(m, nest);
+	ret = parse_msg(m, &nest_policy, tb, &hdr, &copy);
+	ok(ret == 0 && qkdn_wire_get_u8(tb[QKDN_W_QOS]) == 200, "u8 and nest round trip (%s)",
+	   hdr.error);
+	ok(ret == 0 && qkdn_wire_parse_nested(tb[QKDN_W_KEY_ID], &inner, ntb, err, sizeof(err)) == 0 &&
+	   qkdn_wire_get_u32(ntb[1]) == 42 && strcmp(qkdn_wire_get_str(ntb[2]), "abc") == 0,
+	   "nest members read back");
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_UPDATE, 1);
+	qkdn_wire_put_u8(m, QKDN_W_QOS, 1);
+	nest = qkdn_wire_nest_start(m, QKDN_W_KEY_ID);
+	qkdn_wire_put_str(m, 2, "abc");
+	qkdn_wire_nest_end(m, nest);
+	ret = parse_msg(m, &nest_policy, tb, &hdr, &copy);
+	ok(ret == -EPROTO && strstr(hdr.error, "nest: required attribute 1"),
+	   "nest missing a required member refused: %s", hdr.error);
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_UPDATE, 1);
+	qkdn_wire_put_u8(m, QKDN_W_QOS, 1);
+	nest = qkdn_wire_nest_start(m, QKDN_W_KEY_ID);
+	qkdn_wire_put_u32(m, 1, 1);
+	qkdn_wire_put_u32(m, 1, 2);
+	qkdn_wire_nest_end(m, nest);
+	ret = parse_msg(m, &nest_policy, tb, &hdr, &copy);
+	ok(ret == -EPROTO && strstr(hdr.error, "twice"),
+	   "duplicate nest member refused: %s", hdr.error);
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_UPDATE, 1);
+	qkdn_wire_put_u8(m, QKDN_W_QOS, 1);
+	nest = qkdn_wire_nest_start(m, QKDN_W_KEY_ID);
+	qkdn_wire_put_u32(m, 1, 1);
+	qkdn_wire_put_u32(m, 7, 2);
+	qkdn_wire_nest_end(m, nest);
+	ret = parse_msg(m, &nest_policy, tb, &hdr, &copy);
+	ok(ret == -EPROTO && strstr(hdr.error, "attribute 7 (nested) not allowed"),
+	   "unknown nest member refused: %s", hdr.error);
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_UPDATE, 1);
+	qkdn_wire_put_u8(m, QKDN_W_QOS, 1);
+	qkdn_wire_put_u32(m, QKDN_W_KEY_ID, 1);	/* a nest's type, without NLA_F_NESTED */
+	ret = parse_msg(m, &nest_policy, tb, &hdr, &copy);
+	ok(ret == -EPROTO && strstr(hdr.error, "wrong flags"),
+	   "nest without NLA_F_NESTED refused: %s", hdr.error);
+	free(copy);
+	qkdn_wire_msg_free(m);
+}
+
+static void test_builder_limits(void)
+{
+	struct qkdn_wire_msg *m = qkdn_wire_msg_new(QKDN_W_CMD_KX, 1);
+	static unsigned char big[65536];
+	const void *bytes;
+	size_t len;
+
+	qkdn_wire_put_bin(m, QKDN_W_KX_FRAME, big, 65532);
+	ok(qkdn_wire_msg_finish(m, &bytes, &len) == -EMSGSIZE,
+	   "an attribute over 64 KiB fails the message");
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_KX, 1);
+	for (int i = 0; i < 17; i++)
+		qkdn_wire_put_bin(m, QKDN_W_KX_FRAME, big, 65000);
+	ok(qkdn_wire_msg_finish(m, &bytes, &len) == -EMSGSIZE,
+	   "a body over 1 MiB fails the message");
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_KX, 1);
+	for (int i = 0; i < 16; i++)
+		qkdn_wire_put_bin(m, QKDN_W_KX_FRAME, big, 65000);
+	ok(qkdn_wire_msg_finish(m, &bytes, &len) == 0 && len > 16 * 65000 &&
+	   len <= QKDN_WIRE_LEN_SIZE + QKDN_WIRE_BODY_MAX,
+	   "a body just under 1 MiB is built");
+	qkdn_wire_msg_free(m);
+}
+
+static void test_rejections(void)
+{
+	static struct raw r;
+	struct qkdn_wire_hdr hdr;
+	const struct nlattr *tb[QKDN_W_MAX + 1];
+	uint32_t body_len;
+	int ret;
+
+	/* The base case passes, so each refusal below is for its one flaw. */
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	hello_items(&r);
+	ok(raw_parse(&r, &hdr) == 0, "hand-built HELLO accepted (%s)", hdr.error);
+
+	raw_frame(&r);
+	ret = qkdn_wire_parse(r.words, r.len - 1, &qkdn_wire_kx_policy, tb, &hdr);
+	ok(ret == -EBADMSG && strstr(hdr.error, "truncated"), "truncated: %s", hdr.error);
+	ret = qkdn_wire_parse(r.words, 3, &qkdn_wire_kx_policy, tb, &hdr);
+	ok(ret == -EBADMSG && strstr(hdr.error, "no length prefix"), "no prefix: %s", hdr.error);
+	ret = qkdn_wire_parse(r.words, r.len + 4, &qkdn_wire_kx_policy, tb, &hdr);
+	ok(ret == -EBADMSG && strstr(hdr.error, "trailing"), "trailing bytes: %s", hdr.error);
+	ret = qkdn_wire_parse((unsigned char *)r.words + 2, r.len, &qkdn_wire_kx_policy, tb, &hdr);
+	ok(ret == -EINVAL, "misaligned buffer: %s", hdr.error);
+
+	((unsigned char *)r.words)[1] = 0x10;	/* body of 1 MiB + ... */
+	ret = qkdn_wire_parse(r.words, r.len, &qkdn_wire_kx_policy, tb, &hdr);
+	ok(ret == -EMSGSIZE && strstr(hdr.error, "limit"), "oversize prefix: %s", hdr.error);
+	ok(qkdn_wire_frame_body_len(r.words, &body_len) == -EMSGSIZE,
+	   "frame_body_len refuses over 1 MiB");
+	((unsigned char *)r.words)[1] = 0x10;
+	((unsigned char *)r.words)[2] = 0;
+	((unsigned char *)r.words)[3] = 0;
+	ok(qkdn_wire_frame_body_len(r.words, &body_len) == 0 && body_len == QKDN_WIRE_BODY_MAX,
+	   "frame_body_len takes exactly 1 MiB");
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	hello_items(&r);
+	raw_u32(&r, 99, 1);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "attribute 99 (unknown) not allowed"),
+	   "unknown attribute: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	hello_items(&r);
+	raw_u64(&r, QKDN_W_SESSION_ID, 1);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "SESSION_ID) not allowed"),
+	   "another command's attribute: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	hello_items(&r);
+	raw_str(&r, QKDN_W_COMMUNITY_ID, "demo");
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "COMMUNITY_ID) appears twice"),
+	   "duplicate attribute: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	raw_u16(&r, QKDN_W_CMD, QKDN_W_CMD_HELLO);
+	hello_items(&r);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "CMD) appears twice"),
+	   "duplicate command code: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	raw_str(&r, QKDN_W_SENDER_IP, "127.0.0.1");
+	raw_str(&r, QKDN_W_SENDER_HOSTNAME, "alpha");
+	raw_str(&r, QKDN_W_AUTH_INFO, "qkdn-node-2");
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "HELLO: required attribute 9 (COMMUNITY_ID) missing"),
+	   "missing required attribute: %s", hdr.error);
+
+	raw_init(&r);
+	raw_u64(&r, QKDN_W_MSG_ID, 1);
+	raw_u16(&r, QKDN_W_CMD, QKDN_W_CMD_KEEPALIVE);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "SENDER_ID) missing"),
+	   "missing sender ID: %s", hdr.error);
+
+	raw_init(&r);
+	raw_u64(&r, QKDN_W_MSG_ID, 1);
+	raw_u32(&r, QKDN_W_SENDER_ID, 1);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "CMD) missing"), "missing command code: %s",
+	   hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, 200);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EOPNOTSUPP && strstr(hdr.error, "command 200"), "unknown command: %s",
+	   hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_UNSPEC);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EOPNOTSUPP, "command 0 refused: %s", hdr.error);
+
+	raw_init(&r);
+	raw_u64(&r, QKDN_W_MSG_ID, 1);
+	raw_u32(&r, QKDN_W_CMD, QKDN_W_CMD_KEEPALIVE);	/* u32, not u16 */
+	raw_u32(&r, QKDN_W_SENDER_ID, 1);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "want u16"), "command code of wrong size: %s",
+	   hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_SESSION);
+	raw_u32(&r, QKDN_W_SESSION_ID, 1);
+	raw_u32(&r, QKDN_W_TIMER, 1);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "SESSION_ID): 4 bytes, want u64"),
+	   "integer of wrong size: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_SESSION);
+	raw_u64(&r, QKDN_W_SESSION_ID, 1);
+	raw_u32(&r, QKDN_W_TIMER, 1);
+	raw_attr_flags(&r, QKDN_W_KEY_ID_HASH, "0123456789012345678901234567890", 31);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "31 bytes, want exactly 32"),
+	   "binary of wrong exact length: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_KX);
+	raw_attr_flags(&r, QKDN_W_KX_FRAME, "", 0);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "0 bytes, want 1..16384"), "empty frame: %s",
+	   hdr.error);
+
+	{
+		static unsigned char frame[QKDN_KX_FRAME_MAX + 1];
+
+		raw_init(&r);
+		raw_common(&r, QKDN_W_CMD_KX);
+		raw_attr_flags(&r, QKDN_W_KX_FRAME, frame, sizeof(frame));
+		ret = raw_parse(&r, &hdr);
+		ok(ret == -EPROTO && strstr(hdr.error, "16385 bytes, want 1..16384"),
+		   "frame over QKDN_KX_FRAME_MAX: %s", hdr.error);
+	}
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	hello_items(&r);
+	raw_attr_flags(&r, QKDN_W_REASON, "x", 1);	/* not allowed in a command anyway */
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "REASON) not allowed"),
+	   "response-only attribute in a command: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	raw_attr_flags(&r, QKDN_W_SENDER_IP, "127.0.0.1", 9);	/* no NUL */
+	raw_str(&r, QKDN_W_SENDER_HOSTNAME, "alpha");
+	raw_str(&r, QKDN_W_COMMUNITY_ID, "demo");
+	raw_str(&r, QKDN_W_AUTH_INFO, "qkdn-node-2");
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "not NUL-terminated"), "unterminated string: %s",
+	   hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	raw_attr_flags(&r, QKDN_W_SENDER_IP, "127\0.0.1", 9);
+	raw_str(&r, QKDN_W_SENDER_HOSTNAME, "alpha");
+	raw_str(&r, QKDN_W_COMMUNITY_ID, "demo");
+	raw_str(&r, QKDN_W_AUTH_INFO, "qkdn-node-2");
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "inner NUL"), "string with an inner NUL: %s",
+	   hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	raw_str(&r, QKDN_W_SENDER_IP, "");
+	raw_str(&r, QKDN_W_SENDER_HOSTNAME, "alpha");
+	raw_str(&r, QKDN_W_COMMUNITY_ID, "demo");
+	raw_str(&r, QKDN_W_AUTH_INFO, "qkdn-node-2");
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "string of 1 bytes"), "empty string: %s",
+	   hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	raw_str(&r, QKDN_W_SENDER_IP, "127.0.0.1");
+	raw_str(&r, QKDN_W_SENDER_HOSTNAME,
+		"a-name-of-sixty-four-characters-which-is-one-too-many-for-an-id!");
+	raw_str(&r, QKDN_W_COMMUNITY_ID, "demo");
+	raw_str(&r, QKDN_W_AUTH_INFO, "qkdn-node-2");
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "string of 65 bytes, want 2..64"),
+	   "string too long: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_KX);
+	raw_u64(&r, QKDN_W_ORIG_MSG_ID, 1);
+	raw_u16(&r, QKDN_W_RESPONSE_CODE, QKDN_W_RESP_SUCCESS);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "KX has no response"),
+	   "response to a command without one: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	raw_u64(&r, QKDN_W_ORIG_MSG_ID, 1);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "both ORIG_MSG_ID and RESPONSE_CODE"),
+	   "response without a code: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	hello_items(&r);
+	raw_u16(&r, QKDN_W_RESPONSE_CODE, QKDN_W_RESP_SUCCESS);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "both ORIG_MSG_ID and RESPONSE_CODE"),
+	   "command with a response code: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	raw_u64(&r, QKDN_W_ORIG_MSG_ID, 1);
+	raw_u16(&r, QKDN_W_RESPONSE_CODE, 3);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "response code 3 unknown"),
+	   "unknown response code: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_HELLO);
+	raw_u64(&r, QKDN_W_ORIG_MSG_ID, 1);
+	raw_u16(&r, QKDN_W_RESPONSE_CODE, QKDN_W_RESP_SUCCESS);
+	raw_str(&r, QKDN_W_COMMUNITY_ID, "demo");
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "COMMUNITY_ID) not allowed"),
+	   "command-only attribute in a response: %s", hdr.error);
+
+	raw_init(&r);
+	raw_u64(&r, QKDN_W_MSG_ID, 77);
+	raw_u16(&r, QKDN_W_CMD, QKDN_W_CMD_KEEPALIVE);
+	raw_u32(&r, QKDN_W_SENDER_ID, 0);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "sender ID 0"), "sender ID 0: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_KEEPALIVE);
+	raw_attr_flags(&r, QKDN_W_QOS | NLA_F_NESTED, "\0\0\0\0", 4);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO, "attribute not allowed in KEEPALIVE: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_KX);
+	raw_attr_flags(&r, QKDN_W_KX_FRAME | NLA_F_NET_BYTEORDER, "abcd", 4);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "wrong flags"), "byte-order flag: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_KEEPALIVE);
+	r.len += 2;	/* a 2-byte stub of an attribute header */
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EBADMSG && strstr(hdr.error, "truncated attribute header"),
+	   "truncated attribute header: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_KEEPALIVE);
+	raw_u32(&r, QKDN_W_QOS, 1);
+	((struct nlattr *)((unsigned char *)r.words + r.len - 8))->nla_len = 3;
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EBADMSG && strstr(hdr.error, "claims 3 bytes"), "attribute length below 4: %s",
+	   hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_KEEPALIVE);
+	raw_u32(&r, QKDN_W_QOS, 1);
+	((struct nlattr *)((unsigned char *)r.words + r.len - 8))->nla_len = 12;
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EBADMSG && strstr(hdr.error, "claims 12 bytes, 8 left"),
+	   "attribute longer than the body: %s", hdr.error);
+
+	raw_init(&r);
+	raw_common(&r, QKDN_W_CMD_KX);
+	raw_attr_flags(&r, QKDN_W_KX_FRAME, "abcde", 5);
+	r.len -= 3;	/* drop the last attribute's padding */
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EBADMSG && strstr(hdr.error, "padding"), "missing final padding: %s",
+	   hdr.error);
+
+	raw_init(&r);
+	ret = raw_parse(&r, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "missing"), "empty body: %s", hdr.error);
+}
+
+int main(void)
+{
+	test_round_trips();
+	test_nests();
+	test_builder_limits();
+	test_rejections();
+	return tap_done();
+}
