@@ -131,10 +131,10 @@ expect_errno "a revoked key cannot be read" "revoked" alpha keyctl pipe "$serial
 alpha keyctl unlink "$serial" @u > /dev/null
 
 # With a keyring TTL, keys expire and can no longer be read.
-alpha qkdn node set keyring-ttl 1
+alpha qkdn node set keyring-ttl 4
 serial=$(alpha keyctl request2 qkdn sa:sb "" @u)
 expect_ok "a fresh key with a TTL is readable" alpha keyctl pipe "$serial"
-sleep 2
+sleep 5
 expect_errno "an expired key cannot be read" "expired" alpha keyctl pipe "$serial"
 alpha qkdn node set keyring-ttl 0
 
