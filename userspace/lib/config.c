@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Generic INI reader */
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+int qkdn_ini_read(FILE *f, const char *name, qkdn_ini_cb cb, void *data,
+		  char *err, size_t err_len)
+{
+	char section[64] = "", msg[QKDN_CONFIG_ERR_LEN];
+	char *buf = NULL;
+	size_t cap = 0;
+	unsigned int line = 0;
+	ssize_t n;
+	int ret = 0;
+
+	while ((n = getline(&buf, &cap, f)) >= 0) {
+		char *s, *eq, *key, *value;
+
+		line++;
+		msg[0] = '\0';
+		if (n > 0 && buf[n - 1] == '\n')
+			buf[--n] = '\0';
+		if (strlen(buf) != (size_t)n) {
+			snprintf(msg, sizeof(msg), "NUL byte in line");
+			ret = -EINVAL;
+			break;
+		}
+		s = trim(buf);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			size_t len = strlen(s);
+
+			if (s[len - 1] != ']') {
+				snprintf(msg, sizeof(msg), "section header without ']'");
+				ret = -EINVAL;
+				break;
+			}
+			s[len - 1] = '\0';
+			s = trim(s + 1);
+			if (*s == '\0' || strlen(s) >= sizeof(section)) {
+				snprintf(msg, sizeof(msg), "bad section name");
+				ret = -EINVAL;
+				break;
+			}
+			snprintf(section, sizeof(section), "%s", s);
+			ret = cb(section, NULL, NULL, line, data, msg, sizeof(msg));
+			if (ret)
+				break;
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(msg, sizeof(msg), "expected \"key = value\", \"[section]\" or a comment");
+			ret = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		key = trim(s);
+		value = trim(eq + 1);
+		if (*key == '\0') {
+			snprintf(msg, sizeof(msg), "missing key before '='");
+			ret = -EINVAL;
+			break;
+		}
+		if (section[0] == '\0') {
+			snprintf(msg, sizeof(msg), "\"%s\" outside any section", key);
+			ret = -EINVAL;
+			break;
+		}
+		ret = cb(section, key, value, line, data, msg, sizeof(msg));
+		if (ret)
+			break;
+	}
+	if (!ret && ferror(f)) {
+		ret = -EIO;
+		snprintf(err, err_len, "%s: read error", name);
+	} else if (ret) {
+		snprintf(err, err_len, "%s:%u: %s", name, line, msg);
+	}
+	free(buf);
+	return ret;
+}
+
+/* Addresses */
+
+int qkdn_parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *port_s, *colon;
+	uint16_t port;
+	size_t hlen;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!s)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		hlen = (size_t)(close - s - 1);
+		port_s = close + 2;
+		if (hlen == 0 || hlen >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, hlen);
+		host[hlen] = '\0';
+		if (qkdn_parse_u16(port_s, 1, UINT16_MAX, &port) < 0)
+			return -EINVAL;
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -EINVAL;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	colon = strchr(s, ':');
+	if (!colon || strchr(colon + 1, ':'))
+		return -EINVAL;
+	hlen = (size_t)(colon - s);
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (qkdn_parse_u16(colon + 1, 1, UINT16_MAX, &port) < 0)
+		return -EINVAL;
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+		return -EINVAL;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	*len = sizeof(*sin);
+	return 0;
+}
+
+const char *qkdn_format_sockaddr(const struct sockaddr *sa, char buf[QKDN_ADDR_STRLEN])
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, QKDN_ADDR_STRLEN, "%s:%u", host, ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, QKDN_ADDR_STRLEN, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	} else {
+		snprintf(buf, QKDN_ADDR_STRLEN, "?");
+	}
+	return buf;
+}
+
+/* qkdn-kmd schema */
+
+enum section_kind { SEC_NONE, SEC_NODE, SEC_PEER, SEC_ROUTE };
+
+/* Keys of each section, as bits of the "seen" mask. */
+enum {
+	K_NODE_ID, K_NODE_NAME, K_NODE_LISTEN, K_NODE_CERT, K_NODE_KEY, K_NODE_CA,
+	K_NODE_COMMUNITY, K_NODE_RELAY_TIMEOUT,
+};
+enum { K_PEER_ID, K_PEER_ADDRESS };
+enum { K_ROUTE_DEST, K_ROUTE_VIA };
+
+struct key_def {
+	const char *name;
+	bool required;
+};
+
+static const struct key_def node_keys[] = {
+	[K_NODE_ID] = { "id", true },
+	[K_NODE_NAME] = { "name", true },
+	[K_NODE_LISTEN] = { "listen", false },
+	[K_NODE_CERT] = { "cert", true },
+	[K_NODE_KEY] = { "key", true },
+	[K_NODE_CA] = { "ca", true },
+	[K_NODE_COMMUNITY] = { "community", true },
+	[K_NODE_RELAY_TIMEOUT] = { "relay-timeout-ms", false },
+};
+
+static const struct key_def peer_keys[] = {
+	[K_PEER_ID] = { "id", true },
+	[K_PEER_ADDRESS] = { "address", true },
+};
+
+static const struct key_def route_keys[] = {
+	[K_ROUTE_DEST] = { "dest", true },
+	[K_ROUTE_VIA] = { "via", true },
+};
+
+struct reader {
+	struct qkdn_kmd_config *cfg;
+	const char *dir;
+	enum section_kind kind;
+	unsigned int section_line;
+	unsigned int seen;
+	bool node_seen;
+	unsigned int node_line;
+	size_t peers_cap, routes_cap;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static const struct key_def *section_keys(enum section_kind kind, size_t *n, const char **name)
+{
+	switch (kind) {
+	case SEC_NODE:
+		*n = QKDN_ARRAY_SIZE(node_keys);
+		*name = "node";
+		return node_keys;
+	case SEC_PEER:
+		*n = QKDN_ARRAY_SIZE(peer_keys);
+		*name = "peer";
+		return peer_keys;
+	case SEC_ROUTE:
+		*n = QKDN_ARRAY_SIZE(route_keys);
+		*name = "route";
+		return route_keys;
+	default:
+		*n = 0;
+		*name = "";
+		return NULL;
+	}
+}
+
+/* The section that just ended has every required key? */
+static int finish_section(struct reader *r, char *err, size_t err_len)
+{
+	const struct key_def *keys;
+	const char *name;
+	size_t n;
+
+	keys = section_keys(r->kind, &n, &name);
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].required && !(r->seen & (1U << i)))
+			return fail(err, err_len, "[%s] section of line %u lacks \"%s\"", name,
+				    r->section_line, keys[i].name);
+	return 0;
+}
+
+static int parse_id(const char *key, const char *value, uint32_t *out, char *err, size_t err_len)
+{
+	int ret = qkdn_parse_u32(value, 1, QKDN_NODE_ID_MAX, out);
+
+	if (ret == -ERANGE)
+		return fail(err, err_len, "%s = %s: out of range 1..%u", key, value,
+			    QKDN_NODE_ID_MAX);
+	if (ret)
+		return fail(err, err_len, "%s = %s: not a decimal number", key, value);
+	return 0;
+}
+
+static int parse_text(const char *key, const char *value, char *out, size_t out_len,
+		      bool blanks_ok, char *err, size_t err_len)
+{
+	if (*value == '\0')
+		return fail(err, err_len, "%s is empty", key);
+	if (strlen(value) >= out_len)
+		return fail(err, err_len, "%s is longer than %zu characters", key, out_len - 1);
+	for (const char *p = value; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c > 0x7e || (!blanks_ok && (c == ' ' || c == ':')))
+			return fail(err, err_len, "%s: character 0x%02x not allowed%s", key, c,
+				    blanks_ok ? "" : " (printable ASCII, no blanks or ':')");
+	}
+	snprintf(out, out_len, "%s", value);
+	return 0;
+}
+
+static int parse_path(const char *key, const char *value, const char *dir, char **out,
+		      char *err, size_t err_len)
+{
+	int n;
+
+	if (*value == '\0')
+		return fail(err, err_len, "%s is empty", key);
+	if (value[0] == '/' || !dir)
+		n = asprintf(out, "%s", value);
+	else
+		n = asprintf(out, "%s/%s", dir, value);
+	if (n < 0) {
+		*out = NULL;
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_addr(const char *key, const char *value, char *str,
+		      struct sockaddr_storage *ss, socklen_t *len, char *err, size_t err_len)
+{
+	if (strlen(value) >= QKDN_ADDR_STRLEN || qkdn_parse_sockaddr(value, ss, len) < 0)
+		return fail(err, err_len,
+			    "%s = %s: not A.B.C.D:PORT or [IPV6]:PORT (numeric, port 1..65535)",
+			    key, value);
+	snprintf(str, QKDN_ADDR_STRLEN, "%s", value);
+	return 0;
+}
+
+static int node_key(struct reader *r, int k, const char *key, const char *value,
+		    char *err, size_t err_len)
+{
+	struct qkdn_kmd_config *c = r->cfg;
+
+	switch (k) {
+	case K_NODE_ID:
+		return parse_id(key, value, &c->node_id, err, err_len);
+	case K_NODE_NAME:
+		return parse_text(key, value, c->name, sizeof(c->name), true, err, err_len);
+	case K_NODE_LISTEN:
+		return parse_addr(key, value, c->listen_str, &c->listen, &c->listen_len,
+				  err, err_len);
+	case K_NODE_CERT:
+		return parse_path(key, value, r->dir, &c->cert, err, err_len);
+	case K_NODE_KEY:
+		return parse_path(key, value, r->dir, &c->key, err, err_len);
+	case K_NODE_CA:
+		return parse_path(key, value, r->dir, &c->ca, err, err_len);
+	case K_NODE_COMMUNITY:
+		return parse_text(key, value, c->community, sizeof(c->community), false,
+				  err, err_len);
+	case K_NODE_RELAY_TIMEOUT: {
+		int ret = qkdn_parse_u32(value, 1, 600000, &c->relay_timeout_ms);
+
+		if (ret)
+			return fail(err, err_len, "%s = %s: %s", key, value,
+				    ret == -ERANGE ? "out of range 1..600000" :
+						     "not a decimal number");
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+static int ini_cb(const char *section, const char *key, const char *value, unsigned int line,
+		  void *data, char *err, size_t err_len)
+{
+	struct reader *r = data;
+	struct qkdn_kmd_config *c = r->cfg;
+	const struct key_def *keys;
+	const char *sname;
+	size_t n;
+	int k = -1, ret;
+
+	if (!key) {
+		ret = finish_section(r, err, err_len);
+		if (ret)
+			return ret;
+		r->section_line = line;
+		r->seen = 0;
+		if (strcmp(section, "node") == 0) {
+			if (r->node_seen)
+				return fail(err, err_len, "second [node] section (first at line %u)",
+					    r->node_line);
+			r->node_seen = true;
+			r->node_line = line;
+			r->kind = SEC_NODE;
+		} else if (strcmp(section, "peer") == 0) {
+			if (c->n_peers == r->peers_cap) {
+				size_t cap = r->peers_cap ? 2 * r->peers_cap : 8;
+				void *p = realloc(c->peers, cap * sizeof(*c->peers));
+
+				if (!p)
+					return fail(err, err_len, "out of memory");
+				c->peers = p;
+				r->peers_cap = cap;
+			}
+			memset(&c->peers[c->n_peers], 0, sizeof(c->peers[0]));
+			c->peers[c->n_peers++].line = line;
+			r->kind = SEC_PEER;
+		} else if (strcmp(section, "route") == 0) {
+			if (c->n_routes == r->routes_cap) {
+				size_t cap = r->routes_cap ? 2 * r->routes_cap : 8;
+				void *p = realloc(c->routes, cap * sizeof(*c->routes));
+
+				if (!p)
+					return fail(err, err_len, "out of memory");
+				c->routes = p;
+				r->routes_cap = cap;
+			}
+			memset(&c->routes[c->n_routes], 0, sizeof(c->routes[0]));
+			c->routes[c->n_routes++].line = line;
+			r->kind = SEC_ROUTE;
+		} else {
+			return fail(err, err_len,
+				    "unknown section [%s] (known: [node], [peer], [route])", section);
+		}
+		return 0;
+	}
+
+	keys = section_keys(r->kind, &n, &sname);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i].name, key) == 0)
+			k = (int)i;
+	if (k < 0)
+		return fail(err, err_len, "unknown key \"%s\" in [%s]", key, sname);
+	if (r->seen & (1U << k))
+		return fail(err, err_len, "\"%s\" given twice in this [%s] section", key, sname);
+	r->seen |= 1U << k;
+
+	switch (r->kind) {
+	case SEC_NODE:
+		return node_key(r, k, key, value, err, err_len);
+	case SEC_PEER: {
+		struct qkdn_kmd_peer_conf *p = &c->peers[c->n_peers - 1];
+
+		if (k == K_PEER_ID)
+			return parse_id(key, value, &p->id, err, err_len);
+		return parse_addr(key, value, p->address_str, &p->address, &p->address_len,
+				  err, err_len);
+	}
+	case SEC_ROUTE: {
+		struct qkdn_kmd_route_conf *rt = &c->routes[c->n_routes - 1];
+
+		return parse_id(key, value, k == K_ROUTE_DEST ? &rt->dest : &rt->via,
+				err, err_len);
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+/* What only the whole file can tell. */
+static int cross_check(const struct qkdn_kmd_config *c, const char *name, char *err,
+		       size_t err_len)
+{
+	for (size_t i = 0; i < c->n_peers; i++) {
+		const struct qkdn_kmd_peer_conf *p = &c->peers[i];
+
+		if (p->id == c->node_id)
+			return fail(err, err_len, "%s:%u: [peer] id %u is this node's own id",
+				    name, p->line, p->id);
+		for (size_t j = 0; j < i; j++) {
+			if (c->peers[j].id == p->id)
+				return fail(err, err_len,
+					    "%s:%u: [peer] id %u already given at line %u",
+					    name, p->line, p->id, c->peers[j].line);
+			if (c->peers[j].address_len == p->address_len &&
+			    memcmp(&c->peers[j].address, &p->address, p->address_len) == 0)
+				return fail(err, err_len,
+					    "%s:%u: [peer] address %s already given at line %u",
+					    name, p->line, p->address_str, c->peers[j].line);
+		}
+	}
+	for (size_t i = 0; i < c->n_routes; i++) {
+		const struct qkdn_kmd_route_conf *rt = &c->routes[i];
+
+		if (rt->dest == c->node_id)
+			return fail(err, err_len, "%s:%u: [route] dest %u is this node",
+				    name, rt->line, rt->dest);
+		if (!qkdn_kmd_config_peer(c, rt->via))
+			return fail(err, err_len,
+				    "%s:%u: [route] via %u is not a [peer]: frames go to neighbours only",
+				    name, rt->line, rt->via);
+		for (size_t j = 0; j < i; j++)
+			if (c->routes[j].dest == rt->dest)
+				return fail(err, err_len,
+					    "%s:%u: [route] dest %u already given at line %u",
+					    name, rt->line, rt->dest, c->routes[j].line);
+	}
+	return 0;
+}
+
+int qkdn_kmd_config_read(struct qkdn_kmd_config *cfg, FILE *f, const char *name,
+			 const char *dir, char *err, size_t err_len)
+{
+	struct reader r = { .cfg = cfg, .dir = dir };
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	ret = qkdn_ini_read(f, name, ini_cb, &r, err, err_len);
+	if (!ret) {
+		char msg[QKDN_CONFIG_ERR_LEN];
+
+		ret = finish_section(&r, msg, sizeof(msg));
+		if (ret)
+			snprintf(err, err_len, "%s: %s", name, msg);
+	}
+	if (!ret && !r.node_seen) {
+		snprintf(err, err_len, "%s: no [node] section", name);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = cross_check(cfg, name, err, err_len);
+	if (ret)
+		qkdn_kmd_config_free(cfg);
+	return ret;
+}
+
+int qkdn_kmd_config_load(struct qkdn_kmd_config *cfg, const char *path,
+			 char *err, size_t err_len)
+{
+	FILE *f = fopen(path, "re");
+	char *dir, *slash;
+	int ret;
+
+	if (!f) {
+		ret = -errno;
+		memset(cfg, 0, sizeof(*cfg));
+		snprintf(err, err_len, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	dir = strdup(path);
+	if (!dir) {
+		fclose(f);
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	slash = strrchr(dir, '/');
+	if (slash)
+		slash == dir ? (void)(slash[1] = '\0') : (void)(*slash = '\0');
+	ret = qkdn_kmd_config_read(cfg, f, path, slash ? dir : NULL, err, err_len);
+	free(dir);
+	fclose(f);
+	return ret;
+}
+
+int qkdn_kmd_config_set_listen(struct qkdn_kmd_config *cfg, const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (strlen(addr) >= QKDN_ADDR_STRLEN || qkdn_parse_sockaddr(addr, &ss, &len) < 0)
+		return -EINVAL;
+	cfg->listen = ss;
+	cfg->listen_len = len;
+	snprintf(cfg->listen_str, sizeof(cfg->listen_str), "%s", addr);
+	return 0;
+}
+
+int qkdn_kmd_config_check(const struct qkdn_kmd_config *cfg, char *err, size_t err_len)
+{
+	if (!cfg->listen_len)
+		return fail(err, err_len, "no listen address: set listen in [node] or --listen");
+	return 0;
+}
+
+void qkdn_kmd_config_free(struct qkdn_kmd_config *cfg)
+{
+	free(cfg->cert);
+	free(cfg->key);
+	free(cfg->ca);
+	free(cfg->peers);
+	free(cfg->routes);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+const struct qkdn_kmd_peer_conf *qkdn_kmd_config_peer(const struct qkdn_kmd_config *cfg,
+						      uint32_t id)
+{
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (cfg->peers[i].id == id)
+			return &cfg->peers[i];
+	return NULL;
+}

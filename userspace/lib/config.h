@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * Configuration files of qkdn daemons: INI style, as wg-quick and systemd
+ * read them.
+ *
+ *   # comment (also ';'), on a line of its own
+ *   [section]
+ *   key = value
+ *
+ * Blanks around keys and values are ignored; values run to the end of the
+ * line (no quoting, no inline comments). Reading is strict: an unknown
+ * section or key, a key given twice in one section, a bad number or
+ * address, a missing required key all fail with "FILE:LINE: message".
+ *
+ * qkdn-kmd (/etc/qkdn/kmd.conf):
+ *
+ *   [node]                 exactly once
+ *   id = 1                 node ID, 1..QKDN_NODE_ID_MAX, required
+ *   name = alpha           KM name (printable, no blanks), required
+ *   listen = 0.0.0.0:7001  address for neighbours, numeric: A.B.C.D:PORT
+ *                          or [IPV6]:PORT; required here or by --listen
+ *   cert = node.crt        this node's certificate (PEM, chain allowed)
+ *   key = node.key         its private key; mode 0600 or stricter
+ *   ca = ca.crt            the CA that signs every node certificate
+ *   community = qkdn-demo  community ID; neighbours must have the same
+ *   relay-timeout-ms = 5000    optional, 1..600000, programmed into the
+ *                          module (QKDN_A_RELAY_TIMEOUT)
+ *
+ *   [peer]                 a neighbour, any number
+ *   id = 2                 its node ID, required, unique, not the node's
+ *   address = 10.0.0.2:7001    where it listens, required
+ *
+ *   [route]                a relay route, any number
+ *   dest = 5               destination node ID, required, unique
+ *   via = 2                next hop: the ID of a [peer], required
+ *
+ * Relative cert/key/ca paths are relative to the directory of the file.
+ */
+#ifndef QKDN_CONFIG_H
+#define QKDN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include <linux/qkdn.h>
+
+#define QKDN_CONFIG_ERR_LEN 512
+#define QKDN_ADDR_STRLEN 64	/* "[ipv6]:port" with the NUL */
+
+/* Generic reader: calls cb(section, key, value, line, data) for every
+ * "key = value", and cb(section, NULL, NULL, line, data) at every
+ * "[section]" line. cb returns 0 or -errno after writing a message into
+ * err (without file:line; the reader adds them). */
+typedef int (*qkdn_ini_cb)(const char *section, const char *key, const char *value,
+			   unsigned int line, void *data, char *err, size_t err_len);
+/* Reads f, naming it name in messages. 0 or -errno with err filled. */
+int qkdn_ini_read(FILE *f, const char *name, qkdn_ini_cb cb, void *data,
+		  char *err, size_t err_len);
+
+/* "A.B.C.D:PORT" or "[IPV6]:PORT", numeric, port 1..65535. 0 or -EINVAL. */
+int qkdn_parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+/* The same form back, for logs. */
+const char *qkdn_format_sockaddr(const struct sockaddr *sa, char buf[QKDN_ADDR_STRLEN]);
+
+struct qkdn_kmd_peer_conf {
+	uint32_t id;
+	char address_str[QKDN_ADDR_STRLEN];
+	struct sockaddr_storage address;
+	socklen_t address_len;
+	unsigned int line;
+};
+
+struct qkdn_kmd_route_conf {
+	uint32_t dest;
+	uint32_t via;
+	unsigned int line;
+};
+
+struct qkdn_kmd_config {
+	uint32_t node_id;
+	char name[QKDN_ID_MAXLEN];
+	char listen_str[QKDN_ADDR_STRLEN];
+	struct sockaddr_storage listen;
+	socklen_t listen_len;		/* 0: not set */
+	char *cert, *key, *ca;		/* resolved paths */
+	char community[QKDN_ID_MAXLEN];
+	uint32_t relay_timeout_ms;	/* 0: not set */
+	struct qkdn_kmd_peer_conf *peers;
+	size_t n_peers;
+	struct qkdn_kmd_route_conf *routes;
+	size_t n_routes;
+};
+
+/* Reads and checks a kmd config. On failure err holds "FILE:LINE: ..."
+ * (or "FILE: ..." for what belongs to no line) and *cfg is empty. */
+int qkdn_kmd_config_load(struct qkdn_kmd_config *cfg, const char *path,
+			 char *err, size_t err_len);
+/* The same from an open stream; relative paths against dir. */
+int qkdn_kmd_config_read(struct qkdn_kmd_config *cfg, FILE *f, const char *name,
+			 const char *dir, char *err, size_t err_len);
+/* Sets listen from a --listen argument. 0 or -EINVAL. */
+int qkdn_kmd_config_set_listen(struct qkdn_kmd_config *cfg, const char *addr);
+/* Checks what the file and the command line together must give (listen).
+ * 0 or -EINVAL with err filled. */
+int qkdn_kmd_config_check(const struct qkdn_kmd_config *cfg, char *err, size_t err_len);
+void qkdn_kmd_config_free(struct qkdn_kmd_config *cfg);
+
+const struct qkdn_kmd_peer_conf *qkdn_kmd_config_peer(const struct qkdn_kmd_config *cfg,
+						      uint32_t id);
+
+#endif
