@@ -18,9 +18,19 @@
 
 static struct genl_family qkdn_family;
 
+enum {
+	QKDN_MCGRP_ALARM_INDEX,
+	QKDN_MCGRP_KX_INDEX,
+};
+
 static struct netlink_range_validation qkdn_node_id_range = {
 	.min = 1,
 	.max = QKDN_NODE_ID_MAX,
+};
+
+static struct netlink_range_validation qkdn_relay_timeout_range = {
+	.min = 1,
+	.max = 600000,
 };
 
 static struct netlink_range_validation qkdn_capacity_range = {
@@ -76,6 +86,17 @@ static const struct nla_policy qkdn_policy[QKDN_A_MAX + 1] = {
 	[QKDN_A_KEYS]		= NLA_POLICY_NESTED(qkdn_keys_policy),
 	[QKDN_A_KEY]		= { .type = NLA_REJECT },
 	[QKDN_A_ALARM]		= { .type = NLA_REJECT },
+	[QKDN_A_DEST_NODE_ID]	= NLA_POLICY_FULL_RANGE(NLA_U32,
+							&qkdn_node_id_range),
+	[QKDN_A_NEXT_HOP_NODE_ID] = NLA_POLICY_FULL_RANGE(NLA_U32,
+							  &qkdn_node_id_range),
+	[QKDN_A_RELAY_ID]	= { .type = NLA_REJECT },
+	[QKDN_A_RELAY_TIMEOUT]	= NLA_POLICY_FULL_RANGE(NLA_U32,
+							&qkdn_relay_timeout_range),
+	[QKDN_A_KX_FRAME]	= { .type = NLA_BINARY,
+				    .len = QKDN_KX_FRAME_MAX },
+	[QKDN_A_RELAY_STATS]	= { .type = NLA_REJECT },
+	[QKDN_A_STORE_STATS]	= { .type = NLA_REJECT },
 };
 
 static struct qkdn_node *info_node(struct genl_info *info)
@@ -122,6 +143,53 @@ static int qkdn_nl_ping(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
+struct counter {
+	int type;
+	u64 value;
+};
+
+/* A nest of 64-bit counters, the way every statistics block travels. */
+static int put_counters(struct sk_buff *msg, int nest_type, int pad,
+			const struct counter *counters, size_t n)
+{
+	struct nlattr *nest;
+	size_t i;
+
+	nest = nla_nest_start(msg, nest_type);
+	if (!nest)
+		return -EMSGSIZE;
+	for (i = 0; i < n; ++i)
+		if (nla_put_u64_64bit(msg, counters[i].type, counters[i].value,
+				      pad))
+			return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
+static int put_relay_stats(struct sk_buff *msg,
+			   const struct qkdn_relay_stats *stats)
+{
+	const struct counter counters[] = {
+		{ QKDN_RELAY_A_STARTED, stats->started },
+		{ QKDN_RELAY_A_COMPLETED, stats->completed },
+		{ QKDN_RELAY_A_FAILED, stats->failed },
+		{ QKDN_RELAY_A_RECEIVED, stats->received },
+		{ QKDN_RELAY_A_FORWARDED, stats->forwarded },
+		{ QKDN_RELAY_A_FRAMES_TX, stats->frames_tx },
+		{ QKDN_RELAY_A_FRAMES_RX, stats->frames_rx },
+		{ QKDN_RELAY_A_BAD_FRAME, stats->bad_frame },
+		{ QKDN_RELAY_A_BAD_MAC, stats->bad_mac },
+		{ QKDN_RELAY_A_REPLAYED, stats->replayed },
+		{ QKDN_RELAY_A_UNKNOWN_LINK, stats->unknown_link },
+		{ QKDN_RELAY_A_UNKNOWN_KEY, stats->unknown_key },
+		{ QKDN_RELAY_A_UNROUTABLE, stats->unroutable },
+		{ QKDN_RELAY_A_LINK_KEYS_USED, stats->link_keys_used },
+	};
+
+	return put_counters(msg, QKDN_A_RELAY_STATS, QKDN_RELAY_A_PAD,
+			    counters, ARRAY_SIZE(counters));
+}
+
 static int qkdn_nl_node_get(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkdn_node *node = info_node(info);
@@ -140,7 +208,9 @@ static int qkdn_nl_node_get(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_string(msg, QKDN_A_NODE_NAME, node->name) ||
 	    nla_put_u32(msg, QKDN_A_KEYRING_TTL, node->keyring_ttl) ||
 	    nla_put_u32(msg, QKDN_A_LINK_COUNT, node->link_count) ||
-	    nla_put_u32(msg, QKDN_A_APP_COUNT, node->app_count)) {
+	    nla_put_u32(msg, QKDN_A_APP_COUNT, node->app_count) ||
+	    nla_put_u32(msg, QKDN_A_RELAY_TIMEOUT, node->relay_timeout_ms) ||
+	    put_relay_stats(msg, &node->relay_stats)) {
 		mutex_unlock(&node->lock);
 		goto err;
 	}
@@ -175,6 +245,8 @@ static int qkdn_nl_node_set(struct sk_buff *skb, struct genl_info *info)
 			    sizeof(node->name));
 	if (attrs[QKDN_A_KEYRING_TTL])
 		node->keyring_ttl = nla_get_u32(attrs[QKDN_A_KEYRING_TTL]);
+	if (attrs[QKDN_A_RELAY_TIMEOUT])
+		node->relay_timeout_ms = nla_get_u32(attrs[QKDN_A_RELAY_TIMEOUT]);
 out:
 	mutex_unlock(&node->lock);
 	return ret;
@@ -312,10 +384,7 @@ static int put_link_stats(struct sk_buff *msg, struct qkdn_link *link)
 {
 	const struct qkdn_pool *pool = &link->pool;
 	const struct qkdn_pool_stats *stats = &pool->stats;
-	const struct {
-		int type;
-		u64 value;
-	} counters[] = {
+	const struct counter counters[] = {
 		{ QKDN_STAT_A_STORED, qkdn_pool_stored(pool) },
 		{ QKDN_STAT_A_ENC_AVAILABLE, pool->enc_avail },
 		{ QKDN_STAT_A_DEC_STORED, pool->dec_stored },
@@ -329,18 +398,9 @@ static int put_link_stats(struct sk_buff *msg, struct qkdn_link *link)
 		{ QKDN_STAT_A_CONS_RATE, link->cons_rate },
 		{ QKDN_STAT_A_NEXT_SEQ, pool->next_seq },
 	};
-	struct nlattr *nest;
-	size_t i;
 
-	nest = nla_nest_start(msg, QKDN_A_LINK_STATS);
-	if (!nest)
-		return -EMSGSIZE;
-	for (i = 0; i < ARRAY_SIZE(counters); ++i)
-		if (nla_put_u64_64bit(msg, counters[i].type, counters[i].value,
-				      QKDN_STAT_A_PAD))
-			return -EMSGSIZE;
-	nla_nest_end(msg, nest);
-	return 0;
+	return put_counters(msg, QKDN_A_LINK_STATS, QKDN_STAT_A_PAD,
+			    counters, ARRAY_SIZE(counters));
 }
 
 static int put_link(struct sk_buff *msg, struct qkdn_link *link)
@@ -832,13 +892,262 @@ static int qkdn_nl_key_del(struct sk_buff *skb, struct genl_info *info)
 	return key_by_id(info, true);
 }
 
+static int qkdn_nl_route_add(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_DEST_NODE_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, QKDN_A_NEXT_HOP_NODE_ID))
+		return -EINVAL;
+	mutex_lock(&node->lock);
+	ret = qkdn_route_add(node,
+			     nla_get_u32(info->attrs[QKDN_A_DEST_NODE_ID]),
+			     nla_get_u32(info->attrs[QKDN_A_NEXT_HOP_NODE_ID]),
+			     info->extack);
+	mutex_unlock(&node->lock);
+	return ret;
+}
+
+static int qkdn_nl_route_del(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_DEST_NODE_ID))
+		return -EINVAL;
+	mutex_lock(&node->lock);
+	ret = qkdn_route_del(node,
+			     nla_get_u32(info->attrs[QKDN_A_DEST_NODE_ID]));
+	mutex_unlock(&node->lock);
+	if (ret)
+		NL_SET_ERR_MSG(info->extack, "no route to that node");
+	return ret;
+}
+
+static int qkdn_nl_route_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct qkdn_node *node = qkdn_node_of(sock_net(skb->sk));
+	unsigned long dest;
+	void *entry, *hdr;
+
+	mutex_lock(&node->lock);
+	cb->seq = node->generation;
+	xa_for_each_start(&node->routes, dest, entry, cb->args[0]) {
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &qkdn_family, NLM_F_MULTI,
+				  QKDN_CMD_ROUTE_GET);
+		if (!hdr)
+			break;
+		genl_dump_check_consistent(cb, hdr);
+		if (nla_put_u32(skb, QKDN_A_DEST_NODE_ID, dest) ||
+		    nla_put_u32(skb, QKDN_A_NEXT_HOP_NODE_ID,
+				xa_to_value(entry))) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = dest + 1;
+	}
+	mutex_unlock(&node->lock);
+	return skb->len;
+}
+
+static int qkdn_nl_relay(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct nlattr **attrs = info->attrs;
+	u32 count = 1, bits = 256, dest;
+	struct qkdn_relay *relay;
+	struct nlattr *keys, *entry;
+	unsigned long timeout;
+	struct sk_buff *msg;
+	long waited;
+	void *hdr;
+	int ret;
+	u32 i;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_DEST_NODE_ID))
+		return -EINVAL;
+	dest = nla_get_u32(attrs[QKDN_A_DEST_NODE_ID]);
+	if (attrs[QKDN_A_KEY_AMOUNT])
+		count = nla_get_u32(attrs[QKDN_A_KEY_AMOUNT]);
+	if (count > QKDN_RELAY_KEYS_MAX) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKDN_A_KEY_AMOUNT],
+				    "at most QKDN_RELAY_KEYS_MAX keys a relay");
+		return -ERANGE;
+	}
+	if (attrs[QKDN_A_KEY_SIZE])
+		bits = nla_get_u32(attrs[QKDN_A_KEY_SIZE]);
+	if (bits % 64 || bits < QKDN_KEY_UNIT_MIN * 8 ||
+	    bits > QKDN_KEY_UNIT_MAX * 8) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKDN_A_KEY_SIZE],
+				    "key size: a multiple of 64 bits, 128..8192");
+		return -EINVAL;
+	}
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+
+	mutex_lock(&node->lock);
+	ret = qkdn_relay_start(node, dest, count, bits / 8, info->extack,
+			       &relay);
+	timeout = msecs_to_jiffies(node->relay_timeout_ms);
+	mutex_unlock(&node->lock);
+	if (ret) {
+		nlmsg_free(msg);
+		return ret;
+	}
+	waited = wait_for_completion_killable_timeout(&relay->done, timeout);
+
+	mutex_lock(&node->lock);
+	ret = qkdn_relay_finish(node, relay, waited);
+	hdr = genlmsg_put_reply(msg, info, &qkdn_family, 0, QKDN_CMD_RELAY);
+	if (!ret && (!hdr || nla_put_u64_64bit(msg, QKDN_A_RELAY_ID, relay->id,
+					       QKDN_A_PAD)))
+		ret = -EMSGSIZE;
+	keys = ret ? NULL : nla_nest_start(msg, QKDN_A_KEYS);
+	for (i = 0; keys && i < relay->count; ++i) {
+		entry = nla_nest_start(msg, QKDN_A_KEY);
+		if (!entry || nla_put(msg, QKDN_KEY_A_ID, QKDN_KEY_ID_LEN,
+				      relay->ids[i])) {
+			ret = -EMSGSIZE;
+			break;
+		}
+		nla_nest_end(msg, entry);
+	}
+	mutex_unlock(&node->lock);
+	qkdn_relay_put(relay);
+	if (ret) {
+		if (ret == -ETIMEDOUT)
+			NL_SET_ERR_MSG(info->extack,
+				       "no acknowledgment in time; relay abandoned");
+		nlmsg_free(msg);
+		return ret;
+	}
+	nla_nest_end(msg, keys);
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int qkdn_nl_kx_frame(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	const struct nlattr *frame = info->attrs[QKDN_A_KX_FRAME];
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_PEER_NODE_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, QKDN_A_KX_FRAME))
+		return -EINVAL;
+	mutex_lock(&node->lock);
+	ret = qkdn_kx_receive(node,
+			      nla_get_u32(info->attrs[QKDN_A_PEER_NODE_ID]),
+			      nla_data(frame), nla_len(frame), info->extack);
+	mutex_unlock(&node->lock);
+	return ret;
+}
+
+static int put_store(struct sk_buff *msg, const struct qkdn_store *store)
+{
+	const struct counter counters[] = {
+		{ QKDN_STORE_A_OWN_AVAILABLE, store->own_available },
+		{ QKDN_STORE_A_PEER_STORED, store->peer_stored },
+		{ QKDN_STORE_A_RELAYED_OUT, store->relayed_out },
+		{ QKDN_STORE_A_RELAYED_IN, store->relayed_in },
+		{ QKDN_STORE_A_CONSUMED, store->consumed },
+		{ QKDN_STORE_A_DELETED, store->deleted },
+	};
+
+	if (nla_put_u32(msg, QKDN_A_PEER_NODE_ID, store->peer))
+		return -EMSGSIZE;
+	return put_counters(msg, QKDN_A_STORE_STATS, QKDN_STORE_A_PAD,
+			    counters, ARRAY_SIZE(counters));
+}
+
+static int qkdn_nl_store_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct qkdn_node *node = qkdn_node_of(sock_net(skb->sk));
+	struct qkdn_store *store;
+	unsigned long peer;
+	void *hdr;
+
+	mutex_lock(&node->lock);
+	xa_for_each_start(&node->stores, peer, store, cb->args[0]) {
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &qkdn_family, NLM_F_MULTI,
+				  QKDN_CMD_STORE_GET);
+		if (!hdr)
+			break;
+		if (put_store(skb, store)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = peer + 1;
+	}
+	mutex_unlock(&node->lock);
+	return skb->len;
+}
+
+static int qkdn_nl_cursor_start(struct netlink_callback *cb)
+{
+	cb->args[0] = 0;
+	return 0;
+}
+
+void qkdn_netlink_kx(struct qkdn_node *node, u32 next_hop, const u8 *frame,
+		     size_t len)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(nla_total_size(sizeof(u32)) + nla_total_size(len),
+			  GFP_KERNEL);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &qkdn_family, 0, QKDN_CMD_KX_FRAME);
+	if (!hdr || nla_put_u32(msg, QKDN_A_PEER_NODE_ID, next_hop) ||
+	    nla_put(msg, QKDN_A_KX_FRAME, len, frame)) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast_netns(&qkdn_family, node->net, msg, 0,
+				QKDN_MCGRP_KX_INDEX, GFP_KERNEL);
+}
+
+void qkdn_netlink_relay_failed(struct qkdn_node *node,
+			       struct qkdn_relay *relay)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	if (!genl_has_listeners(&qkdn_family, node->net, QKDN_MCGRP_ALARM_INDEX))
+		return;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &qkdn_family, 0, QKDN_CMD_ALARM);
+	if (!hdr ||
+	    nla_put_u32(msg, QKDN_A_ALARM, QKDN_ALARM_RELAY_FAILED) ||
+	    nla_put_u32(msg, QKDN_A_NODE_ID, node->id) ||
+	    nla_put_u32(msg, QKDN_A_DEST_NODE_ID, relay->dest) ||
+	    nla_put_u64_64bit(msg, QKDN_A_RELAY_ID, relay->id, QKDN_A_PAD)) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast_netns(&qkdn_family, node->net, msg, 0,
+				QKDN_MCGRP_ALARM_INDEX, GFP_KERNEL);
+}
+
 void qkdn_netlink_alarm(struct qkdn_node *node, struct qkdn_link *link,
 			enum qkdn_alarm alarm)
 {
 	struct sk_buff *msg;
 	void *hdr;
 
-	if (!genl_has_listeners(&qkdn_family, node->net, 0))
+	if (!genl_has_listeners(&qkdn_family, node->net, QKDN_MCGRP_ALARM_INDEX))
 		return;
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
@@ -852,8 +1161,8 @@ void qkdn_netlink_alarm(struct qkdn_node *node, struct qkdn_link *link,
 		return;
 	}
 	genlmsg_end(msg, hdr);
-	genlmsg_multicast_netns(&qkdn_family, node->net, msg, 0, 0,
-				GFP_KERNEL);
+	genlmsg_multicast_netns(&qkdn_family, node->net, msg, 0,
+				QKDN_MCGRP_ALARM_INDEX, GFP_KERNEL);
 }
 
 static const struct genl_ops qkdn_ops[] = {
@@ -912,11 +1221,40 @@ static const struct genl_ops qkdn_ops[] = {
 	}, {
 		.cmd = QKDN_CMD_KEY_DEL,
 		.doit = qkdn_nl_key_del,
+	}, {
+		.cmd = QKDN_CMD_ROUTE_ADD,
+		.doit = qkdn_nl_route_add,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_ROUTE_DEL,
+		.doit = qkdn_nl_route_del,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_ROUTE_GET,
+		.start = qkdn_nl_cursor_start,
+		.dumpit = qkdn_nl_route_dump,
+		.done = qkdn_nl_dump_done,
+	}, {
+		.cmd = QKDN_CMD_RELAY,
+		.doit = qkdn_nl_relay,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_KX_FRAME,
+		.doit = qkdn_nl_kx_frame,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_STORE_GET,
+		.start = qkdn_nl_cursor_start,
+		.dumpit = qkdn_nl_store_dump,
+		.done = qkdn_nl_dump_done,
 	},
 };
 
 static const struct genl_multicast_group qkdn_mcgrps[] = {
-	{ .name = QKDN_MCGRP_ALARM },
+	[QKDN_MCGRP_ALARM_INDEX] = { .name = QKDN_MCGRP_ALARM },
+	/* Ciphertext only, but who carries frames is the admin's choice. */
+	[QKDN_MCGRP_KX_INDEX] = { .name = QKDN_MCGRP_KX,
+				  .flags = GENL_MCAST_CAP_NET_ADMIN },
 };
 
 static struct genl_family qkdn_family __ro_after_init = {
@@ -925,6 +1263,8 @@ static struct genl_family qkdn_family __ro_after_init = {
 	.maxattr = QKDN_A_MAX,
 	.policy = qkdn_policy,
 	.netnsok = true,
+	/* RELAY sleeps until acknowledged: no genl_mutex around our ops. */
+	.parallel_ops = true,
 	.module = THIS_MODULE,
 	.ops = qkdn_ops,
 	.n_ops = ARRAY_SIZE(qkdn_ops),

@@ -198,6 +198,64 @@ static int supply_check(struct qkdn_node *node, struct qkdn_supply *req,
 	return peer->node;
 }
 
+/* Keys for a distant node: from the store of keys relayed there. */
+static int supply_relayed(struct qkdn_node *node, struct qkdn_supply *req,
+			  struct qkdn_app *app, u32 peer_node, u32 amount)
+{
+	struct qkdn_store *store = qkdn_store_find(node, peer_node);
+	struct qkdn_relayed_key *key, *tmp;
+	u32 len, n = 0;
+	int ret;
+
+	if (!store && !xa_load(&node->routes, peer_node)) {
+		NL_SET_ERR_MSG(req->extack,
+			       "no link, route or relayed keys to the peer SAE's node");
+		return -EHOSTUNREACH;
+	}
+	if (!store || store->own_available < amount) {
+		NL_SET_ERR_MSG(req->extack,
+			       "not enough relayed keys for the peer SAE's node");
+		return -EAGAIN;
+	}
+	key = list_first_entry(&store->own, struct qkdn_relayed_key, list);
+	len = req->size_bits ? req->size_bits / 8 : key->len;
+	list_for_each_entry(key, &store->own, list) {
+		if (n++ == amount)
+			break;
+		if (key->len != len || req->size_bits % 8) {
+			NL_SET_ERR_MSG(req->extack,
+				       "relayed keys are not of the requested size");
+			return -EINVAL;
+		}
+	}
+	if ((u64)amount * len > QKDN_KEY_BYTES_MAX) {
+		NL_SET_ERR_MSG(req->extack, "too many key bytes for one reply");
+		return -EMSGSIZE;
+	}
+	ret = req->prepare(req->ctx, amount, amount * len);
+	if (ret)
+		return ret;
+	req->link_id = 0;
+	list_for_each_entry_safe(key, tmp, &store->own, list) {
+		struct qkdn_pool_key out = {
+			.id = key->id,
+			.data = key->data,
+			.len = key->len,
+			.created = key->created,
+		};
+
+		if (!amount--)
+			break;
+		ret = req->visit(req->ctx, &out);
+		qkdn_relayed_free(node, store, key);
+		++store->consumed;
+		++app->supplied;
+		if (ret)
+			break;
+	}
+	return ret;
+}
+
 int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		    u32 amount)
 {
@@ -218,10 +276,8 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		if (!best || link->pool.enc_avail > best->pool.enc_avail)
 			best = link;
 	}
-	if (!best) {
-		NL_SET_ERR_MSG(req->extack, "no link to the peer SAE's node");
-		return -EHOSTUNREACH;
-	}
+	if (!best)
+		return supply_relayed(node, req, app, peer_node, amount);
 	if (req->size_bits && req->size_bits != best->pool.unit * 8) {
 		NL_SET_ERR_MSG(req->extack, "key size must be the link's unit");
 		return -EINVAL;
@@ -239,7 +295,8 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		return ret;
 	req->link_id = best->id;
 	ret = qkdn_pool_take(&best->pool, amount, req->visit, req->ctx);
-	app->supplied += amount;
+	if (!ret)
+		app->supplied += amount;
 	qkdn_link_update(node, best);
 	return ret;
 }
@@ -257,9 +314,19 @@ static struct qkdn_link *link_holding(struct qkdn_node *node, u32 peer_node,
 	return NULL;
 }
 
+/* A key the peer's node relayed here, if that is what @id names. */
+static struct qkdn_relayed_key *relayed_from(struct qkdn_node *node,
+					     u32 peer_node, const u8 *id)
+{
+	struct qkdn_relayed_key *key = qkdn_relayed_find(node, id);
+
+	return key && !key->own && key->source == peer_node ? key : NULL;
+}
+
 int qkdn_supply_by_id(struct qkdn_node *node, struct qkdn_supply *req,
 		      const u8 *ids, u32 count, bool delete)
 {
+	struct qkdn_relayed_key *relayed;
 	struct qkdn_link *link;
 	struct qkdn_app *app;
 	u32 peer_node, i, j;
@@ -283,11 +350,12 @@ int qkdn_supply_by_id(struct qkdn_node *node, struct qkdn_supply *req,
 			}
 		}
 		link = link_holding(node, peer_node, id);
-		if (!link) {
+		relayed = link ? NULL : relayed_from(node, peer_node, id);
+		if (!link && !relayed) {
 			NL_SET_ERR_MSG(req->extack, "no such key");
 			return -ENOKEY;
 		}
-		bytes += link->pool.unit;
+		bytes += link ? link->pool.unit : relayed->len;
 	}
 	if (!delete && bytes > QKDN_KEY_BYTES_MAX) {
 		NL_SET_ERR_MSG(req->extack, "too many key bytes for one reply");
@@ -300,14 +368,34 @@ int qkdn_supply_by_id(struct qkdn_node *node, struct qkdn_supply *req,
 	}
 	for (i = 0; i < count && !ret; ++i) {
 		const u8 *id = ids + i * QKDN_KEY_ID_LEN;
+		struct qkdn_store *store;
 
 		link = link_holding(node, peer_node, id);
-		req->link_id = link->id;
-		ret = qkdn_pool_take_id(&link->pool, id,
-					delete ? NULL : req->visit, req->ctx);
-		qkdn_link_update(node, link);
+		if (link) {
+			req->link_id = link->id;
+			ret = qkdn_pool_take_id(&link->pool, id,
+						delete ? NULL : req->visit,
+						req->ctx);
+			qkdn_link_update(node, link);
+		} else {
+			struct qkdn_pool_key out;
+
+			relayed = relayed_from(node, peer_node, id);
+			out.id = relayed->id;
+			out.data = relayed->data;
+			out.len = relayed->len;
+			out.created = relayed->created;
+			req->link_id = 0;
+			ret = delete ? 0 : req->visit(req->ctx, &out);
+			store = qkdn_store_find(node, peer_node);
+			qkdn_relayed_free(node, store, relayed);
+			if (delete)
+				++store->deleted;
+			else
+				++store->consumed;
+		}
 	}
-	if (!delete)
+	if (!delete && !ret)
 		app->supplied += count;
 	return ret;
 }
@@ -320,6 +408,8 @@ static int __net_init qkdn_net_init(struct net *net)
 	mutex_init(&node->lock);
 	xa_init(&node->links);
 	INIT_LIST_HEAD(&node->apps);
+	qkdn_relay_node_init(node);
+	node->generation = 1;
 	return 0;
 }
 
@@ -331,6 +421,7 @@ static void __net_exit qkdn_net_exit(struct net *net)
 	unsigned long index;
 
 	mutex_lock(&node->lock);
+	qkdn_relay_node_exit(node);
 	xa_for_each(&node->links, index, link)
 		qkdn_link_del(node, link);
 	list_for_each_entry_safe(app, tmp, &node->apps, list)

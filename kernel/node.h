@@ -2,6 +2,7 @@
 #ifndef _QKDN_NODE_H
 #define _QKDN_NODE_H
 
+#include <linux/hashtable.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/netlink.h>
@@ -11,6 +12,7 @@
 #include <uapi/linux/qkdn.h>
 
 #include "pool.h"
+#include "relay.h"
 
 /**
  * struct qkdn_link - a KMA link to a neighbour node and its key pool
@@ -26,6 +28,8 @@
  * @rate_consumed: pool counter at @rate_stamp
  * @gen_rate: KMA-keys generated per second over the last sample
  * @cons_rate: keys consumed per second over the last sample
+ * @kx_tx_seq: sequence number of the last relay frame sent on the link
+ * @kx_rx_seq: sequence number of the last relay frame accepted from it
  */
 struct qkdn_link {
 	u32 id;
@@ -40,6 +44,8 @@ struct qkdn_link {
 	u64 rate_consumed;
 	u64 gen_rate;
 	u64 cons_rate;
+	u64 kx_tx_seq;
+	u64 kx_rx_seq;
 };
 
 /**
@@ -69,8 +75,15 @@ struct qkdn_app {
  * @link_count: entries in @links
  * @apps: struct qkdn_app, in registration order
  * @app_count: entries in @apps
- * @generation: bumped whenever a link or application comes or goes, so
- *	dumps can tell they were interrupted
+ * @generation: bumped whenever a link, application or route comes or
+ *	goes, so dumps can tell they were interrupted
+ * @routes: next hop node ID (as an xarray value) by destination node ID
+ * @route_count: entries in @routes
+ * @stores: struct qkdn_store by remote node ID
+ * @relayed: struct qkdn_relayed_key of every store, by key ID
+ * @relays: struct qkdn_relay this node started, awaiting acknowledgment
+ * @relay_timeout_ms: how long a relay waits for its acknowledgment
+ * @relay_stats: relay counters
  */
 struct qkdn_node {
 	struct net *net;
@@ -83,6 +96,13 @@ struct qkdn_node {
 	struct list_head apps;
 	u32 app_count;
 	unsigned int generation;
+	struct xarray routes;
+	u32 route_count;
+	struct xarray stores;
+	DECLARE_HASHTABLE(relayed, 8);
+	struct list_head relays;
+	u32 relay_timeout_ms;
+	struct qkdn_relay_stats relay_stats;
 };
 
 struct qkdn_link_config {

@@ -420,6 +420,26 @@ bool qkdn_pool_has_id(const struct qkdn_pool *pool, const u8 *id)
 	return find_id(pool, id, &slot);
 }
 
+/* Shows a key of the decrypting half without taking it. */
+int qkdn_pool_peek_id(const struct qkdn_pool *pool, const u8 *id,
+		      qkdn_pool_visit_t visit, void *ctx)
+{
+	struct qkdn_chunk *chunk;
+	struct qkdn_pool_key key;
+	u32 slot;
+	u8 *src;
+
+	chunk = find_id(pool, id, &slot);
+	if (!chunk)
+		return -ENOKEY;
+	src = chunk_slot(pool, chunk, slot);
+	key.id = src;
+	key.data = src + QKDN_KEY_ID_LEN;
+	key.len = pool->unit;
+	key.created = chunk->created;
+	return visit(ctx, &key);
+}
+
 /* With @visit NULL the key is deleted rather than consumed. */
 int qkdn_pool_take_id(struct qkdn_pool *pool, const u8 *id,
 		      qkdn_pool_visit_t visit, void *ctx)

@@ -90,6 +90,8 @@ int qkdn_pool_push(struct qkdn_pool *pool, const char *qkd_key_id,
 int qkdn_pool_take(struct qkdn_pool *pool, u32 amount,
 		   qkdn_pool_visit_t visit, void *ctx);
 bool qkdn_pool_has_id(const struct qkdn_pool *pool, const u8 *id);
+int qkdn_pool_peek_id(const struct qkdn_pool *pool, const u8 *id,
+		      qkdn_pool_visit_t visit, void *ctx);
 int qkdn_pool_take_id(struct qkdn_pool *pool, const u8 *id,
 		      qkdn_pool_visit_t visit, void *ctx);
 

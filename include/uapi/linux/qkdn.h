@@ -71,11 +71,15 @@
  *     QKDN_A_KEYRING_TTL: NLA_U32, seconds (0: keyring keys do not expire)
  *     QKDN_A_LINK_COUNT: NLA_U32
  *     QKDN_A_APP_COUNT: NLA_U32
+ *     QKDN_A_RELAY_TIMEOUT: NLA_U32, ms
+ *     QKDN_A_RELAY_STATS: NLA_NESTED, see enum qkdn_relay_stat_attr
  *
  * QKDN_CMD_NODE_SET [admin]:
  *     QKDN_A_NODE_ID: NLA_U32, 1..QKDN_NODE_ID_MAX, optional
  *     QKDN_A_NODE_NAME: NLA_NUL_STRING, optional
  *     QKDN_A_KEYRING_TTL: NLA_U32, optional
+ *     QKDN_A_RELAY_TIMEOUT: NLA_U32, ms a relay waits for its
+ *         acknowledgment, 1..600000, default QKDN_RELAY_TIMEOUT_MS_DEFAULT
  *   Errors: EBUSY changing the ID while links or applications exist.
  *
  * QKDN_CMD_LINK_ADD [admin]: a KMA link to a neighbour node.
@@ -180,6 +184,81 @@
  *     QKDN_A_NODE_ID
  *     the link's attributes, exactly as in a LINK_GET reply
  *
+ * Key relay (Kx)
+ * --------------
+ *
+ * Two nodes without a link between them share keys relayed hop by hop
+ * through trusted nodes (seed 000 clauses 7.1.3-7.1.4). The module builds,
+ * verifies, decrypts and re-encrypts every relay frame; the key manager
+ * daemon (qkdn-kmd) only carries the opaque frames between neighbours.
+ *
+ * QKDN_CMD_ROUTE_ADD [admin]: where relay frames for a node go next.
+ *     QKDN_A_DEST_NODE_ID: NLA_U32, required, not this node
+ *     QKDN_A_NEXT_HOP_NODE_ID: NLA_U32, required: a node this one has a
+ *         link to (or will have; frames wait for no one)
+ *   Replaces an existing route to the same destination.
+ *   Errors: EINVAL node ID not set, destination is this node; ENOSPC more
+ *   than QKDN_ROUTES_MAX routes.
+ * QKDN_CMD_ROUTE_DEL [admin]: QKDN_A_DEST_NODE_ID. Errors: ENOENT.
+ * QKDN_CMD_ROUTE_GET: dump of QKDN_A_DEST_NODE_ID, QKDN_A_NEXT_HOP_NODE_ID,
+ *   in ascending destination order.
+ *
+ * QKDN_CMD_RELAY [admin]: relay new keys to a distant node and wait until
+ *   its acknowledgment arrives or QKDN_A_RELAY_TIMEOUT passes.
+ *     QKDN_A_DEST_NODE_ID: NLA_U32, required
+ *     QKDN_A_KEY_AMOUNT: NLA_U32, 1..QKDN_RELAY_KEYS_MAX, default 1
+ *     QKDN_A_KEY_SIZE: NLA_U32, bits, multiple of 64,
+ *         QKDN_KEY_UNIT_MIN * 8..QKDN_KEY_UNIT_MAX * 8, default 256
+ *   Reply: QKDN_A_RELAY_ID: NLA_U64; QKDN_A_KEYS with QKDN_KEY_A_ID only.
+ *   The keys are then in the store of the destination node (STORE_GET),
+ *   this node's half: GET_KEY hands them to a local SAE whose peer SAE is
+ *   attached to the destination; the destination's SAE takes them by ID.
+ *   Errors: EINVAL node ID not set or destination is this node;
+ *   EHOSTUNREACH no route, or the next hop has no link; EAGAIN the first
+ *   link has too few keys (nothing is taken); ETIMEDOUT no acknowledgment
+ *   in time: the relay is abandoned at both ends and the link keys it used
+ *   stay consumed; EINTR the caller was killed while waiting (abandoned
+ *   the same way).
+ *
+ * QKDN_CMD_KX_FRAME: on the "kx" multicast group, a frame for a
+ *   neighbour; as an [admin] command, a frame from a neighbour.
+ *     QKDN_A_PEER_NODE_ID: NLA_U32, the neighbour the frame goes to, or
+ *         came from (as the daemon authenticated it)
+ *     QKDN_A_KX_FRAME: NLA_BINARY, at most QKDN_KX_FRAME_MAX bytes
+ *   Errors (each counted in QKDN_A_RELAY_STATS): EBADMSG malformed or
+ *   truncated, or its MAC does not verify (nothing consumed); ENODEV no
+ *   link to that neighbour; ENOKEY it names link keys this node does not
+ *   hold (nothing consumed); EALREADY a replayed or reordered frame (its
+ *   sequence number is not above the last one accepted on that link);
+ *   EHOSTUNREACH no route onwards (the frame's keys are consumed).
+ *
+ * QKDN_CMD_STORE_GET: dump, one message per remote node this node shares
+ *   relayed keys with:
+ *     QKDN_A_PEER_NODE_ID
+ *     QKDN_A_STORE_STATS: NLA_NESTED, QKDN_STORE_A_*: NLA_U64 each
+ *
+ * Relay counters of the node travel in QKDN_A_RELAY_STATS (NLA_NESTED of
+ * QKDN_RELAY_A_*, NLA_U64 each) in the NODE_GET reply.
+ *
+ * Frame format (all integers big endian; the daemon never looks inside):
+ *
+ *     u8  version (1)        u8  type (enum qkdn_kx_type)
+ *     u8  method (enum qkdn_kx_method)                u8  reserved (0)
+ *     u32 source node        u32 destination node
+ *     u32 hop sender         u32 hop receiver
+ *     u64 relay ID           u64 hop sequence number (per link direction)
+ *     u64 time stamp of this hop, ns since the epoch
+ *     u16 relayed keys       u16 bytes per relayed key
+ *     u16 link keys used     u16 hop count
+ *     link key IDs used, 16 bytes each: their concatenated bytes are the
+ *         32-byte Poly1305 one-time key, then the one-time pad
+ *     per relayed key: 16-byte KMA-key ID, u64 generation time stamp,
+ *         the key XORed with its stretch of the pad
+ *     16-byte Poly1305 tag over everything before it
+ *
+ * RELAY frames carry keys; ACK and ABORT frames carry none and only name
+ * the relay ID, on the way back to the source or on to the destination.
+ *
  * Keyring
  * -------
  *
@@ -204,6 +283,7 @@
 #define QKDN_GENL_NAME		"qkdn"
 #define QKDN_GENL_VERSION	1
 #define QKDN_MCGRP_ALARM	"alarm"
+#define QKDN_MCGRP_KX		"kx"
 
 #define QKDN_ID_MAXLEN		64
 #define QKDN_KEY_ID_LEN		16
@@ -219,6 +299,10 @@
 #define QKDN_REPLY_MAX		(QKDN_KEY_BYTES_MAX + 64 * 1024)
 #define QKDN_LINKS_MAX		1024
 #define QKDN_APPS_MAX		4096
+#define QKDN_ROUTES_MAX		4096
+#define QKDN_RELAY_KEYS_MAX	64
+#define QKDN_KX_FRAME_MAX	16384
+#define QKDN_RELAY_TIMEOUT_MS_DEFAULT	5000
 
 enum qkdn_cmd {
 	QKDN_CMD_UNSPEC,
@@ -237,6 +321,12 @@ enum qkdn_cmd {
 	QKDN_CMD_KEY_GET_ID,
 	QKDN_CMD_KEY_DEL,
 	QKDN_CMD_ALARM,
+	QKDN_CMD_ROUTE_ADD,
+	QKDN_CMD_ROUTE_DEL,
+	QKDN_CMD_ROUTE_GET,
+	QKDN_CMD_RELAY,
+	QKDN_CMD_KX_FRAME,
+	QKDN_CMD_STORE_GET,
 	__QKDN_CMD_LAST
 };
 
@@ -273,6 +363,13 @@ enum qkdn_attr {
 	QKDN_A_KEY,
 	QKDN_A_ALARM,
 	QKDN_A_PAD,
+	QKDN_A_DEST_NODE_ID,
+	QKDN_A_NEXT_HOP_NODE_ID,
+	QKDN_A_RELAY_ID,
+	QKDN_A_RELAY_TIMEOUT,
+	QKDN_A_KX_FRAME,
+	QKDN_A_RELAY_STATS,
+	QKDN_A_STORE_STATS,
 	__QKDN_A_LAST
 };
 
@@ -348,6 +445,8 @@ enum qkdn_link_role {
  * @QKDN_ALARM_POOL_LOW_CLEARED: it is back at or above the low watermark
  * @QKDN_ALARM_POOL_HIGH: the encrypting half reached the high watermark
  * @QKDN_ALARM_POOL_FULL: the pool is at capacity; new keys are discarded
+ * @QKDN_ALARM_RELAY_FAILED: a relay this node started was abandoned
+ *	(QKDN_A_RELAY_ID, QKDN_A_DEST_NODE_ID; no link attributes)
  */
 enum qkdn_alarm {
 	QKDN_ALARM_UNSPEC,
@@ -355,9 +454,104 @@ enum qkdn_alarm {
 	QKDN_ALARM_POOL_LOW_CLEARED,
 	QKDN_ALARM_POOL_HIGH,
 	QKDN_ALARM_POOL_FULL,
+	QKDN_ALARM_RELAY_FAILED,
 	__QKDN_ALARM_LAST
 };
 
 #define QKDN_ALARM_MAX (__QKDN_ALARM_LAST - 1)
+
+/**
+ * enum qkdn_relay_stat_attr - relay counters of a node, all NLA_U64
+ * @QKDN_RELAY_A_STARTED: relays this node started
+ * @QKDN_RELAY_A_COMPLETED: of those, acknowledged by the destination
+ * @QKDN_RELAY_A_FAILED: of those, abandoned (timeout, abort, killed)
+ * @QKDN_RELAY_A_RECEIVED: relays that ended here, keys stored
+ * @QKDN_RELAY_A_FORWARDED: frames this node passed on as a trusted node
+ * @QKDN_RELAY_A_FRAMES_TX: frames sent to neighbours
+ * @QKDN_RELAY_A_FRAMES_RX: frames from neighbours accepted
+ * @QKDN_RELAY_A_BAD_FRAME: rejected: malformed or truncated
+ * @QKDN_RELAY_A_BAD_MAC: rejected: the MAC did not verify
+ * @QKDN_RELAY_A_REPLAYED: rejected: replayed or reordered
+ * @QKDN_RELAY_A_UNKNOWN_LINK: rejected: no link to the sender
+ * @QKDN_RELAY_A_UNKNOWN_KEY: rejected: names link keys not held here
+ * @QKDN_RELAY_A_UNROUTABLE: authenticated but no route onwards
+ * @QKDN_RELAY_A_LINK_KEYS_USED: link KMA-keys consumed by relay frames,
+ *	sent and received
+ * @QKDN_RELAY_A_PAD: padding for 64-bit attributes
+ */
+enum qkdn_relay_stat_attr {
+	QKDN_RELAY_A_UNSPEC,
+	QKDN_RELAY_A_STARTED,
+	QKDN_RELAY_A_COMPLETED,
+	QKDN_RELAY_A_FAILED,
+	QKDN_RELAY_A_RECEIVED,
+	QKDN_RELAY_A_FORWARDED,
+	QKDN_RELAY_A_FRAMES_TX,
+	QKDN_RELAY_A_FRAMES_RX,
+	QKDN_RELAY_A_BAD_FRAME,
+	QKDN_RELAY_A_BAD_MAC,
+	QKDN_RELAY_A_REPLAYED,
+	QKDN_RELAY_A_UNKNOWN_LINK,
+	QKDN_RELAY_A_UNKNOWN_KEY,
+	QKDN_RELAY_A_UNROUTABLE,
+	QKDN_RELAY_A_LINK_KEYS_USED,
+	QKDN_RELAY_A_PAD,
+	__QKDN_RELAY_A_LAST
+};
+
+#define QKDN_RELAY_A_MAX (__QKDN_RELAY_A_LAST - 1)
+
+/**
+ * enum qkdn_store_stat_attr - a store of relayed keys, all NLA_U64
+ * @QKDN_STORE_A_OWN_AVAILABLE: keys this node relayed and can hand out
+ * @QKDN_STORE_A_PEER_STORED: keys the remote node relayed here, waiting
+ *	to be fetched by ID
+ * @QKDN_STORE_A_RELAYED_OUT: keys relayed to the remote node, acknowledged
+ * @QKDN_STORE_A_RELAYED_IN: keys relayed from the remote node
+ * @QKDN_STORE_A_CONSUMED: keys that left the store for use
+ * @QKDN_STORE_A_DELETED: keys wiped on request or on abort
+ * @QKDN_STORE_A_PAD: padding for 64-bit attributes
+ */
+enum qkdn_store_stat_attr {
+	QKDN_STORE_A_UNSPEC,
+	QKDN_STORE_A_OWN_AVAILABLE,
+	QKDN_STORE_A_PEER_STORED,
+	QKDN_STORE_A_RELAYED_OUT,
+	QKDN_STORE_A_RELAYED_IN,
+	QKDN_STORE_A_CONSUMED,
+	QKDN_STORE_A_DELETED,
+	QKDN_STORE_A_PAD,
+	__QKDN_STORE_A_LAST
+};
+
+#define QKDN_STORE_A_MAX (__QKDN_STORE_A_LAST - 1)
+
+/**
+ * enum qkdn_kx_type - what a relay frame does
+ * @QKDN_KX_RELAY: carries keys from the source towards the destination
+ * @QKDN_KX_ACK: the destination stored them; back to the source
+ * @QKDN_KX_ABORT: the source gave up; on to the destination, which wipes
+ *	the keys if it has them
+ */
+enum qkdn_kx_type {
+	QKDN_KX_UNSPEC,
+	QKDN_KX_RELAY,
+	QKDN_KX_ACK,
+	QKDN_KX_ABORT,
+	__QKDN_KX_LAST
+};
+
+#define QKDN_KX_MAX (__QKDN_KX_LAST - 1)
+
+/**
+ * enum qkdn_kx_method - key relay encryption method (Table 7-1 (3))
+ * @QKDN_KX_OTP_POLY1305: one-time pad, and a Wegman-Carter MAC: Poly1305
+ *	with a one-time key, both from the link's key pool
+ */
+enum qkdn_kx_method {
+	QKDN_KX_METHOD_UNSPEC,
+	QKDN_KX_OTP_POLY1305,
+	__QKDN_KX_METHOD_LAST
+};
 
 #endif /* _UAPI_LINUX_QKDN_H */

@@ -1,0 +1,700 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Key relay across trusted nodes (Kx-1; seed 000 clauses 7.1.3-7.1.4).
+ *
+ * The source draws the keys to share from the pool of its link to the
+ * first hop: at that hop they are already shared, so the first frame names
+ * the link keys instead of carrying ciphertext. Every later hop encrypts
+ * them with a one-time pad from its own link's pool. Every hop's frame is
+ * authenticated with Poly1305 keyed by 32 bytes of link key used once (a
+ * Wegman-Carter MAC). A receiver verifies before it consumes anything, so
+ * forgeries cost nothing but a counter; an authenticated frame consumes
+ * exactly the link keys it names, at both ends.
+ *
+ * The destination stores the keys and acknowledges them; only the ACK
+ * makes them usable at the source. A source that hears nothing in time
+ * abandons the relay and sends ABORT, on which the destination wipes its
+ * copies; an orphan left by a lost ABORT can only be named by an ID that
+ * no application at the source was ever given.
+ */
+
+#include <linux/jhash.h>
+#include <linux/random.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+#include <crypto/algapi.h>
+
+#include "kx.h"
+#include "main.h"
+#include "netlink.h"
+#include "node.h"
+#include "relay.h"
+
+static u32 id_hash(const u8 *id)
+{
+	return jhash(id, QKDN_KEY_ID_LEN, 0);
+}
+
+struct qkdn_store *qkdn_store_find(struct qkdn_node *node, u32 peer)
+{
+	return xa_load(&node->stores, peer);
+}
+
+static struct qkdn_store *store_get(struct qkdn_node *node, u32 peer)
+{
+	struct qkdn_store *store = qkdn_store_find(node, peer);
+
+	if (store)
+		return store;
+	store = kzalloc(sizeof(*store), GFP_KERNEL);
+	if (!store)
+		return NULL;
+	store->peer = peer;
+	INIT_LIST_HEAD(&store->own);
+	INIT_LIST_HEAD(&store->peer_keys);
+	if (xa_insert(&node->stores, peer, store, GFP_KERNEL)) {
+		kfree(store);
+		return NULL;
+	}
+	qkdn_objects_inc();
+	return store;
+}
+
+static struct qkdn_relayed_key *relayed_alloc(u32 len)
+{
+	struct qkdn_relayed_key *key;
+
+	key = kzalloc(struct_size(key, data, len), GFP_KERNEL);
+	if (!key)
+		return NULL;
+	INIT_LIST_HEAD(&key->list);
+	INIT_HLIST_NODE(&key->hash);
+	key->len = len;
+	qkdn_objects_inc();
+	return key;
+}
+
+/* Wipes and frees @key, taking it out of @store first if it is in one. */
+void qkdn_relayed_free(struct qkdn_node *node, struct qkdn_store *store,
+		       struct qkdn_relayed_key *key)
+{
+	if (!key)
+		return;
+	if (store) {
+		list_del(&key->list);
+		hash_del(&key->hash);
+		if (key->own)
+			--store->own_available;
+		else
+			--store->peer_stored;
+	}
+	kfree_sensitive(key);
+	qkdn_objects_dec();
+}
+
+struct qkdn_relayed_key *qkdn_relayed_find(struct qkdn_node *node,
+					   const u8 *id)
+{
+	struct qkdn_relayed_key *key;
+
+	hash_for_each_possible(node->relayed, key, hash, id_hash(id))
+		if (!memcmp(key->id, id, QKDN_KEY_ID_LEN))
+			return key;
+	return NULL;
+}
+
+static void store_add(struct qkdn_node *node, struct qkdn_store *store,
+		      struct qkdn_relayed_key *key)
+{
+	hash_add(node->relayed, &key->hash, id_hash(key->id));
+	if (key->own) {
+		list_add_tail(&key->list, &store->own);
+		++store->own_available;
+	} else {
+		list_add_tail(&key->list, &store->peer_keys);
+		++store->peer_stored;
+	}
+}
+
+int qkdn_route_add(struct qkdn_node *node, u32 dest, u32 next_hop,
+		   struct netlink_ext_ack *extack)
+{
+	void *old;
+
+	if (!node->id) {
+		NL_SET_ERR_MSG(extack, "node ID not set");
+		return -EINVAL;
+	}
+	if (dest == node->id || next_hop == node->id) {
+		NL_SET_ERR_MSG(extack, "a route cannot lead to this node");
+		return -EINVAL;
+	}
+	if (!xa_load(&node->routes, dest) &&
+	    node->route_count >= QKDN_ROUTES_MAX) {
+		NL_SET_ERR_MSG(extack, "too many routes");
+		return -ENOSPC;
+	}
+	old = xa_store(&node->routes, dest, xa_mk_value(next_hop), GFP_KERNEL);
+	if (xa_is_err(old))
+		return xa_err(old);
+	if (!old)
+		++node->route_count;
+	++node->generation;
+	return 0;
+}
+
+int qkdn_route_del(struct qkdn_node *node, u32 dest)
+{
+	if (!xa_erase(&node->routes, dest))
+		return -ENOENT;
+	--node->route_count;
+	++node->generation;
+	return 0;
+}
+
+static u32 route_next(struct qkdn_node *node, u32 dest)
+{
+	void *entry = xa_load(&node->routes, dest);
+
+	return entry ? xa_to_value(entry) : 0;
+}
+
+/* The link to a neighbour with the most keys to spend. */
+static struct qkdn_link *link_to(struct qkdn_node *node, u32 peer)
+{
+	struct qkdn_link *link, *best = NULL;
+	unsigned long index;
+
+	xa_for_each(&node->links, index, link)
+		if (link->peer_node == peer &&
+		    (!best || link->pool.enc_avail > best->pool.enc_avail))
+			best = link;
+	return best;
+}
+
+/* Collects link keys: their IDs into the frame, their bytes into a pad. */
+struct key_stream {
+	u8 *ids;
+	u8 *bytes;
+	u32 filled;
+};
+
+static int stream_add(void *ctx, const struct qkdn_pool_key *key)
+{
+	struct key_stream *ks = ctx;
+
+	if (ks->ids)
+		memcpy(ks->ids + ks->filled / key->len * QKDN_KEY_ID_LEN,
+		       key->id, QKDN_KEY_ID_LEN);
+	memcpy(ks->bytes + ks->filled, key->data, key->len);
+	ks->filled += key->len;
+	return 0;
+}
+
+static int consume(void *ctx, const struct qkdn_pool_key *key)
+{
+	return 0;
+}
+
+/**
+ * kx_send - one hop of a frame towards @dest
+ * @node: this node
+ * @type: enum qkdn_kx_type
+ * @source: node that started the relay (or answers it)
+ * @dest: node the frame is ultimately for
+ * @relay_id: the relay
+ * @hops: hops the frame has travelled so far
+ * @keys: relayed keys, or NULL; on the first hop their bytes are drawn
+ *	from the link here
+ * @count: entries in @keys
+ * @key_len: bytes of each key
+ * @extack: where to say why not, may be NULL
+ *
+ * Everything that can fail is checked before a link key is taken.
+ */
+static int kx_send(struct qkdn_node *node, u8 type, u32 source, u32 dest,
+		   u64 relay_id, u16 hops, struct qkdn_relayed_key **keys,
+		   u16 count, u16 key_len, struct netlink_ext_ack *extack)
+{
+	struct key_stream ks = {};
+	struct qkdn_kx_hdr *hdr;
+	struct qkdn_link *link;
+	u16 link_keys, i;
+	size_t len;
+	u8 *frame;
+	u32 next;
+	int ret;
+
+	next = route_next(node, dest);
+	link = next ? link_to(node, next) : NULL;
+	if (!next) {
+		NL_SET_ERR_MSG(extack, "no route to the destination");
+		return -EHOSTUNREACH;
+	}
+	if (!link) {
+		NL_SET_ERR_MSG(extack, "no link to the next hop");
+		return -EHOSTUNREACH;
+	}
+	link_keys = qkdn_kx_link_keys(link->pool.unit, count, key_len);
+	if (link->pool.enc_avail < link_keys) {
+		NL_SET_ERR_MSG(extack, "not enough keys on the link to the next hop");
+		return -EAGAIN;
+	}
+	len = qkdn_kx_frame_len(count, key_len, link_keys, hops);
+	frame = kzalloc(len, GFP_KERNEL);
+	ks.bytes = kvmalloc(link_keys * link->pool.unit, GFP_KERNEL);
+	if (!frame || !ks.bytes) {
+		ret = -ENOMEM;
+		goto out;
+	}
+
+	hdr = (void *)frame;
+	ks.ids = frame + sizeof(*hdr);
+	ret = qkdn_pool_take(&link->pool, link_keys, stream_add, &ks);
+	if (ret)
+		goto out;
+	hdr->version = QKDN_KX_VERSION;
+	hdr->type = type;
+	hdr->method = QKDN_KX_OTP_POLY1305;
+	hdr->source = cpu_to_be32(source);
+	hdr->dest = cpu_to_be32(dest);
+	hdr->hop_from = cpu_to_be32(node->id);
+	hdr->hop_to = cpu_to_be32(next);
+	hdr->relay_id = cpu_to_be64(relay_id);
+	hdr->seq = cpu_to_be64(++link->kx_tx_seq);
+	hdr->timestamp = cpu_to_be64(ktime_get_real_ns());
+	hdr->count = cpu_to_be16(count);
+	hdr->key_len = cpu_to_be16(key_len);
+	hdr->link_keys = cpu_to_be16(link_keys);
+	hdr->hops = cpu_to_be16(hops);
+
+	for (i = 0; i < count; ++i) {
+		struct qkdn_kx_entry *entry = (void *)(ks.ids +
+			link_keys * QKDN_KEY_ID_LEN +
+			i * qkdn_kx_entry_len(key_len, hops));
+		const u8 *pad = ks.bytes + QKDN_KX_MAC_KEY_LEN + i * key_len;
+
+		memcpy(entry->id, keys[i]->id, QKDN_KEY_ID_LEN);
+		entry->created = cpu_to_be64(keys[i]->created);
+		if (hops)
+			crypto_xor_cpy(entry->ciphertext, keys[i]->data, pad,
+				       key_len);
+		else
+			memcpy(keys[i]->data, pad, key_len);
+	}
+	qkdn_kx_mac(frame, len - QKDN_KX_TAG_LEN, ks.bytes,
+		    frame + len - QKDN_KX_TAG_LEN);
+
+	++node->relay_stats.frames_tx;
+	node->relay_stats.link_keys_used += link_keys;
+	qkdn_link_update(node, link);
+	qkdn_netlink_kx(node, next, frame, len);
+out:
+	if (ks.bytes)
+		memzero_explicit(ks.bytes, link_keys * link->pool.unit);
+	kvfree(ks.bytes);
+	kfree(frame);
+	return ret;
+}
+
+int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
+		     struct netlink_ext_ack *extack, struct qkdn_relay **out)
+{
+	struct qkdn_relay *relay;
+	u64 now = ktime_get_real_ns();
+	int ret = -ENOMEM;
+	u32 i;
+
+	if (!node->id) {
+		NL_SET_ERR_MSG(extack, "node ID not set");
+		return -EINVAL;
+	}
+	if (dest == node->id) {
+		NL_SET_ERR_MSG(extack, "cannot relay to this node");
+		return -EINVAL;
+	}
+	if (!store_get(node, dest))
+		return -ENOMEM;
+	relay = kzalloc(sizeof(*relay), GFP_KERNEL);
+	if (!relay)
+		return -ENOMEM;
+	qkdn_objects_inc();
+	kref_init(&relay->ref);
+	init_completion(&relay->done);
+	relay->id = get_random_u64();
+	relay->dest = dest;
+	relay->result = -EINPROGRESS;
+	for (i = 0; i < count; ++i) {
+		struct qkdn_relayed_key *key = relayed_alloc(len);
+
+		if (!key)
+			goto err;
+		get_random_bytes(key->id, QKDN_KEY_ID_LEN);
+		key->id[6] = (key->id[6] & 0x0f) | 0x80;
+		key->id[8] = (key->id[8] & 0x3f) | 0x80;
+		memcpy(relay->ids[relay->count], key->id, QKDN_KEY_ID_LEN);
+		relay->keys[relay->count++] = key;
+		key->relay_id = relay->id;
+		key->created = now;
+		key->relayed = now;
+		key->source = node->id;
+		key->dest = dest;
+		key->method = QKDN_KX_OTP_POLY1305;
+		key->own = true;
+	}
+	ret = kx_send(node, QKDN_KX_RELAY, node->id, dest, relay->id, 0,
+		      relay->keys, count, len, extack);
+	if (ret)
+		goto err;
+	++node->relay_stats.started;
+	kref_get(&relay->ref);
+	list_add_tail(&relay->list, &node->relays);
+	*out = relay;
+	return 0;
+err:
+	qkdn_relay_put(relay);
+	return ret;
+}
+
+static void relay_release(struct kref *ref)
+{
+	struct qkdn_relay *relay = container_of(ref, struct qkdn_relay, ref);
+	u32 i;
+
+	for (i = 0; i < relay->count; ++i)
+		qkdn_relayed_free(NULL, NULL, relay->keys[i]);
+	kfree(relay);
+	qkdn_objects_dec();
+}
+
+void qkdn_relay_put(struct qkdn_relay *relay)
+{
+	kref_put(&relay->ref, relay_release);
+}
+
+/* The destination acknowledged: the keys become usable here. */
+static void relay_complete(struct qkdn_node *node, struct qkdn_relay *relay)
+{
+	struct qkdn_store *store = qkdn_store_find(node, relay->dest);
+	u32 i;
+
+	for (i = 0; i < relay->count; ++i) {
+		store_add(node, store, relay->keys[i]);
+		relay->keys[i] = NULL;
+	}
+	store->relayed_out += relay->count;
+	relay->result = 0;
+	++node->relay_stats.completed;
+	list_del(&relay->list);
+	complete(&relay->done);
+	qkdn_relay_put(relay);
+}
+
+/*
+ * After the caller's wait, with node->lock held: a relay still in flight
+ * is abandoned, here and (by ABORT) at the destination.
+ */
+int qkdn_relay_finish(struct qkdn_node *node, struct qkdn_relay *relay,
+		      int wait_result)
+{
+	if (relay->result != -EINPROGRESS)
+		return relay->result;
+	relay->result = wait_result < 0 ? -EINTR : -ETIMEDOUT;
+	++node->relay_stats.failed;
+	list_del(&relay->list);
+	kx_send(node, QKDN_KX_ABORT, node->id, relay->dest, relay->id, 0,
+		NULL, 0, 0, NULL);
+	qkdn_netlink_relay_failed(node, relay);
+	qkdn_relay_put(relay);
+	return relay->result;
+}
+
+static struct qkdn_relay *relay_find(struct qkdn_node *node, u64 id, u32 dest)
+{
+	struct qkdn_relay *relay;
+
+	list_for_each_entry(relay, &node->relays, list)
+		if (relay->id == id && relay->dest == dest)
+			return relay;
+	return NULL;
+}
+
+/* ABORT reached the destination: wipe what that relay left here. */
+static void relay_aborted(struct qkdn_node *node, u32 source, u64 relay_id)
+{
+	struct qkdn_store *store = qkdn_store_find(node, source);
+	struct qkdn_relayed_key *key, *tmp;
+
+	if (!store)
+		return;
+	list_for_each_entry_safe(key, tmp, &store->peer_keys, list) {
+		if (key->relay_id != relay_id)
+			continue;
+		qkdn_relayed_free(node, store, key);
+		++store->deleted;
+	}
+}
+
+/* A RELAY frame reached its destination: store, then acknowledge. */
+static int relay_arrived(struct qkdn_node *node, const struct qkdn_kx *kx,
+			 struct qkdn_relayed_key **keys)
+{
+	struct qkdn_store *store = store_get(node, kx->source);
+	u16 i;
+
+	if (!store)
+		return -ENOMEM;
+	for (i = 0; i < kx->count; ++i) {
+		if (qkdn_relayed_find(node, keys[i]->id))
+			return -EEXIST;
+	}
+	for (i = 0; i < kx->count; ++i) {
+		store_add(node, store, keys[i]);
+		keys[i] = NULL;
+	}
+	store->relayed_in += kx->count;
+	++node->relay_stats.received;
+	return kx_send(node, QKDN_KX_ACK, node->id, kx->source, kx->relay_id,
+		       0, NULL, 0, 0, NULL);
+}
+
+/*
+ * Verifies @kx against the keys it names in the link to its sender, and
+ * only then consumes them; @pad receives their bytes.
+ */
+static int kx_verify(struct qkdn_node *node, const struct qkdn_kx *kx,
+		     struct qkdn_link *link, u8 *pad,
+		     struct netlink_ext_ack *extack)
+{
+	struct qkdn_relay_stats *stats = &node->relay_stats;
+	struct key_stream ks = { .bytes = pad };
+	u8 tag[QKDN_KX_TAG_LEN];
+	u16 i;
+	int ret;
+
+	for (i = 0; i < kx->link_keys; ++i) {
+		ret = qkdn_pool_peek_id(&link->pool,
+					kx->link_key_ids + i * QKDN_KEY_ID_LEN,
+					stream_add, &ks);
+		if (ret) {
+			++stats->unknown_key;
+			NL_SET_ERR_MSG(extack, "frame names link keys not held here");
+			return -ENOKEY;
+		}
+	}
+	qkdn_kx_mac((const u8 *)kx->hdr, kx->mac_len, pad, tag);
+	ret = crypto_memneq(tag, kx->tag, sizeof(tag));
+	memzero_explicit(tag, sizeof(tag));
+	if (ret) {
+		++stats->bad_mac;
+		NL_SET_ERR_MSG(extack, "frame MAC does not verify");
+		return -EBADMSG;
+	}
+	for (i = 0; i < kx->link_keys; ++i) {
+		ret = qkdn_pool_take_id(&link->pool,
+					kx->link_key_ids + i * QKDN_KEY_ID_LEN,
+					consume, NULL);
+		if (ret) {
+			/* Named twice: its MAC was made by a broken sender. */
+			++stats->bad_frame;
+			NL_SET_ERR_MSG(extack, "frame names a link key twice");
+			qkdn_link_update(node, link);
+			return -EBADMSG;
+		}
+	}
+	link->kx_rx_seq = kx->seq;
+	++stats->frames_rx;
+	stats->link_keys_used += kx->link_keys;
+	qkdn_link_update(node, link);
+	return 0;
+}
+
+/* Decrypts a RELAY frame's keys into fresh relayed-key objects. */
+static int kx_open_keys(struct qkdn_node *node, const struct qkdn_kx *kx,
+			const u8 *pad, struct qkdn_relayed_key **keys)
+{
+	u16 i;
+
+	for (i = 0; i < kx->count; ++i) {
+		const struct qkdn_kx_entry *entry =
+			(const void *)(kx->entries + i * kx->entry_len);
+		const u8 *key_pad = pad + QKDN_KX_MAC_KEY_LEN + i * kx->key_len;
+		struct qkdn_relayed_key *key = relayed_alloc(kx->key_len);
+
+		if (!key)
+			return -ENOMEM;
+		keys[i] = key;
+		memcpy(key->id, entry->id, QKDN_KEY_ID_LEN);
+		key->created = be64_to_cpu(entry->created);
+		key->relayed = kx->timestamp;
+		key->relay_id = kx->relay_id;
+		key->source = kx->source;
+		key->dest = kx->dest;
+		key->method = QKDN_KX_OTP_POLY1305;
+		if (kx->hops)
+			crypto_xor_cpy(key->data, entry->ciphertext, key_pad,
+				       kx->key_len);
+		else
+			memcpy(key->data, key_pad, kx->key_len);
+	}
+	return 0;
+}
+
+static struct qkdn_link *link_holding(struct qkdn_node *node, u32 peer,
+				      const u8 *id, bool *any)
+{
+	struct qkdn_link *link;
+	unsigned long index;
+
+	*any = false;
+	xa_for_each(&node->links, index, link) {
+		if (link->peer_node != peer)
+			continue;
+		*any = true;
+		if (qkdn_pool_has_id(&link->pool, id))
+			return link;
+	}
+	return NULL;
+}
+
+static int kx_dispatch(struct qkdn_node *node, const struct qkdn_kx *kx,
+		       const u8 *pad, struct netlink_ext_ack *extack)
+{
+	struct qkdn_relayed_key *keys[QKDN_RELAY_KEYS_MAX] = {};
+	struct qkdn_relay *relay;
+	int ret = 0;
+	u16 i;
+
+	if (kx->type == QKDN_KX_RELAY) {
+		ret = kx_open_keys(node, kx, pad, keys);
+		if (!ret && kx->dest == node->id)
+			ret = relay_arrived(node, kx, keys);
+		else if (!ret)
+			ret = kx_send(node, QKDN_KX_RELAY, kx->source, kx->dest,
+				      kx->relay_id, kx->hops + 1, keys,
+				      kx->count, kx->key_len, extack);
+		for (i = 0; i < kx->count; ++i)
+			qkdn_relayed_free(node, NULL, keys[i]);
+	} else if (kx->dest != node->id) {
+		ret = kx_send(node, kx->type, kx->source, kx->dest,
+			      kx->relay_id, kx->hops + 1, NULL, 0, 0, extack);
+	} else if (kx->type == QKDN_KX_ACK) {
+		relay = relay_find(node, kx->relay_id, kx->source);
+		if (relay)
+			relay_complete(node, relay);
+	} else {
+		relay_aborted(node, kx->source, kx->relay_id);
+	}
+	if (kx->dest != node->id) {
+		if (ret)
+			++node->relay_stats.unroutable;
+		else
+			++node->relay_stats.forwarded;
+	}
+	return ret;
+}
+
+/* Whether a link to @from has accepted a frame numbered @seq or later. */
+static bool kx_seen(struct qkdn_node *node, u32 from, u64 seq)
+{
+	struct qkdn_link *link;
+	unsigned long index;
+
+	xa_for_each(&node->links, index, link)
+		if (link->peer_node == from && seq <= link->kx_rx_seq)
+			return true;
+	return false;
+}
+
+int qkdn_kx_receive(struct qkdn_node *node, u32 from, const u8 *frame,
+		    size_t len, struct netlink_ext_ack *extack)
+{
+	struct qkdn_relay_stats *stats = &node->relay_stats;
+	struct qkdn_link *link;
+	struct qkdn_kx kx;
+	size_t pad_len;
+	bool any;
+	u8 *pad;
+	int ret;
+
+	ret = qkdn_kx_parse(frame, len, &kx);
+	if (!ret && (kx.hop_from != from || kx.hop_to != node->id ||
+		     !node->id))
+		ret = -EBADMSG;
+	if (ret) {
+		++stats->bad_frame;
+		NL_SET_ERR_MSG(extack, "malformed frame, or not from that neighbour to this node");
+		return ret;
+	}
+	link = link_holding(node, from, kx.link_key_ids, &any);
+	if (!any) {
+		++stats->unknown_link;
+		NL_SET_ERR_MSG(extack, "no link to that neighbour");
+		return -ENODEV;
+	}
+	if (!link && kx_seen(node, from, kx.seq)) {
+		/* A frame accepted before has consumed the keys it names. */
+		++stats->replayed;
+		NL_SET_ERR_MSG(extack, "replayed or reordered frame");
+		return -EALREADY;
+	}
+	if (!link) {
+		++stats->unknown_key;
+		NL_SET_ERR_MSG(extack, "frame names link keys not held here");
+		return -ENOKEY;
+	}
+	if (kx.link_keys != qkdn_kx_link_keys(link->pool.unit, kx.count,
+					      kx.key_len)) {
+		++stats->bad_frame;
+		NL_SET_ERR_MSG(extack, "wrong number of link keys for the frame");
+		return -EBADMSG;
+	}
+	if (kx.seq <= link->kx_rx_seq) {
+		++stats->replayed;
+		NL_SET_ERR_MSG(extack, "replayed or reordered frame");
+		return -EALREADY;
+	}
+	pad_len = (size_t)kx.link_keys * link->pool.unit;
+	pad = kvmalloc(pad_len, GFP_KERNEL);
+	if (!pad)
+		return -ENOMEM;
+	ret = kx_verify(node, &kx, link, pad, extack);
+	if (!ret)
+		ret = kx_dispatch(node, &kx, pad, extack);
+	memzero_explicit(pad, pad_len);
+	kvfree(pad);
+	return ret;
+}
+
+void qkdn_relay_node_init(struct qkdn_node *node)
+{
+	xa_init(&node->routes);
+	xa_init(&node->stores);
+	hash_init(node->relayed);
+	INIT_LIST_HEAD(&node->relays);
+	node->relay_timeout_ms = QKDN_RELAY_TIMEOUT_MS_DEFAULT;
+}
+
+void qkdn_relay_node_exit(struct qkdn_node *node)
+{
+	struct qkdn_relayed_key *key, *tmp;
+	struct qkdn_relay *relay, *next;
+	struct qkdn_store *store;
+	unsigned long index;
+
+	list_for_each_entry_safe(relay, next, &node->relays, list) {
+		list_del(&relay->list);
+		qkdn_relay_put(relay);
+	}
+	xa_for_each(&node->stores, index, store) {
+		list_for_each_entry_safe(key, tmp, &store->own, list)
+			qkdn_relayed_free(node, store, key);
+		list_for_each_entry_safe(key, tmp, &store->peer_keys, list)
+			qkdn_relayed_free(node, store, key);
+		kfree(store);
+		qkdn_objects_dec();
+	}
+	xa_destroy(&node->stores);
+	xa_destroy(&node->routes);
+}

@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Key relay in the module, with this test carrying the frames between
+ * nodes the way qkdn-kmd does, so it can also drop, forge, truncate,
+ * replay and reorder them:
+ *
+ *   node 1 ---link 1--- node 2 ---link 2--- node 3 ---link 3--- node 4 ---link 4--- node 5
+ *   sa (uid 0)          trusted             trusted             trusted            se (uid 0)
+ *
+ * Each link's QKD-keys are fed identically to both ends; routes lead
+ * along the chain both ways. Each node lives in a namespace of its own.
+ */
+
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "qkdn_nl.h"
+
+#define NODES 5
+#define UNIT 32
+/* The fixed part of a frame, as the uapi header draws it. */
+#define KX_HDR_LEN 52
+
+struct frame {
+	uint32_t to;
+	size_t len;
+	uint8_t bytes[QKDN_KX_FRAME_MAX];
+};
+
+struct chain {
+	struct nl nl[NODES + 1];	/* requests */
+	struct nl kx[NODES + 1];	/* frames the node sends */
+	struct nl relay_nl;		/* node 1, for the blocking RELAY */
+	pid_t relay_pid;
+	int relay_pipe;
+};
+
+static int join(struct nl *nl, uint32_t group)
+{
+	return mnl_socket_setsockopt(nl->sk, NETLINK_ADD_MEMBERSHIP, &group,
+				     sizeof(group));
+}
+
+static int frame_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct frame *f = data;
+	struct nlattr *attr;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct genlmsghdr)) {
+		if (mnl_attr_get_type(attr) == QKDN_A_PEER_NODE_ID)
+			f->to = mnl_attr_get_u32(attr);
+		if (mnl_attr_get_type(attr) == QKDN_A_KX_FRAME) {
+			f->len = mnl_attr_get_payload_len(attr);
+			memcpy(f->bytes, mnl_attr_get_payload(attr), f->len);
+		}
+	}
+	return MNL_CB_STOP;
+}
+
+/* The next frame node @from sends, or -ETIMEDOUT after @ms. */
+static int next_frame(struct chain *c, int from, struct frame *f, int ms)
+{
+	struct pollfd pfd = { .fd = mnl_socket_get_fd(c->kx[from].sk),
+			      .events = POLLIN };
+	int ret;
+
+	if (poll(&pfd, 1, ms) != 1)
+		return -ETIMEDOUT;
+	ret = mnl_socket_recvfrom(c->kx[from].sk, c->kx[from].buf,
+				  sizeof(c->kx[from].buf));
+	if (ret <= 0)
+		return -errno;
+	f->len = 0;
+	mnl_cb_run(c->kx[from].buf, ret, 0, 0, frame_cb, f);
+	return f->len ? 0 : -EBADMSG;
+}
+
+/* Hands @f to its next hop as coming from @from: what qkdn-kmd does. */
+static int deliver(struct chain *c, int from, const struct frame *f)
+{
+	struct nl *nl = &c->nl[f->to];
+	struct nlmsghdr *nlh = req(nl, QKDN_CMD_KX_FRAME);
+
+	mnl_attr_put_u32(nlh, QKDN_A_PEER_NODE_ID, from);
+	mnl_attr_put(nlh, QKDN_A_KX_FRAME, f->len, f->bytes);
+	return talk(nl, nlh, NULL, NULL);
+}
+
+/* Carries frames hop by hop until nothing moves for @ms. */
+static int pump(struct chain *c, int ms)
+{
+	struct frame *f = malloc(sizeof(*f));
+	struct pollfd pfd[NODES];
+	int moved = 0, n, ret;
+
+	for (n = 1; n <= NODES; ++n) {
+		pfd[n - 1].fd = mnl_socket_get_fd(c->kx[n].sk);
+		pfd[n - 1].events = POLLIN;
+	}
+	while (f && poll(pfd, NODES, ms) > 0) {
+		for (n = 1; n <= NODES; ++n) {
+			if (!(pfd[n - 1].revents & POLLIN) ||
+			    next_frame(c, n, f, 0))
+				continue;
+			ret = deliver(c, n, f);
+			if (getenv("QKDN_TEST_DEBUG"))
+				fprintf(stderr, "# frame %d -> %u type %u: %d\n",
+					n, f->to, f->bytes[1], ret);
+			if (ret == 0)
+				moved++;
+		}
+	}
+	free(f);
+	return moved;
+}
+
+struct relay_result {
+	int ret;
+	int n;
+	uint8_t ids[QKDN_RELAY_KEYS_MAX][QKDN_KEY_ID_LEN];
+};
+
+static int relay_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct relay_result *r = data;
+	struct nlattr *attr, *key, *a;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct genlmsghdr)) {
+		if (mnl_attr_get_type(attr) != QKDN_A_KEYS)
+			continue;
+		mnl_attr_for_each_nested(key, attr)
+			mnl_attr_for_each_nested(a, key)
+				if (mnl_attr_get_type(a) == QKDN_KEY_A_ID &&
+				    r->n < QKDN_RELAY_KEYS_MAX)
+					memcpy(r->ids[r->n++],
+					       mnl_attr_get_payload(a),
+					       QKDN_KEY_ID_LEN);
+	}
+	return MNL_CB_OK;
+}
+
+static struct nlmsghdr *relay_msg(struct nl *nl, uint32_t dest,
+				  uint32_t amount)
+{
+	struct nlmsghdr *nlh = req(nl, QKDN_CMD_RELAY);
+
+	mnl_attr_put_u32(nlh, QKDN_A_DEST_NODE_ID, dest);
+	mnl_attr_put_u32(nlh, QKDN_A_KEY_AMOUNT, amount);
+	return nlh;
+}
+
+/* RELAY blocks until acknowledged: ask from a child, collect later. */
+static void relay_start(struct chain *c, uint32_t dest, uint32_t amount)
+{
+	int fds[2];
+
+	if (pipe(fds))
+		abort();
+	c->relay_pid = fork();
+	if (!c->relay_pid) {
+		struct relay_result r = { 0 };
+
+		close(fds[0]);
+		r.ret = talk(&c->relay_nl, relay_msg(&c->relay_nl, dest, amount),
+			     relay_cb, &r);
+		if (write(fds[1], &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	c->relay_pipe = fds[0];
+}
+
+static void relay_wait(struct chain *c, struct relay_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->ret = -EPIPE;
+	if (read(c->relay_pipe, r, sizeof(*r)) != sizeof(*r))
+		r->ret = -EPIPE;
+	close(c->relay_pipe);
+	waitpid(c->relay_pid, NULL, 0);
+}
+
+struct relay_stats {
+	uint64_t v[QKDN_RELAY_A_MAX + 1];
+};
+
+static int relay_stats_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct relay_stats *st = data;
+	struct nlattr *attr, *s;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct genlmsghdr)) {
+		if (mnl_attr_get_type(attr) != QKDN_A_RELAY_STATS)
+			continue;
+		mnl_attr_for_each_nested(s, attr)
+			if (mnl_attr_get_type(s) <= QKDN_RELAY_A_MAX &&
+			    mnl_attr_get_type(s) != QKDN_RELAY_A_PAD)
+				st->v[mnl_attr_get_type(s)] = mnl_attr_get_u64(s);
+	}
+	return MNL_CB_OK;
+}
+
+static uint64_t relay_stat(struct chain *c, int n, int which)
+{
+	struct relay_stats st = { 0 };
+
+	talk(&c->nl[n], req(&c->nl[n], QKDN_CMD_NODE_GET), relay_stats_cb, &st);
+	return st.v[which];
+}
+
+static uint64_t link_stat(struct chain *c, int n, uint32_t link, int which)
+{
+	struct pool_stats st;
+
+	if (link_stats(&c->nl[n], link, &st))
+		return ~0ULL;
+	return st.v[which];
+}
+
+static int route_add(struct nl *nl, uint32_t dest, uint32_t via)
+{
+	struct nlmsghdr *nlh = req(nl, QKDN_CMD_ROUTE_ADD);
+
+	mnl_attr_put_u32(nlh, QKDN_A_DEST_NODE_ID, dest);
+	mnl_attr_put_u32(nlh, QKDN_A_NEXT_HOP_NODE_ID, via);
+	return talk(nl, nlh, NULL, NULL);
+}
+
+static int chain_link(struct chain *c, uint32_t link, int a, int b)
+{
+	char ma[32], mb[32];
+	struct nlmsghdr *nlh;
+	int n, ret = 0;
+
+	snprintf(ma, sizeof(ma), "L%u-alice", link);
+	snprintf(mb, sizeof(mb), "L%u-bob", link);
+	for (n = 0; n < 2 && !ret; ++n) {
+		struct nl *nl = &c->nl[n ? b : a];
+
+		nlh = req(nl, QKDN_CMD_LINK_ADD);
+		mnl_attr_put_u32(nlh, QKDN_A_LINK_ID, link);
+		mnl_attr_put_u32(nlh, QKDN_A_PEER_NODE_ID, n ? a : b);
+		mnl_attr_put_u8(nlh, QKDN_A_LINK_ROLE,
+				n ? QKDN_ROLE_BOB : QKDN_ROLE_ALICE);
+		mnl_attr_put_strz(nlh, QKDN_A_QKD_MODULE_ID, n ? mb : ma);
+		mnl_attr_put_strz(nlh, QKDN_A_MATCHING_QKD_MODULE_ID, n ? ma : mb);
+		mnl_attr_put_u16(nlh, QKDN_A_KEY_UNIT, UNIT);
+		mnl_attr_put_u32(nlh, QKDN_A_POOL_CAPACITY, 10000);
+		mnl_attr_put_u32(nlh, QKDN_A_POOL_LOW, 1);
+		mnl_attr_put_u32(nlh, QKDN_A_POOL_HIGH, 9000);
+		ret = talk(nl, nlh, NULL, NULL);
+	}
+	/* 8 QKD-keys of 128 bytes: 32 KMA-keys, 16 in each half. */
+	for (n = 0; n < 8 && !ret; ++n) {
+		uint8_t data[128];
+		char id[32];
+		size_t i;
+
+		for (i = 0; i < sizeof(data); ++i)
+			data[i] = rand();
+		snprintf(id, sizeof(id), "L%u-q%d", link, n);
+		ret = talk(&c->nl[a], push_msg(&c->nl[a], link, id, data,
+					       sizeof(data)), NULL, NULL);
+		if (!ret)
+			ret = talk(&c->nl[b], push_msg(&c->nl[b], link, id, data,
+						       sizeof(data)), NULL, NULL);
+	}
+	return ret;
+}
+
+FIXTURE(chain) {
+	struct chain *c;
+};
+
+FIXTURE_SETUP(chain)
+{
+	struct chain *c;
+	int n;
+
+	c = self->c = calloc(1, sizeof(*c));
+	ASSERT_NE(NULL, c);
+	for (n = 1; n <= NODES; ++n) {
+		ASSERT_EQ(0, unshare(CLONE_NEWNET));
+		ASSERT_EQ(0, nl_open(&c->nl[n])) TH_LOG("is qkdn.ko loaded?");
+		ASSERT_EQ(0, nl_open(&c->kx[n]));
+		ASSERT_EQ(0, join(&c->kx[n], c->kx[n].kx_group));
+		if (n == 1)
+			ASSERT_EQ(0, nl_open(&c->relay_nl));
+		ASSERT_EQ(0, node_set(&c->nl[n], n));
+	}
+	for (n = 1; n < NODES; ++n)
+		ASSERT_EQ(0, chain_link(c, n, n, n + 1));
+	for (n = 1; n <= NODES; ++n) {
+		if (n < NODES)
+			ASSERT_EQ(0, route_add(&c->nl[n], NODES, n + 1));
+		if (n > 1)
+			ASSERT_EQ(0, route_add(&c->nl[n], 1, n - 1));
+	}
+	ASSERT_EQ(0, app_add(&c->nl[1], "sa", 1, 0));
+	ASSERT_EQ(0, app_add(&c->nl[1], "se", NODES, -1));
+	ASSERT_EQ(0, app_add(&c->nl[NODES], "se", NODES, 0));
+	ASSERT_EQ(0, app_add(&c->nl[NODES], "sa", 1, -1));
+}
+
+FIXTURE_TEARDOWN(chain)
+{
+	int n;
+
+	for (n = 1; n <= NODES; ++n) {
+		mnl_socket_close(self->c->nl[n].sk);
+		mnl_socket_close(self->c->kx[n].sk);
+	}
+	mnl_socket_close(self->c->relay_nl.sk);
+	free(self->c);
+}
+
+static int set_timeout(struct nl *nl, uint32_t ms)
+{
+	struct nlmsghdr *nlh = req(nl, QKDN_CMD_NODE_SET);
+
+	mnl_attr_put_u32(nlh, QKDN_A_RELAY_TIMEOUT, ms);
+	return talk(nl, nlh, NULL, NULL);
+}
+
+TEST_F(chain, four_hops_same_keys_at_both_ends)
+{
+	struct chain *c = self->c;
+	struct keys *a = calloc(1, sizeof(*a)), *e = calloc(1, sizeof(*e));
+	struct relay_result r;
+	int i, n;
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, e);
+	relay_start(c, NODES, 4);
+	/* 4 hops of RELAY, 4 of ACK. */
+	EXPECT_EQ(8, pump(c, 2000));
+	relay_wait(c, &r);
+	ASSERT_EQ(0, r.ret);
+	ASSERT_EQ(4, r.n);
+
+	ASSERT_EQ(0, talk(&c->nl[1], get_msg(&c->nl[1], "sa", "se", 4),
+			  keys_cb, a));
+	ASSERT_EQ(4, a->n);
+	ASSERT_EQ(0, talk(&c->nl[NODES],
+			  by_id_as(&c->nl[NODES], QKDN_CMD_KEY_GET_ID, "se", "sa",
+				   (const void *)a->id, 4), keys_cb, e));
+	ASSERT_EQ(4, e->n);
+	for (i = 0; i < 4; ++i) {
+		EXPECT_EQ(0, memcmp(r.ids[i], a->id[i], QKDN_KEY_ID_LEN));
+		EXPECT_EQ(0, memcmp(a->id[i], e->id[i], QKDN_KEY_ID_LEN));
+		EXPECT_EQ(0, memcmp(a->data[i], e->data[i], UNIT));
+	}
+	EXPECT_EQ(-EAGAIN, talk(&c->nl[1], get_msg(&c->nl[1], "sa", "se", 1),
+				NULL, NULL));
+	EXPECT_EQ(-ENOKEY, talk(&c->nl[NODES],
+				by_id_as(&c->nl[NODES], QKDN_CMD_KEY_GET_ID,
+					 "se", "sa", (const void *)a->id, 1),
+				NULL, NULL));
+
+	/*
+	 * Each link spent exactly what the relay needed, at both ends: the
+	 * RELAY frame's MAC key and four 32-byte keys (5 link keys), and the
+	 * ACK's MAC key (1).
+	 */
+	for (n = 1; n < NODES; ++n) {
+		EXPECT_EQ(6, link_stat(c, n, n, QKDN_STAT_A_CONSUMED))
+			TH_LOG("link %d at node %d", n, n);
+		EXPECT_EQ(6, link_stat(c, n + 1, n, QKDN_STAT_A_CONSUMED))
+			TH_LOG("link %d at node %d", n, n + 1);
+		EXPECT_EQ(32 - 6, link_stat(c, n, n, QKDN_STAT_A_STORED));
+	}
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_COMPLETED));
+	EXPECT_EQ(1, relay_stat(c, NODES, QKDN_RELAY_A_RECEIVED));
+	for (n = 2; n < NODES; ++n)
+		EXPECT_EQ(2, relay_stat(c, n, QKDN_RELAY_A_FORWARDED));
+	free(a);
+	free(e);
+}
+
+/* An intermediate node's daemon dies: frames to node 3 are lost. */
+TEST_F(chain, lost_frame_abandons_the_relay_at_both_ends)
+{
+	struct chain *c = self->c;
+	struct relay_result r, r2;
+	struct frame *f = malloc(sizeof(*f)), *again = malloc(sizeof(*again));
+
+	ASSERT_NE(NULL, f);
+	ASSERT_NE(NULL, again);
+	ASSERT_EQ(0, set_timeout(&c->nl[1], 500));
+	relay_start(c, NODES, 2);
+	ASSERT_EQ(0, next_frame(c, 1, f, 2000));
+	ASSERT_EQ(0, deliver(c, 1, f));
+	ASSERT_EQ(0, next_frame(c, 2, f, 2000));	/* 2 -> 3: dropped */
+	relay_wait(c, &r);
+	EXPECT_EQ(-ETIMEDOUT, r.ret);
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_FAILED));
+	EXPECT_EQ(-EAGAIN, talk(&c->nl[1], get_msg(&c->nl[1], "sa", "se", 1),
+				NULL, NULL));
+	/* The ABORT follows the route; node 3's daemon is back. */
+	pump(c, 1000);
+	/* The lost frame, if it turned up now, would be a replay. */
+	EXPECT_EQ(-EALREADY, deliver(c, 2, f));
+
+	/* A new relay works and uses fresh link keys. */
+	ASSERT_EQ(0, set_timeout(&c->nl[1], 5000));
+	relay_start(c, NODES, 2);
+	pump(c, 2000);
+	relay_wait(c, &r2);
+	ASSERT_EQ(0, r2.ret);
+	EXPECT_NE(0, memcmp(r.ids[0], r2.ids[0], QKDN_KEY_ID_LEN));
+	EXPECT_EQ(0, talk(&c->nl[1], get_msg(&c->nl[1], "sa", "se", 2),
+			  NULL, NULL));
+	free(f);
+	free(again);
+}
+
+/* Bad frames lose nothing: the pools are as before. */
+TEST_F(chain, forged_truncated_misrouted_replayed_frames)
+{
+	struct chain *c = self->c;
+	struct frame *f = malloc(sizeof(*f)), *bad = malloc(sizeof(*bad));
+	struct pool_stats before, after;
+	struct relay_result r;
+	int i;
+
+	ASSERT_NE(NULL, f);
+	ASSERT_NE(NULL, bad);
+	relay_start(c, NODES, 1);
+	ASSERT_EQ(0, next_frame(c, 1, f, 2000));
+	ASSERT_EQ(0, link_stats(&c->nl[2], 1, &before));
+
+	*bad = *f;
+	bad->bytes[bad->len - 20] ^= 1;			/* forged */
+	EXPECT_EQ(-EBADMSG, deliver(c, 1, bad));
+	EXPECT_EQ(1, relay_stat(c, 2, QKDN_RELAY_A_BAD_MAC));
+	*bad = *f;
+	bad->bytes[bad->len - 1] ^= 0x80;		/* forged tag */
+	EXPECT_EQ(-EBADMSG, deliver(c, 1, bad));
+	EXPECT_EQ(2, relay_stat(c, 2, QKDN_RELAY_A_BAD_MAC));
+	*bad = *f;
+	bad->len -= 1;					/* truncated */
+	EXPECT_EQ(-EBADMSG, deliver(c, 1, bad));
+	EXPECT_EQ(1, relay_stat(c, 2, QKDN_RELAY_A_BAD_FRAME));
+	*bad = *f;
+	bad->len = 10;
+	EXPECT_EQ(-EBADMSG, deliver(c, 1, bad));
+	EXPECT_EQ(2, relay_stat(c, 2, QKDN_RELAY_A_BAD_FRAME));
+	EXPECT_EQ(-EBADMSG, deliver(c, 3, f));		/* not from node 3 */
+	EXPECT_EQ(3, relay_stat(c, 2, QKDN_RELAY_A_BAD_FRAME));
+	*bad = *f;
+	bad->bytes[KX_HDR_LEN + 3] ^= 1;	/* key ID */
+	EXPECT_EQ(-ENOKEY, deliver(c, 1, bad));
+	EXPECT_EQ(1, relay_stat(c, 2, QKDN_RELAY_A_UNKNOWN_KEY));
+	/* Addressed to node 3 from node 1, which it has no link to. */
+	*bad = *f;
+	bad->to = 3;
+	bad->bytes[19] = 3;				/* hop receiver */
+	EXPECT_EQ(-ENODEV, deliver(c, 1, bad));
+	EXPECT_EQ(1, relay_stat(c, 3, QKDN_RELAY_A_UNKNOWN_LINK));
+
+	ASSERT_EQ(0, link_stats(&c->nl[2], 1, &after));
+	for (i = 1; i <= QKDN_STAT_A_NEXT_SEQ; ++i)
+		if (i != QKDN_STAT_A_GEN_RATE && i != QKDN_STAT_A_CONS_RATE)
+			EXPECT_EQ(before.v[i], after.v[i])
+				TH_LOG("counter %d of link 1 at node 2", i);
+
+	EXPECT_EQ(0, deliver(c, 1, f));			/* the real one */
+	EXPECT_EQ(-EALREADY, deliver(c, 1, f));		/* replayed */
+	EXPECT_EQ(1, relay_stat(c, 2, QKDN_RELAY_A_REPLAYED));
+	pump(c, 2000);
+	relay_wait(c, &r);
+	EXPECT_EQ(0, r.ret);
+	free(f);
+	free(bad);
+}
+
+TEST_F(chain, reordered_frames)
+{
+	struct chain *c = self->c;
+	struct frame *f1 = malloc(sizeof(*f1)), *f2 = malloc(sizeof(*f2));
+	struct relay_result r;
+	pid_t first;
+	int first_pipe;
+
+	ASSERT_NE(NULL, f1);
+	ASSERT_NE(NULL, f2);
+	ASSERT_EQ(0, set_timeout(&c->nl[1], 1000));
+	relay_start(c, NODES, 1);
+	first = c->relay_pid;
+	first_pipe = c->relay_pipe;
+	ASSERT_EQ(0, next_frame(c, 1, f1, 2000));
+	relay_start(c, NODES, 1);
+	ASSERT_EQ(0, next_frame(c, 1, f2, 2000));
+	EXPECT_EQ(0, deliver(c, 1, f2));
+	EXPECT_EQ(-EALREADY, deliver(c, 1, f1));
+	EXPECT_EQ(1, relay_stat(c, 2, QKDN_RELAY_A_REPLAYED));
+	pump(c, 2000);
+	relay_wait(c, &r);
+	EXPECT_EQ(0, r.ret);
+	c->relay_pid = first;
+	c->relay_pipe = first_pipe;
+	relay_wait(c, &r);
+	EXPECT_EQ(-ETIMEDOUT, r.ret);
+	free(f1);
+	free(f2);
+}
+
+TEST_F(chain, relay_bad_input)
+{
+	struct chain *c = self->c;
+	struct pool_stats before, after;
+	struct nlmsghdr *nlh;
+
+	ASSERT_EQ(0, link_stats(&c->nl[1], 1, &before));
+	EXPECT_EQ(-EINVAL, talk(&c->nl[1], relay_msg(&c->nl[1], 1, 1), NULL,
+				NULL));
+	EXPECT_EQ(-EHOSTUNREACH, talk(&c->nl[1], relay_msg(&c->nl[1], 9, 1),
+				      NULL, NULL));
+	EXPECT_EQ(-ERANGE, talk(&c->nl[1],
+				relay_msg(&c->nl[1], NODES,
+					  QKDN_RELAY_KEYS_MAX + 1), NULL, NULL));
+	nlh = relay_msg(&c->nl[1], NODES, 1);
+	mnl_attr_put_u32(nlh, QKDN_A_KEY_SIZE, 100);
+	EXPECT_EQ(-EINVAL, talk(&c->nl[1], nlh, NULL, NULL));
+	/* 16 link keys in node 1's half; 64 x 32 bytes needs 65. */
+	EXPECT_EQ(-EAGAIN, talk(&c->nl[1],
+				relay_msg(&c->nl[1], NODES,
+					  QKDN_RELAY_KEYS_MAX), NULL, NULL));
+	nlh = req(&c->nl[1], QKDN_CMD_ROUTE_DEL);
+	mnl_attr_put_u32(nlh, QKDN_A_DEST_NODE_ID, 7);
+	EXPECT_EQ(-ENOENT, talk(&c->nl[1], nlh, NULL, NULL));
+	EXPECT_EQ(-EINVAL, route_add(&c->nl[1], 1, 2));
+	ASSERT_EQ(0, link_stats(&c->nl[1], 1, &after));
+	EXPECT_EQ(before.v[QKDN_STAT_A_STORED], after.v[QKDN_STAT_A_STORED]);
+	EXPECT_EQ(before.v[QKDN_STAT_A_CONSUMED],
+		  after.v[QKDN_STAT_A_CONSUMED]);
+	EXPECT_EQ(0, relay_stat(c, 1, QKDN_RELAY_A_STARTED));
+}
+
+TEST_HARNESS_MAIN
