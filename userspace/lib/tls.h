@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * TLS for qkdn daemons: TLS 1.3 only, mutual certificate authentication
+ * against one CA, node identity from the certificate.
+ *
+ * Every node has a certificate whose subject CN is "qkdn-node-<ID>", the
+ * node ID in decimal, signed by the network's CA. A connection, in either
+ * direction, is up only once both ends presented a certificate the other
+ * verified against the CA; qkdn_tls_peer_node_id() then tells who the peer
+ * is, and that ID, never one a message claims, is whom frames come from.
+ *
+ * One context serves both directions (SSL_set_connect_state() or
+ * SSL_set_accept_state() on each SSL, as libevent does). Session tickets
+ * are off: every connection runs a full handshake with certificates.
+ */
+#ifndef QKDN_TLS_H
+#define QKDN_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#define QKDN_TLS_CN_PREFIX "qkdn-node-"
+
+/* Loads cert (PEM, chain allowed), key (PEM; refused if the file is
+ * readable by group or others) and ca (PEM bundle). NULL on failure with
+ * err filled ("key file X is readable by group or others (mode 0644):
+ * chmod 600 it", OpenSSL's reason otherwise). */
+SSL_CTX *qkdn_tls_ctx_new(const char *cert, const char *key, const char *ca,
+			  char *err, size_t err_len);
+
+/* The node ID a CN names: "qkdn-node-" then 1..QKDN_NODE_ID_MAX in decimal,
+ * nothing else. 0 or -EINVAL. */
+int qkdn_tls_cn_node_id(const char *cn, uint32_t *id);
+
+/* The node ID of the verified peer of a finished handshake: its
+ * certificate has exactly one subject CN, of the form above. 0, or
+ * -EPERM (no verified certificate), -EINVAL (CN missing, repeated or not
+ * of that form) with err filled. */
+int qkdn_tls_peer_node_id(SSL *ssl, uint32_t *id, char *err, size_t err_len);
+
+/* OpenSSL's error queue as one line ("" if empty), emptying it. */
+const char *qkdn_tls_error(char *buf, size_t len);
+
+#endif
