@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The module side of qkdn-kmd: node identity, relay timeout and routes at
+ * start, then relay frames both ways.
+ *
+ * Two netlink sockets: one for requests (synchronous, answered by the
+ * kernel without sleeping), one that only listens to the "kx" multicast
+ * group, so notifications never interleave with request answers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/qkdn.h>
+
+#include "kmd.h"
+#include "log.h"
+
+static const char *errno_name(int err)
+{
+	switch (err) {
+	case EBADMSG: return "EBADMSG";
+	case ENODEV: return "ENODEV";
+	case ENOKEY: return "ENOKEY";
+	case EALREADY: return "EALREADY";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case EPERM: return "EPERM";
+	case EINVAL: return "EINVAL";
+	case ERANGE: return "ERANGE";
+	case ENOENT: return "ENOENT";
+	case ENOMEM: return "ENOMEM";
+	case ENOBUFS: return "ENOBUFS";
+	case EBUSY: return "EBUSY";
+	case ENOSPC: return "ENOSPC";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	default: return "other";
+	}
+}
+
+/* Logs a failed start-up request and returns err. */
+static int start_failed(struct kmd *kmd, const char *what, int err)
+{
+	char q[600];
+
+	qkdn_log(QKDN_LOG_ERR, what, "event=start-failed errno=%s err=\"%s\" extack=%s%s",
+		 errno_name(-err), strerror(-err),
+		 qkdn_log_quote(q, sizeof(q), kmd->nl ? qkdn_nl_extack(kmd->nl) : ""),
+		 err == -EPERM ? " hint=\"needs CAP_NET_ADMIN in the node's namespace\"" : "");
+	return err;
+}
+
+struct node_info {
+	uint32_t id;
+	char name[QKDN_ID_MAXLEN];
+};
+
+static int node_get_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct node_info *info = data;
+	const struct nlattr *tb[QKDN_A_MAX + 1];
+	const char *name;
+
+	if (!nlh)
+		return 0;
+	if (qkdn_nl_parse(nlh, tb, QKDN_A_MAX) < 0 || !qkdn_nla_u32(tb[QKDN_A_NODE_ID], &info->id))
+		return -EBADMSG;
+	name = qkdn_nla_str(tb[QKDN_A_NODE_NAME]);
+	snprintf(info->name, sizeof(info->name), "%s", name ? name : "");
+	return 0;
+}
+
+/* The module's node must be the config's: set it if unset, refuse to run
+ * for another node. */
+static int setup_node(struct kmd *kmd, struct qkdn_nl_msg *msg)
+{
+	const struct qkdn_kmd_config *cfg = &kmd->cfg;
+	struct node_info info = { 0 };
+	int ret;
+
+	qkdn_nl_msg_reset(msg, QKDN_CMD_NODE_GET, 0);
+	ret = qkdn_nl_request(kmd->nl, msg, node_get_cb, &info);
+	if (ret)
+		return start_failed(kmd, "NODE_GET failed", ret);
+	if (info.id != 0 && info.id != cfg->node_id) {
+		qkdn_log(QKDN_LOG_ERR, "the module belongs to another node",
+			 "event=start-failed module_node=%u config_node=%u "
+			 "hint=\"fix [node] id, or run in the right network namespace\"",
+			 info.id, cfg->node_id);
+		return -EEXIST;
+	}
+	if (info.id == cfg->node_id && strcmp(info.name, cfg->name) == 0)
+		return 0;
+	qkdn_nl_msg_reset(msg, QKDN_CMD_NODE_SET, 0);
+	if (info.id == 0)
+		qkdn_nl_put_u32(msg, QKDN_A_NODE_ID, cfg->node_id);
+	qkdn_nl_put_str(msg, QKDN_A_NODE_NAME, cfg->name);
+	ret = qkdn_nl_request(kmd->nl, msg, NULL, NULL);
+	if (ret)
+		return start_failed(kmd, "NODE_SET failed", ret);
+	qkdn_log(QKDN_LOG_INFO, "node set", "event=node-set node=%u id_was_unset=%d",
+		 cfg->node_id, info.id == 0);
+	return 0;
+}
+
+static int setup_relay(struct kmd *kmd, struct qkdn_nl_msg *msg)
+{
+	const struct qkdn_kmd_config *cfg = &kmd->cfg;
+	int ret;
+
+	if (cfg->relay_timeout_ms) {
+		qkdn_nl_msg_reset(msg, QKDN_CMD_NODE_SET, 0);
+		qkdn_nl_put_u32(msg, QKDN_A_RELAY_TIMEOUT, cfg->relay_timeout_ms);
+		ret = qkdn_nl_request(kmd->nl, msg, NULL, NULL);
+		if (ret)
+			return start_failed(kmd, "setting the relay timeout failed", ret);
+	}
+	/* ROUTE_ADD replaces a route to the same destination. Routes the
+	 * module has that the config lacks are left alone: an admin may
+	 * have added them by hand. */
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		qkdn_nl_msg_reset(msg, QKDN_CMD_ROUTE_ADD, 0);
+		qkdn_nl_put_u32(msg, QKDN_A_DEST_NODE_ID, cfg->routes[i].dest);
+		qkdn_nl_put_u32(msg, QKDN_A_NEXT_HOP_NODE_ID, cfg->routes[i].via);
+		ret = qkdn_nl_request(kmd->nl, msg, NULL, NULL);
+		if (ret)
+			return start_failed(kmd, "ROUTE_ADD failed", ret);
+		qkdn_log(QKDN_LOG_INFO, "route set", "event=route-set dest=%u via=%u",
+			 cfg->routes[i].dest, cfg->routes[i].via);
+	}
+	return 0;
+}
+
+static int kx_notification(const struct nlmsghdr *nlh, void *data)
+{
+	struct kmd *kmd = data;
+	const struct nlattr *tb[QKDN_A_MAX + 1];
+	const struct nlattr *frame;
+	struct kmd_peer *peer;
+	uint32_t next_hop;
+	size_t len;
+
+	if (nlh->nlmsg_type != qkdn_nl_family_id(kmd->nl_kx) ||
+	    qkdn_nl_cmd(nlh) != QKDN_CMD_KX_FRAME)
+		return 0;
+	if (qkdn_nl_parse(nlh, tb, QKDN_A_MAX) < 0 ||
+	    !qkdn_nla_u32(tb[QKDN_A_PEER_NODE_ID], &next_hop) || !tb[QKDN_A_KX_FRAME]) {
+		kmd->stats.bad_notifications++;
+		qkdn_log(QKDN_LOG_WARN, "malformed KX_FRAME notification", "event=bad-notification");
+		return 0;
+	}
+	frame = tb[QKDN_A_KX_FRAME];
+	len = mnl_attr_get_payload_len(frame);
+	if (len == 0 || len > QKDN_KX_FRAME_MAX) {
+		kmd->stats.bad_notifications++;
+		qkdn_log(QKDN_LOG_WARN, "KX_FRAME notification of bad length",
+			 "event=bad-notification len=%zu", len);
+		return 0;
+	}
+	peer = kmd_peer_find(kmd, next_hop);
+	if (!peer) {
+		kmd->stats.frames_no_peer++;
+		qkdn_log(QKDN_LOG_WARN, "frame for a node that is not a [peer]",
+			 "event=frame-dropped next_hop=%u reason=not-a-peer", next_hop);
+		return 0;
+	}
+	kmd_peer_send_frame(peer, mnl_attr_get_payload(frame), len);
+	return 0;
+}
+
+static void kx_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct kmd *kmd = arg;
+
+	(void)fd;
+	(void)what;
+	/* A bounded batch, so a busy module cannot starve the peers. */
+	for (int i = 0; i < 64; i++) {
+		int ret = qkdn_nl_recv_notifications(kmd->nl_kx, kx_notification, kmd);
+
+		if (ret == -EAGAIN || ret == -EWOULDBLOCK)
+			return;
+		if (ret == -ENOBUFS) {
+			/* Frames were lost; the module times those relays out. */
+			kmd->stats.notify_overruns++;
+			qkdn_log(QKDN_LOG_WARN, "kernel dropped kx notifications",
+				 "event=notify-overrun");
+			continue;
+		}
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0) {
+			qkdn_log(QKDN_LOG_ERR, "reading kx notifications failed",
+				 "event=notify-failed err=\"%s\"", strerror(-ret));
+			return;
+		}
+	}
+}
+
+static int setup_kx_group(struct kmd *kmd)
+{
+	int fd, flags, ret;
+
+	ret = qkdn_nl_open(&kmd->nl_kx);
+	if (ret)
+		return start_failed(kmd, "opening the kx notification socket failed", ret);
+	ret = qkdn_nl_join_group(kmd->nl_kx, QKDN_MCGRP_KX);
+	if (ret) {
+		if (ret == -ENOENT)
+			qkdn_log(QKDN_LOG_ERR, "the module has no \"kx\" multicast group",
+				 "event=start-failed hint=\"qkdn.ko without key relay: too old?\"");
+		else
+			start_failed(kmd, "joining the kx group failed", ret);
+		return ret;
+	}
+	fd = qkdn_nl_fd(kmd->nl_kx);
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return start_failed(kmd, "kx socket", -errno);
+	kmd->kx_event = event_new(kmd->base, fd, EV_READ | EV_PERSIST, kx_readable, kmd);
+	if (!kmd->kx_event || event_add(kmd->kx_event, NULL) < 0)
+		return start_failed(kmd, "kx socket event", -ENOMEM);
+	return 0;
+}
+
+int kmd_kernel_start(struct kmd *kmd)
+{
+	struct qkdn_nl_msg *msg;
+	int ret;
+
+	if (kmd->no_kernel) {
+		qkdn_log(QKDN_LOG_WARN, "netlink disabled by --no-kernel (test aid): frames are "
+			 "neither sent nor received", "event=no-kernel");
+		return 0;
+	}
+	ret = qkdn_nl_open(&kmd->nl);
+	if (ret == -ENOENT) {
+		qkdn_log(QKDN_LOG_ERR, "generic netlink family \"qkdn\" not found",
+			 "event=start-failed hint=\"load qkdn.ko (modprobe qkdn)\"");
+		return ret;
+	}
+	if (ret)
+		return start_failed(kmd, "opening netlink failed", ret);
+	msg = qkdn_nl_msg_new(QKDN_CMD_NODE_GET, 0);
+	if (!msg)
+		return start_failed(kmd, "netlink message", -ENOMEM);
+	ret = setup_node(kmd, msg);
+	if (!ret)
+		ret = setup_relay(kmd, msg);
+	if (ret) {
+		qkdn_nl_msg_free(msg);
+		return ret;
+	}
+	/* Kept for the frames: one locked buffer, reset for each. */
+	kmd->frame_msg = msg;
+	return setup_kx_group(kmd);
+}
+
+void kmd_kernel_stop(struct kmd *kmd)
+{
+	if (kmd->kx_event)
+		event_free(kmd->kx_event);
+	kmd->kx_event = NULL;
+	qkdn_nl_msg_free(kmd->frame_msg);
+	kmd->frame_msg = NULL;
+	qkdn_nl_close(kmd->nl_kx);
+	kmd->nl_kx = NULL;
+	qkdn_nl_close(kmd->nl);
+	kmd->nl = NULL;
+}
+
+void kmd_kernel_submit_frame(struct kmd *kmd, struct kmd_peer *peer, const void *frame,
+			     size_t len)
+{
+	char q[600];
+	int ret;
+
+	if (kmd->no_kernel) {
+		qkdn_log(QKDN_LOG_DEBUG, "frame received, not submitted (--no-kernel)",
+			 "event=frame-rx peer=%u len=%zu", peer->id, len);
+		return;
+	}
+	qkdn_nl_msg_reset(kmd->frame_msg, QKDN_CMD_KX_FRAME, 0);
+	qkdn_nl_put_u32(kmd->frame_msg, QKDN_A_PEER_NODE_ID, peer->id);
+	qkdn_nl_put(kmd->frame_msg, QKDN_A_KX_FRAME, frame, len);
+	ret = qkdn_nl_request(kmd->nl, kmd->frame_msg, NULL, NULL);
+	if (ret == 0) {
+		peer->stats.frames_accepted++;
+		qkdn_log(QKDN_LOG_DEBUG, "frame accepted by the module",
+			 "event=frame-rx peer=%u len=%zu", peer->id, len);
+		return;
+	}
+	if (ret == -EALREADY) {
+		peer->stats.kernel_replays++;
+		qkdn_log(QKDN_LOG_DEBUG, "module refused a replayed frame",
+			 "event=frame-refused peer=%u len=%zu errno=EALREADY extack=%s", peer->id,
+			 len, qkdn_log_quote(q, sizeof(q), qkdn_nl_extack(kmd->nl)));
+		return;
+	}
+	peer->stats.kernel_refused++;
+	qkdn_log(QKDN_LOG_WARN, "module refused a frame",
+		 "event=frame-refused peer=%u len=%zu errno=%s err=\"%s\" extack=%s", peer->id,
+		 len, errno_name(-ret), strerror(-ret),
+		 qkdn_log_quote(q, sizeof(q), qkdn_nl_extack(kmd->nl)));
+}

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * qkdn-kmd: the key manager daemon of one QKD node (see kmd.h).
+ *
+ *   qkdn-kmd [--config FILE] [--listen ADDR:PORT] [--log-level LEVEL]
+ *            [--foreground] [--help]
+ *
+ * Start-up, in order, each step fatal on failure: read the config
+ * (lib/config.h); load the TLS certificate, key and CA; open netlink and
+ * make the module's node the config's (NODE_GET; NODE_SET if its ID is
+ * unset; refuse another ID); program relay-timeout-ms and every [route];
+ * join the "kx" group; listen; dial every [peer].
+ *
+ * Signals: SIGTERM/SIGINT close every connection with a TLS close_notify
+ * and exit 0; SIGUSR1 logs the counters (as does shutdown); SIGHUP only
+ * says reloading is not supported yet.
+ *
+ * Test aid: --no-kernel skips netlink altogether (nothing is programmed,
+ * frames from neighbours are counted and dropped, none come from the
+ * module). It exists to exercise TLS, HELLO and SESSION on a host
+ * without qkdn.ko and is left out of --help on purpose; never run a
+ * node with it.
+ *
+ * The daemon never forks: systemd runs it as Type=simple; --foreground is
+ * accepted for operators' habits and changes nothing.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "kmd.h"
+#include "log.h"
+#include "secmem.h"
+#include "tls.h"
+
+#define DEFAULT_CONFIG "/etc/qkdn/kmd.conf"
+#define STOP_GRACE_S 3
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: qkdn-kmd [--config FILE] [--listen ADDR:PORT] [--log-level LEVEL]\n"
+		"                [--foreground] [--help]\n"
+		"\n"
+		"Key manager daemon of a qkdn node: carries key relay frames between\n"
+		"qkdn.ko and the neighbour nodes' daemons over mutually authenticated TLS 1.3.\n"
+		"\n"
+		"  -c, --config FILE       config file (default " DEFAULT_CONFIG ")\n"
+		"  -l, --listen ADDR:PORT  listen address, overrides [node] listen\n"
+		"                          (A.B.C.D:PORT or [IPV6]:PORT)\n"
+		"  -L, --log-level LEVEL   debug, info (default), warn or error\n"
+		"  -f, --foreground        accepted; the daemon never forks anyway\n"
+		"  -h, --help              this help\n"
+		"\n"
+		"Signals: TERM/INT stop, USR1 logs counters, HUP (reload) not supported yet.\n");
+}
+
+void kmd_log_stats(struct kmd *kmd, const char *why)
+{
+	for (size_t i = 0; i < kmd->n_peers; i++) {
+		const struct kmd_peer *p = &kmd->peers[i];
+		const struct kmd_peer_stats *s = &p->stats;
+
+		qkdn_log(QKDN_LOG_INFO, "neighbour counters",
+			 "event=stats why=%s peer=%u up=%d session=%016" PRIx64
+			 " frames_tx=%" PRIu64 " frames_rx=%" PRIu64 " frames_accepted=%" PRIu64
+			 " frames_dropped=%" PRIu64 " kernel_refused=%" PRIu64
+			 " kernel_replays=%" PRIu64 " sessions=%" PRIu64,
+			 why, p->id, p->session_up, p->session_id, s->frames_tx, s->frames_rx,
+			 s->frames_accepted, s->frames_dropped, s->kernel_refused,
+			 s->kernel_replays, s->sessions);
+	}
+	qkdn_log(QKDN_LOG_INFO, "node counters",
+		 "event=stats why=%s frames_not_for_a_peer=%" PRIu64 " bad_notifications=%" PRIu64
+		 " notify_overruns=%" PRIu64 " protocol_errors=%" PRIu64
+		 " refused_conns=%" PRIu64,
+		 why, kmd->stats.frames_no_peer, kmd->stats.bad_notifications,
+		 kmd->stats.notify_overruns, kmd->stats.protocol_errors,
+		 kmd->stats.refused_conns);
+}
+
+static void stopped(struct kmd *kmd)
+{
+	event_base_loopexit(kmd->base, NULL);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kmd *kmd = arg;
+
+	(void)fd;
+	(void)what;
+	qkdn_log(QKDN_LOG_WARN, "neighbours did not take our last bytes in time",
+		 "event=stop-deadline");
+	event_base_loopexit(kmd->base, NULL);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct kmd *kmd = arg;
+	struct timeval grace = { STOP_GRACE_S, 0 };
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		if (kmd->stopping)
+			return;
+		qkdn_log(QKDN_LOG_INFO, "stopping", "event=stopping signal=%s",
+			 sig == SIGTERM ? "TERM" : "INT");
+		kmd->stop_deadline = evtimer_new(kmd->base, deadline_cb, kmd);
+		if (kmd->stop_deadline)
+			evtimer_add(kmd->stop_deadline, &grace);
+		kmd_peers_stop(kmd, stopped);
+		break;
+	case SIGHUP:
+		qkdn_log(QKDN_LOG_WARN, "reload not supported yet; restart to apply changes",
+			 "event=sighup");
+		break;
+	case SIGUSR1:
+		kmd_log_stats(kmd, "SIGUSR1");
+		break;
+	}
+}
+
+static int add_signal(struct kmd *kmd, struct event **ev, int sig)
+{
+	*ev = evsignal_new(kmd->base, sig, signal_cb, kmd);
+	return *ev && evsignal_add(*ev, NULL) == 0 ? 0 : -1;
+}
+
+static void kmd_free(struct kmd *kmd)
+{
+	struct event **sigs[] = { &kmd->sig_term, &kmd->sig_int, &kmd->sig_hup, &kmd->sig_usr1,
+				  &kmd->stop_deadline };
+
+	kmd_peers_free(kmd);
+	kmd_kernel_stop(kmd);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (*sigs[i])
+			event_free(*sigs[i]);
+		*sigs[i] = NULL;
+	}
+	SSL_CTX_free(kmd->tls);
+	kmd->tls = NULL;
+	if (kmd->base)
+		event_base_free(kmd->base);
+	kmd->base = NULL;
+	qkdn_kmd_config_free(&kmd->cfg);
+}
+
+enum { OPT_NO_KERNEL = 256 };
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
+		{ 0 }
+	};
+	const char *config = DEFAULT_CONFIG, *listen = NULL;
+	enum qkdn_log_level level = QKDN_LOG_INFO;
+	static struct kmd kmd;
+	char err[QKDN_CONFIG_ERR_LEN];
+	int opt, ret;
+
+	qkdn_log_init("qkdn-kmd", QKDN_LOG_INFO);
+	while ((opt = getopt_long(argc, argv, "c:l:L:fh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'L':
+			if (strcmp(optarg, "error") == 0)
+				level = QKDN_LOG_ERR;
+			else if (qkdn_log_level_parse(optarg, &level) < 0)
+				qkdn_die("--log-level %s: want debug, info, warn or error", optarg);
+			break;
+		case 'f':
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_NO_KERNEL:
+			kmd.no_kernel = true;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		qkdn_warn("unexpected argument \"%s\"", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	qkdn_log_init("qkdn-kmd", level);
+
+	ret = qkdn_harden_process();
+	if (ret)
+		qkdn_log(QKDN_LOG_WARN, "cannot make the process non-dumpable",
+			 "event=harden-failed err=\"%s\"", strerror(-ret));
+	/* Writes to a neighbour that went away must fail, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (qkdn_kmd_config_load(&kmd.cfg, config, err, sizeof(err)) < 0)
+		qkdn_die("%s", err);
+	if (listen && qkdn_kmd_config_set_listen(&kmd.cfg, listen) < 0)
+		qkdn_die("--listen %s: not A.B.C.D:PORT or [IPV6]:PORT (numeric, port 1..65535)",
+			 listen);
+	if (qkdn_kmd_config_check(&kmd.cfg, err, sizeof(err)) < 0)
+		qkdn_die("%s: %s", config, err);
+	kmd.tls = qkdn_tls_ctx_new(kmd.cfg.cert, kmd.cfg.key, kmd.cfg.ca, err, sizeof(err));
+	if (!kmd.tls)
+		qkdn_die("%s", err);
+
+	kmd.base = event_base_new();
+	if (!kmd.base)
+		qkdn_die("cannot create the event loop");
+	ret = kmd_kernel_start(&kmd);
+	if (!ret)
+		ret = kmd_peers_start(&kmd);
+	if (!ret && (add_signal(&kmd, &kmd.sig_term, SIGTERM) || add_signal(&kmd, &kmd.sig_int, SIGINT) ||
+		     add_signal(&kmd, &kmd.sig_hup, SIGHUP) || add_signal(&kmd, &kmd.sig_usr1, SIGUSR1)))
+		ret = -ENOMEM;
+	if (ret) {
+		/* The reason is logged above. */
+		kmd_free(&kmd);
+		return 1;
+	}
+	qkdn_log(QKDN_LOG_INFO, "started",
+		 "event=started node=%u listen=%s peers=%zu routes=%zu kernel=%s",
+		 kmd.cfg.node_id, kmd.cfg.listen_str, kmd.cfg.n_peers, kmd.cfg.n_routes,
+		 kmd.no_kernel ? "no" : "yes");
+
+	event_base_dispatch(kmd.base);
+
+	kmd_log_stats(&kmd, "shutdown");
+	kmd_free(&kmd);
+	qkdn_log(QKDN_LOG_INFO, "stopped", "event=stopped");
+	return 0;
+}
