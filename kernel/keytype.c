@@ -79,13 +79,19 @@ static int qkdn_key_vet_description(const char *description)
 }
 
 struct keytype_ctx {
+	struct key *key;
 	struct qkdn_key_payload *payload;
 };
 
+/* Quota and memory are settled before the store gives up the key. */
 static int keytype_prepare(void *ctx, u32 count, u32 bytes)
 {
 	struct keytype_ctx *kc = ctx;
+	int ret;
 
+	ret = key_payload_reserve(kc->key, sizeof(*kc->payload) + bytes);
+	if (ret)
+		return ret;
 	kc->payload = kzalloc(struct_size(kc->payload, data, bytes),
 			      GFP_KERNEL);
 	if (!kc->payload)
@@ -121,7 +127,7 @@ static int qkdn_key_instantiate(struct key *key,
 				struct key_preparsed_payload *prep)
 {
 	struct qkdn_node *node = qkdn_node_of(current->nsproxy->net_ns);
-	struct keytype_ctx kc = {};
+	struct keytype_ctx kc = { .key = key };
 	struct qkdn_key_desc desc;
 	struct qkdn_supply req = {
 		.caller = current_euid(),
@@ -148,9 +154,6 @@ static int qkdn_key_instantiate(struct key *key,
 		ret = qkdn_supply_new(node, &req, 1);
 	ttl = node->keyring_ttl;
 	mutex_unlock(&node->lock);
-	if (!ret)
-		ret = key_payload_reserve(key, sizeof(*kc.payload) +
-					       kc.payload->len);
 	if (ret) {
 		payload_free(kc.payload);
 		return ret;

@@ -492,9 +492,8 @@ static int qkdn_nl_dump_done(struct netlink_callback *cb)
 	return 0;
 }
 
-static int qkdn_nl_key_push(struct sk_buff *skb, struct genl_info *info)
+static int key_push(struct qkdn_node *node, struct genl_info *info)
 {
-	struct qkdn_node *node = info_node(info);
 	struct nlattr **attrs = info->attrs;
 	const struct nlattr *data = attrs[QKDN_A_QKD_KEY_DATA];
 	struct qkdn_link *link;
@@ -502,14 +501,25 @@ static int qkdn_nl_key_push(struct sk_buff *skb, struct genl_info *info)
 	u64 now;
 	int ret;
 
-	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_LINK_ID) ||
-	    GENL_REQ_ATTR_CHECK(info, QKDN_A_QKD_KEY_DATA))
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_LINK_ID))
 		return -EINVAL;
 	qkd_key_id = get_id(info, QKDN_A_QKD_KEY_ID);
 	if (!qkd_key_id)
 		return -EINVAL;
 	if (!nla_len(data)) {
 		NL_SET_ERR_MSG_ATTR(info->extack, data, "empty QKD-key");
+		return -EINVAL;
+	}
+	link = info_link(node, info);
+	if (!link)
+		return -ENODEV;
+	if ((attrs[QKDN_A_QKD_MODULE_ID] &&
+	     nla_strcmp(attrs[QKDN_A_QKD_MODULE_ID], link->module)) ||
+	    (attrs[QKDN_A_MATCHING_QKD_MODULE_ID] &&
+	     nla_strcmp(attrs[QKDN_A_MATCHING_QKD_MODULE_ID],
+			link->peer_module))) {
+		NL_SET_ERR_MSG(info->extack,
+			       "QKD module IDs differ from the link's");
 		return -EINVAL;
 	}
 	if (attrs[QKDN_A_QKD_KEY_HASH]) {
@@ -529,31 +539,26 @@ static int qkdn_nl_key_push(struct sk_buff *skb, struct genl_info *info)
 	now = attrs[QKDN_A_QKD_KEY_TIMESTAMP] ?
 	      nla_get_u64(attrs[QKDN_A_QKD_KEY_TIMESTAMP]) :
 	      ktime_get_real_ns();
-
-	mutex_lock(&node->lock);
-	link = info_link(node, info);
-	if (!link) {
-		ret = -ENODEV;
-		goto out;
-	}
-	if ((attrs[QKDN_A_QKD_MODULE_ID] &&
-	     nla_strcmp(attrs[QKDN_A_QKD_MODULE_ID], link->module)) ||
-	    (attrs[QKDN_A_MATCHING_QKD_MODULE_ID] &&
-	     nla_strcmp(attrs[QKDN_A_MATCHING_QKD_MODULE_ID],
-			link->peer_module))) {
-		NL_SET_ERR_MSG(info->extack,
-			       "QKD module IDs differ from the link's");
-		ret = -EINVAL;
-		goto out;
-	}
 	ret = qkdn_pool_push(&link->pool, qkd_key_id, nla_data(data),
 			     nla_len(data), now);
 	if (ret == -EOVERFLOW)
 		NL_SET_ERR_MSG(info->extack, "link sequence space used up");
 	qkdn_link_update(node, link);
-out:
+	return ret;
+}
+
+static int qkdn_nl_key_push(struct sk_buff *skb, struct genl_info *info)
+{
+	struct qkdn_node *node = info_node(info);
+	struct nlattr *data = info->attrs[QKDN_A_QKD_KEY_DATA];
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_QKD_KEY_DATA))
+		return -EINVAL;
+	mutex_lock(&node->lock);
+	ret = key_push(node, info);
 	mutex_unlock(&node->lock);
-	/* The request carried key bytes; wipe them before the skb is freed. */
+	/* Whatever happened, wipe the key bytes before the skb is freed. */
 	memzero_explicit(nla_data(data), nla_len(data));
 	return ret;
 }
@@ -591,6 +596,10 @@ static int qkdn_nl_app_add(struct sk_buff *skb, struct genl_info *info)
 					    "uid not mapped");
 			goto out;
 		}
+	} else if (attrs[QKDN_A_UID]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKDN_A_UID],
+				    "only a local SAE has a uid");
+		goto out;
 	}
 	ret = qkdn_app_add(node, sae, node_id, uid, info->extack);
 out:

@@ -31,11 +31,20 @@ int qkdn_link_add(struct qkdn_node *node, const struct qkdn_link_config *cfg,
 {
 	bool alice = cfg->role == QKDN_ROLE_ALICE;
 	struct qkdn_link *link;
+	unsigned long index;
 	int ret;
 
 	if (node->link_count >= QKDN_LINKS_MAX) {
 		NL_SET_ERR_MSG(extack, "too many links");
 		return -ENOSPC;
+	}
+	xa_for_each(&node->links, index, link) {
+		if (!strcmp(link->module, cfg->module) &&
+		    !strcmp(link->peer_module, cfg->peer_module)) {
+			NL_SET_ERR_MSG(extack,
+				       "another link has this QKD module pair");
+			return -EEXIST;
+		}
 	}
 	link = kzalloc(sizeof(*link), GFP_KERNEL);
 	if (!link)

@@ -32,6 +32,7 @@ run() {
 }
 
 step "Load qkdn.ko: one QKD node per network namespace"
+modprobe -a $(modinfo -F depends kernel/qkdn.ko | tr , ' ')
 insmod kernel/qkdn.ko
 ip netns add alice
 ip netns add bob

@@ -120,6 +120,28 @@ TEST_F(node, link_add_exists)
 	EXPECT_REFUSED(EEXIST, link_add_msg(&self->nl, 1, 3, 32));
 }
 
+TEST_F(node, link_add_same_module_pair)
+{
+	struct nlmsghdr *nlh = req(&self->nl, QKDN_CMD_LINK_ADD);
+
+	/* Link 1 already pairs A-tx with B-rx: its keys' IDs would repeat. */
+	mnl_attr_put_u32(nlh, QKDN_A_LINK_ID, 2);
+	mnl_attr_put_u32(nlh, QKDN_A_PEER_NODE_ID, 3);
+	mnl_attr_put_u8(nlh, QKDN_A_LINK_ROLE, QKDN_ROLE_ALICE);
+	mnl_attr_put_strz(nlh, QKDN_A_QKD_MODULE_ID, "A-tx");
+	mnl_attr_put_strz(nlh, QKDN_A_MATCHING_QKD_MODULE_ID, "B-rx");
+	EXPECT_REFUSED(EEXIST, nlh);
+}
+
+TEST_F(node, app_add_bad_input)
+{
+	EXPECT_EQ(-EEXIST, app_add(&self->nl, "sa", 1, 0));
+	EXPECT_EQ(-EINVAL, app_add(&self->nl, "far", 7, 1000));
+	EXPECT_EQ(-EINVAL, app_add(&self->nl, "local", 1, -1));
+	EXPECT_EQ(-EINVAL, app_add(&self->nl, "a:b", 1, 0));
+	EXPECT_EQ(-EINVAL, app_add(&self->nl, "", 1, 0));
+}
+
 TEST_F(node, link_add_to_itself)
 {
 	EXPECT_REFUSED(EINVAL, link_add_msg(&self->nl, 2, 1, 32));

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <libmnl/libmnl.h>
@@ -191,9 +192,15 @@ static inline struct nlmsghdr *link_add_role(struct nl *nl, uint32_t id,
 	mnl_attr_put_u32(nlh, QKDN_A_PEER_NODE_ID, peer);
 	mnl_attr_put_u8(nlh, QKDN_A_LINK_ROLE,
 			alice ? QKDN_ROLE_ALICE : QKDN_ROLE_BOB);
-	mnl_attr_put_strz(nlh, QKDN_A_QKD_MODULE_ID, alice ? "A-tx" : "B-rx");
-	mnl_attr_put_strz(nlh, QKDN_A_MATCHING_QKD_MODULE_ID,
-			  alice ? "B-rx" : "A-tx");
+	char a[32] = "A-tx", b[32] = "B-rx";
+
+	/* Link 1 is A-tx/B-rx; others get module pairs of their own. */
+	if (id != 1) {
+		snprintf(a, sizeof(a), "A%u-tx", id);
+		snprintf(b, sizeof(b), "B%u-rx", id);
+	}
+	mnl_attr_put_strz(nlh, QKDN_A_QKD_MODULE_ID, alice ? a : b);
+	mnl_attr_put_strz(nlh, QKDN_A_MATCHING_QKD_MODULE_ID, alice ? b : a);
 	mnl_attr_put_u16(nlh, QKDN_A_KEY_UNIT, unit);
 	mnl_attr_put_u32(nlh, QKDN_A_POOL_CAPACITY, 1000);
 	mnl_attr_put_u32(nlh, QKDN_A_POOL_LOW, 4);

@@ -16,11 +16,12 @@
  * nests of repeated entries: QKDN_A_KEYS holds QKDN_A_KEY entries, each a
  * nest of enum qkdn_key_attr. Statistics of a link travel in the
  * QKDN_A_LINK_STATS nest of enum qkdn_stat_attr. Attributes are validated
- * strictly, and a refused request changes nothing: integers out of range
- * and binary attributes of the wrong length get ERANGE; unknown
- * attributes, attributes only replies carry, missing attributes, strings
- * that are too long or not NUL-terminated get EINVAL; each with an
- * extended-ack message naming the attribute. Strings are NUL-terminated
+ * strictly, and a refused request changes nothing: integers out of range,
+ * binary attributes of the wrong length and strings too long for their
+ * limit get ERANGE; integers of the wrong width, unknown attributes,
+ * attributes only replies carry, missing attributes and strings without
+ * their NUL get EINVAL; each with an extended-ack message naming the
+ * attribute. Strings are NUL-terminated
  * and at most QKDN_ID_MAXLEN bytes with the NUL; IDs (node names aside)
  * are printable ASCII without blanks or ':'.
  *
@@ -94,9 +95,10 @@
  *     QKDN_A_POOL_CAPACITY: NLA_U32, keys, 1..QKDN_POOL_CAPACITY_MAX,
  *         default QKDN_POOL_CAPACITY_DEFAULT
  *     QKDN_A_POOL_LOW, QKDN_A_POOL_HIGH: NLA_U32, keys; low < high <=
- *         capacity; defaults capacity / 10 and capacity * 9 / 10
- *   Errors: EINVAL node ID not set, bad watermarks; EEXIST link ID taken;
- *   ENOSPC more than QKDN_LINKS_MAX links.
+ *         capacity; defaults capacity / 10 and capacity - capacity / 10
+ *   Errors: EINVAL node ID not set, bad watermarks; EEXIST link ID taken,
+ *   or another link of the node has the same QKD module pair (its keys
+ *   would get the same IDs); ENOSPC more than QKDN_LINKS_MAX links.
  *
  * QKDN_CMD_LINK_SET [admin]: QKDN_A_LINK_ID required; QKDN_A_POOL_CAPACITY,
  *   QKDN_A_POOL_LOW, QKDN_A_POOL_HIGH optional. Errors: ENODEV unknown link;
@@ -134,7 +136,8 @@
  *     QKDN_A_NODE_ID: NLA_U32, the node the SAE is attached to; default
  *         this node
  *     QKDN_A_UID: NLA_U32, for a local SAE the uid allowed to act as it
- *         (in the caller's user namespace), required for a local SAE
+ *         (in the caller's user namespace): required for a local SAE,
+ *         refused (EINVAL) for a remote one
  *   Errors: EEXIST; EINVAL node ID not set; ENOSPC more than QKDN_APPS_MAX.
  *
  * QKDN_CMD_APP_DEL [admin]: QKDN_A_SAE_ID. Errors: ENOENT.
