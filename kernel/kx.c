@@ -12,6 +12,7 @@
 #include <linux/kernel.h>
 #include <linux/string.h>
 #include <crypto/poly1305.h>
+#include <crypto/sha2.h>
 
 #include "kx.h"
 
@@ -45,17 +46,21 @@ int qkdn_kx_parse(const u8 *frame, size_t len, struct qkdn_kx *kx)
 		    kx->key_len < QKDN_KEY_UNIT_MIN ||
 		    kx->key_len > QKDN_KEY_UNIT_MAX || kx->key_len % 8)
 			return -EBADMSG;
+	} else if (qkdn_kx_is_sync(kx->type)) {
+		if (!kx->count || kx->count > QKDN_KEY_AMOUNT_MAX ||
+		    kx->key_len)
+			return -EBADMSG;
 	} else if (kx->count || kx->key_len) {
 		return -EBADMSG;
 	}
 	if (!kx->link_keys || kx->source == kx->dest ||
 	    kx->hop_from == kx->hop_to)
 		return -EBADMSG;
-	if (len != qkdn_kx_frame_len(kx->count, kx->key_len, kx->link_keys,
-				     kx->hops))
+	if (len != qkdn_kx_frame_len(kx->type, kx->count, kx->key_len,
+				     kx->link_keys, kx->hops))
 		return -EBADMSG;
 
-	kx->entry_len = qkdn_kx_entry_len(kx->key_len, kx->hops);
+	kx->entry_len = qkdn_kx_entry_len(kx->type, kx->key_len, kx->hops);
 	kx->link_key_ids = frame + sizeof(*hdr);
 	kx->entries = kx->link_key_ids + kx->link_keys * QKDN_KEY_ID_LEN;
 	kx->mac_len = len - QKDN_KX_TAG_LEN;
@@ -71,4 +76,23 @@ void qkdn_kx_mac(const u8 *msg, size_t len, const u8 *key, u8 *tag)
 	poly1305_update(&desc, msg, len);
 	poly1305_final(&desc, tag);
 	memzero_explicit(&desc, sizeof(desc));
+}
+
+/*
+ * What the two KSAs compare (seed 000 clause 7.1.5): a hash of the key ID
+ * and the key, cut to 128 bits, under a domain of its own.
+ */
+void qkdn_kx_digest(const u8 *id, const u8 *key, u32 len, u8 *digest)
+{
+	static const char domain[] = "qkdn ksa sync v1";
+	u8 full[SHA256_DIGEST_SIZE];
+	struct sha256_state state;
+
+	sha256_init(&state);
+	sha256_update(&state, (const u8 *)domain, sizeof(domain) - 1);
+	sha256_update(&state, id, QKDN_KEY_ID_LEN);
+	sha256_update(&state, key, len);
+	sha256_final(&state, full);
+	memcpy(digest, full, QKDN_KX_DIGEST_LEN);
+	memzero_explicit(full, sizeof(full));
 }

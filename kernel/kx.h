@@ -86,19 +86,31 @@ static inline u16 qkdn_kx_link_keys(u32 unit, u16 count, u16 key_len)
 	return DIV_ROUND_UP(QKDN_KX_MAC_KEY_LEN + (u32)count * key_len, unit);
 }
 
-static inline size_t qkdn_kx_entry_len(u16 key_len, u16 hops)
+/* SYNC and SYNC_ACK entries: a key ID, then a digest or a verdict. */
+#define QKDN_KX_SYNC_ENTRY_LEN	32
+#define QKDN_KX_DIGEST_LEN	16
+
+static inline bool qkdn_kx_is_sync(u8 type)
 {
+	return type == QKDN_KX_SYNC || type == QKDN_KX_SYNC_ACK;
+}
+
+static inline size_t qkdn_kx_entry_len(u8 type, u16 key_len, u16 hops)
+{
+	if (qkdn_kx_is_sync(type))
+		return QKDN_KX_SYNC_ENTRY_LEN;
 	return sizeof(struct qkdn_kx_entry) + (hops ? key_len : 0);
 }
 
-static inline size_t qkdn_kx_frame_len(u16 count, u16 key_len,
+static inline size_t qkdn_kx_frame_len(u8 type, u16 count, u16 key_len,
 				       u16 link_keys, u16 hops)
 {
 	return sizeof(struct qkdn_kx_hdr) + (size_t)link_keys * QKDN_KEY_ID_LEN +
-	       count * qkdn_kx_entry_len(key_len, hops) + QKDN_KX_TAG_LEN;
+	       count * qkdn_kx_entry_len(type, key_len, hops) + QKDN_KX_TAG_LEN;
 }
 
 int qkdn_kx_parse(const u8 *frame, size_t len, struct qkdn_kx *kx);
 void qkdn_kx_mac(const u8 *msg, size_t len, const u8 *key, u8 *tag);
+void qkdn_kx_digest(const u8 *id, const u8 *key, u32 len, u8 *digest);
 
 #endif /* _QKDN_KX_H */

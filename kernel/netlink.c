@@ -97,6 +97,7 @@ static const struct nla_policy qkdn_policy[QKDN_A_MAX + 1] = {
 				    .len = QKDN_KX_FRAME_MAX },
 	[QKDN_A_RELAY_STATS]	= { .type = NLA_REJECT },
 	[QKDN_A_STORE_STATS]	= { .type = NLA_REJECT },
+	[QKDN_A_KSA_SYNC]	= NLA_POLICY_MAX(NLA_U8, 1),
 };
 
 static struct qkdn_node *info_node(struct genl_info *info)
@@ -184,6 +185,9 @@ static int put_relay_stats(struct sk_buff *msg,
 		{ QKDN_RELAY_A_UNKNOWN_KEY, stats->unknown_key },
 		{ QKDN_RELAY_A_UNROUTABLE, stats->unroutable },
 		{ QKDN_RELAY_A_LINK_KEYS_USED, stats->link_keys_used },
+		{ QKDN_RELAY_A_SYNC_OK, stats->sync_ok },
+		{ QKDN_RELAY_A_SYNC_MISMATCH, stats->sync_mismatch },
+		{ QKDN_RELAY_A_SYNC_TIMEOUT, stats->sync_timeout },
 	};
 
 	return put_counters(msg, QKDN_A_RELAY_STATS, QKDN_RELAY_A_PAD,
@@ -210,6 +214,7 @@ static int qkdn_nl_node_get(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u32(msg, QKDN_A_LINK_COUNT, node->link_count) ||
 	    nla_put_u32(msg, QKDN_A_APP_COUNT, node->app_count) ||
 	    nla_put_u32(msg, QKDN_A_RELAY_TIMEOUT, node->relay_timeout_ms) ||
+	    nla_put_u8(msg, QKDN_A_KSA_SYNC, node->ksa_sync) ||
 	    put_relay_stats(msg, &node->relay_stats)) {
 		mutex_unlock(&node->lock);
 		goto err;
@@ -247,6 +252,8 @@ static int qkdn_nl_node_set(struct sk_buff *skb, struct genl_info *info)
 		node->keyring_ttl = nla_get_u32(attrs[QKDN_A_KEYRING_TTL]);
 	if (attrs[QKDN_A_RELAY_TIMEOUT])
 		node->relay_timeout_ms = nla_get_u32(attrs[QKDN_A_RELAY_TIMEOUT]);
+	if (attrs[QKDN_A_KSA_SYNC])
+		node->ksa_sync = nla_get_u8(attrs[QKDN_A_KSA_SYNC]);
 out:
 	mutex_unlock(&node->lock);
 	return ret;
@@ -1123,6 +1130,29 @@ void qkdn_netlink_kx(struct qkdn_node *node, u32 next_hop, const u8 *frame,
 	genlmsg_end(msg, hdr);
 	genlmsg_multicast_netns(&qkdn_family, node->net, msg, 0,
 				QKDN_MCGRP_KX_INDEX, GFP_KERNEL);
+}
+
+void qkdn_netlink_ksa_mismatch(struct qkdn_node *node, u32 peer)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	if (!genl_has_listeners(&qkdn_family, node->net, QKDN_MCGRP_ALARM_INDEX))
+		return;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &qkdn_family, 0, QKDN_CMD_ALARM);
+	if (!hdr ||
+	    nla_put_u32(msg, QKDN_A_ALARM, QKDN_ALARM_KSA_MISMATCH) ||
+	    nla_put_u32(msg, QKDN_A_NODE_ID, node->id) ||
+	    nla_put_u32(msg, QKDN_A_DEST_NODE_ID, peer)) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast_netns(&qkdn_family, node->net, msg, 0,
+				QKDN_MCGRP_ALARM_INDEX, GFP_KERNEL);
 }
 
 void qkdn_netlink_relay_failed(struct qkdn_node *node,

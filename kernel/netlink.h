@@ -15,6 +15,7 @@ void qkdn_netlink_alarm(struct qkdn_node *node, struct qkdn_link *link,
 			enum qkdn_alarm alarm);
 void qkdn_netlink_kx(struct qkdn_node *node, u32 next_hop, const u8 *frame,
 		     size_t len);
+void qkdn_netlink_ksa_mismatch(struct qkdn_node *node, u32 peer);
 void qkdn_netlink_relay_failed(struct qkdn_node *node,
 			       struct qkdn_relay *relay);
 

@@ -10,6 +10,7 @@
 #include <linux/timekeeping.h>
 #include <net/netns/generic.h>
 
+#include "kx.h"
 #include "main.h"
 #include "netlink.h"
 #include "node.h"
@@ -207,6 +208,77 @@ static int supply_check(struct qkdn_node *node, struct qkdn_supply *req,
 	return peer->node;
 }
 
+/*
+ * Keys taken from a pool or store and held here while KSA synchronisation
+ * asks the peer's node about them; wiped whatever the answer.
+ */
+struct held_keys {
+	struct qkdn_pool_key *keys;
+	u8 *buf;
+	size_t size;
+	u32 count;
+	u32 len;
+};
+
+static int held_alloc(struct held_keys *held, u32 count, u32 len)
+{
+	held->size = (size_t)count * (QKDN_KEY_ID_LEN + len);
+	held->keys = kcalloc(count, sizeof(*held->keys), GFP_KERNEL);
+	held->buf = kvzalloc(held->size, GFP_KERNEL);
+	held->len = len;
+	held->count = 0;
+	return held->keys && held->buf ? 0 : -ENOMEM;
+}
+
+static void held_free(struct held_keys *held)
+{
+	if (held->buf)
+		memzero_explicit(held->buf, held->size);
+	kvfree(held->buf);
+	kfree(held->keys);
+}
+
+static int hold_key(void *ctx, const struct qkdn_pool_key *key)
+{
+	struct held_keys *held = ctx;
+	u8 *slot = held->buf + held->count * (QKDN_KEY_ID_LEN + held->len);
+	struct qkdn_pool_key *out = &held->keys[held->count++];
+
+	memcpy(slot, key->id, QKDN_KEY_ID_LEN);
+	memcpy(slot + QKDN_KEY_ID_LEN, key->data, key->len);
+	out->id = slot;
+	out->data = slot + QKDN_KEY_ID_LEN;
+	out->len = key->len;
+	out->created = key->created;
+	return 0;
+}
+
+/*
+ * Seed 000 clause 7.1.5: the held keys go to the application only once
+ * the peer's node has confirmed it holds the same bytes under each ID.
+ * node->lock is dropped while waiting, so the application is looked up
+ * again afterwards.
+ */
+static int supply_held(struct qkdn_node *node, struct qkdn_supply *req,
+		       u32 peer_node, struct held_keys *held)
+{
+	struct qkdn_app *app;
+	int ret;
+	u32 i;
+
+	ret = qkdn_ksa_sync(node, peer_node, held->keys, held->count,
+			    req->extack);
+	if (!ret)
+		ret = req->prepare(req->ctx, held->count,
+				   held->count * held->len);
+	for (i = 0; !ret && i < held->count; ++i)
+		ret = req->visit(req->ctx, &held->keys[i]);
+	app = ret ? NULL : qkdn_app_find(node, req->sae);
+	if (app)
+		app->supplied += held->count;
+	return ret;
+}
+
 /* Keys for a distant node: from the store of keys relayed there. */
 static int supply_relayed(struct qkdn_node *node, struct qkdn_supply *req,
 			  struct qkdn_app *app, u32 peer_node, u32 amount)
@@ -241,10 +313,35 @@ static int supply_relayed(struct qkdn_node *node, struct qkdn_supply *req,
 		NL_SET_ERR_MSG(req->extack, "too many key bytes for one reply");
 		return -EMSGSIZE;
 	}
+	req->link_id = 0;
+	if (node->ksa_sync) {
+		struct held_keys held;
+
+		ret = qkdn_ksa_sync_ready(node, peer_node, amount, req->extack);
+		if (!ret)
+			ret = held_alloc(&held, amount, len);
+		list_for_each_entry_safe(key, tmp, &store->own, list) {
+			struct qkdn_pool_key out = {
+				.id = key->id,
+				.data = key->data,
+				.len = key->len,
+				.created = key->created,
+			};
+
+			if (ret || !amount--)
+				break;
+			hold_key(&held, &out);
+			qkdn_relayed_free(node, store, key);
+			++store->consumed;
+		}
+		if (!ret)
+			ret = supply_held(node, req, peer_node, &held);
+		held_free(&held);
+		return ret;
+	}
 	ret = req->prepare(req->ctx, amount, amount * len);
 	if (ret)
 		return ret;
-	req->link_id = 0;
 	list_for_each_entry_safe(key, tmp, &store->own, list) {
 		struct qkdn_pool_key out = {
 			.id = key->id,
@@ -295,14 +392,29 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		NL_SET_ERR_MSG(req->extack, "too many key bytes for one reply");
 		return -EMSGSIZE;
 	}
-	if (best->pool.enc_avail < amount) {
+	/* With KSA synchronisation, the SYNC frame's MAC key comes too. */
+	if (best->pool.enc_avail < amount + (node->ksa_sync ?
+			DIV_ROUND_UP(QKDN_KX_MAC_KEY_LEN, best->pool.unit) : 0)) {
 		NL_SET_ERR_MSG(req->extack, "not enough keys in the pool");
 		return -EAGAIN;
+	}
+	req->link_id = best->id;
+	if (node->ksa_sync) {
+		struct held_keys held;
+
+		ret = held_alloc(&held, amount, best->pool.unit);
+		if (!ret)
+			ret = qkdn_pool_take(&best->pool, amount, hold_key,
+					     &held);
+		qkdn_link_update(node, best);
+		if (!ret)
+			ret = supply_held(node, req, peer_node, &held);
+		held_free(&held);
+		return ret;
 	}
 	ret = req->prepare(req->ctx, amount, amount * best->pool.unit);
 	if (ret)
 		return ret;
-	req->link_id = best->id;
 	ret = qkdn_pool_take(&best->pool, amount, req->visit, req->ctx);
 	if (!ret)
 		app->supplied += amount;

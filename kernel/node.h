@@ -82,7 +82,9 @@ struct qkdn_app {
  * @stores: struct qkdn_store by remote node ID
  * @relayed: struct qkdn_relayed_key of every store, by key ID
  * @relays: struct qkdn_relay this node started, awaiting acknowledgment
- * @relay_timeout_ms: how long a relay waits for its acknowledgment
+ * @syncs: struct qkdn_sync this node started, awaiting an answer
+ * @relay_timeout_ms: how long a relay or a KSA synchronisation waits
+ * @ksa_sync: check keys with the peer's node before supplying them
  * @relay_stats: relay counters
  */
 struct qkdn_node {
@@ -101,7 +103,9 @@ struct qkdn_node {
 	struct xarray stores;
 	DECLARE_HASHTABLE(relayed, 8);
 	struct list_head relays;
+	struct list_head syncs;
 	u32 relay_timeout_ms;
+	bool ksa_sync;
 	struct qkdn_relay_stats relay_stats;
 };
 

@@ -153,13 +153,6 @@ int qkdn_route_del(struct qkdn_node *node, u32 dest)
 	return 0;
 }
 
-static u32 route_next(struct qkdn_node *node, u32 dest)
-{
-	void *entry = xa_load(&node->routes, dest);
-
-	return entry ? xa_to_value(entry) : 0;
-}
-
 /* The link to a neighbour with the most keys to spend. */
 static struct qkdn_link *link_to(struct qkdn_node *node, u32 peer)
 {
@@ -171,6 +164,16 @@ static struct qkdn_link *link_to(struct qkdn_node *node, u32 peer)
 		    (!best || link->pool.enc_avail > best->pool.enc_avail))
 			best = link;
 	return best;
+}
+
+/* A route if there is one; a neighbour needs none. */
+static u32 route_next(struct qkdn_node *node, u32 dest)
+{
+	void *entry = xa_load(&node->routes, dest);
+
+	if (entry)
+		return xa_to_value(entry);
+	return link_to(node, dest) ? dest : 0;
 }
 
 /* Collects link keys: their IDs into the frame, their bytes into a pad. */
@@ -198,50 +201,78 @@ static int consume(void *ctx, const struct qkdn_pool_key *key)
 }
 
 /**
- * kx_send - one hop of a frame towards @dest
- * @node: this node
+ * struct kx_out - a frame to send
  * @type: enum qkdn_kx_type
- * @source: node that started the relay (or answers it)
+ * @source: node that started the exchange (or answers it)
  * @dest: node the frame is ultimately for
- * @relay_id: the relay
+ * @relay_id: the relay or synchronisation it belongs to
  * @hops: hops the frame has travelled so far
- * @keys: relayed keys, or NULL; on the first hop their bytes are drawn
- *	from the link here
- * @count: entries in @keys
- * @key_len: bytes of each key
- * @extack: where to say why not, may be NULL
- *
- * Everything that can fail is checked before a link key is taken.
+ * @keys: RELAY: the keys; on the first hop their bytes are drawn from the
+ *	link here
+ * @entries: SYNC, SYNC_ACK: the entries, ready made
+ * @count: keys or entries
+ * @key_len: bytes of each key (RELAY)
  */
-static int kx_send(struct qkdn_node *node, u8 type, u32 source, u32 dest,
-		   u64 relay_id, u16 hops, struct qkdn_relayed_key **keys,
-		   u16 count, u16 key_len, struct netlink_ext_ack *extack)
+struct kx_out {
+	u8 type;
+	u32 source;
+	u32 dest;
+	u64 relay_id;
+	u16 hops;
+	struct qkdn_relayed_key **keys;
+	const u8 *entries;
+	u16 count;
+	u16 key_len;
+};
+
+/* The link a frame for @dest leaves on, and how many of its keys it uses. */
+static struct qkdn_link *kx_route(struct qkdn_node *node,
+				  const struct kx_out *out, u16 *link_keys,
+				  struct netlink_ext_ack *extack)
+{
+	struct qkdn_link *link;
+	u32 next;
+
+	next = route_next(node, out->dest);
+	if (!next) {
+		NL_SET_ERR_MSG(extack, "no route to the destination");
+		return ERR_PTR(-EHOSTUNREACH);
+	}
+	link = link_to(node, next);
+	if (!link) {
+		NL_SET_ERR_MSG(extack, "no link to the next hop");
+		return ERR_PTR(-EHOSTUNREACH);
+	}
+	*link_keys = qkdn_kx_link_keys(link->pool.unit, out->count,
+				       out->key_len);
+	if (link->pool.enc_avail < *link_keys) {
+		NL_SET_ERR_MSG(extack, "not enough keys on the link to the next hop");
+		return ERR_PTR(-EAGAIN);
+	}
+	return link;
+}
+
+/*
+ * One hop of a frame towards its destination. Everything that can fail
+ * is checked before a link key is taken.
+ */
+static int kx_send(struct qkdn_node *node, const struct kx_out *out,
+		   struct netlink_ext_ack *extack)
 {
 	struct key_stream ks = {};
 	struct qkdn_kx_hdr *hdr;
 	struct qkdn_link *link;
+	size_t len, entry_len;
 	u16 link_keys, i;
-	size_t len;
-	u8 *frame;
-	u32 next;
+	u8 *frame, *entries;
 	int ret;
 
-	next = route_next(node, dest);
-	link = next ? link_to(node, next) : NULL;
-	if (!next) {
-		NL_SET_ERR_MSG(extack, "no route to the destination");
-		return -EHOSTUNREACH;
-	}
-	if (!link) {
-		NL_SET_ERR_MSG(extack, "no link to the next hop");
-		return -EHOSTUNREACH;
-	}
-	link_keys = qkdn_kx_link_keys(link->pool.unit, count, key_len);
-	if (link->pool.enc_avail < link_keys) {
-		NL_SET_ERR_MSG(extack, "not enough keys on the link to the next hop");
-		return -EAGAIN;
-	}
-	len = qkdn_kx_frame_len(count, key_len, link_keys, hops);
+	link = kx_route(node, out, &link_keys, extack);
+	if (IS_ERR(link))
+		return PTR_ERR(link);
+	len = qkdn_kx_frame_len(out->type, out->count, out->key_len,
+				link_keys, out->hops);
+	entry_len = qkdn_kx_entry_len(out->type, out->key_len, out->hops);
 	frame = kzalloc(len, GFP_KERNEL);
 	ks.bytes = kvmalloc(link_keys * link->pool.unit, GFP_KERNEL);
 	if (!frame || !ks.bytes) {
@@ -251,37 +282,40 @@ static int kx_send(struct qkdn_node *node, u8 type, u32 source, u32 dest,
 
 	hdr = (void *)frame;
 	ks.ids = frame + sizeof(*hdr);
+	entries = ks.ids + link_keys * QKDN_KEY_ID_LEN;
 	ret = qkdn_pool_take(&link->pool, link_keys, stream_add, &ks);
 	if (ret)
 		goto out;
 	hdr->version = QKDN_KX_VERSION;
-	hdr->type = type;
+	hdr->type = out->type;
 	hdr->method = QKDN_KX_OTP_POLY1305;
-	hdr->source = cpu_to_be32(source);
-	hdr->dest = cpu_to_be32(dest);
+	hdr->source = cpu_to_be32(out->source);
+	hdr->dest = cpu_to_be32(out->dest);
 	hdr->hop_from = cpu_to_be32(node->id);
-	hdr->hop_to = cpu_to_be32(next);
-	hdr->relay_id = cpu_to_be64(relay_id);
+	hdr->hop_to = cpu_to_be32(link->peer_node);
+	hdr->relay_id = cpu_to_be64(out->relay_id);
 	hdr->seq = cpu_to_be64(++link->kx_tx_seq);
 	hdr->timestamp = cpu_to_be64(ktime_get_real_ns());
-	hdr->count = cpu_to_be16(count);
-	hdr->key_len = cpu_to_be16(key_len);
+	hdr->count = cpu_to_be16(out->count);
+	hdr->key_len = cpu_to_be16(out->key_len);
 	hdr->link_keys = cpu_to_be16(link_keys);
-	hdr->hops = cpu_to_be16(hops);
+	hdr->hops = cpu_to_be16(out->hops);
 
-	for (i = 0; i < count; ++i) {
-		struct qkdn_kx_entry *entry = (void *)(ks.ids +
-			link_keys * QKDN_KEY_ID_LEN +
-			i * qkdn_kx_entry_len(key_len, hops));
-		const u8 *pad = ks.bytes + QKDN_KX_MAC_KEY_LEN + i * key_len;
+	if (out->entries)
+		memcpy(entries, out->entries, out->count * entry_len);
+	for (i = 0; out->keys && i < out->count; ++i) {
+		struct qkdn_kx_entry *entry = (void *)(entries + i * entry_len);
+		struct qkdn_relayed_key *key = out->keys[i];
+		const u8 *pad = ks.bytes + QKDN_KX_MAC_KEY_LEN +
+				i * out->key_len;
 
-		memcpy(entry->id, keys[i]->id, QKDN_KEY_ID_LEN);
-		entry->created = cpu_to_be64(keys[i]->created);
-		if (hops)
-			crypto_xor_cpy(entry->ciphertext, keys[i]->data, pad,
-				       key_len);
+		memcpy(entry->id, key->id, QKDN_KEY_ID_LEN);
+		entry->created = cpu_to_be64(key->created);
+		if (out->hops)
+			crypto_xor_cpy(entry->ciphertext, key->data, pad,
+				       out->key_len);
 		else
-			memcpy(keys[i]->data, pad, key_len);
+			memcpy(key->data, pad, out->key_len);
 	}
 	qkdn_kx_mac(frame, len - QKDN_KX_TAG_LEN, ks.bytes,
 		    frame + len - QKDN_KX_TAG_LEN);
@@ -289,7 +323,7 @@ static int kx_send(struct qkdn_node *node, u8 type, u32 source, u32 dest,
 	++node->relay_stats.frames_tx;
 	node->relay_stats.link_keys_used += link_keys;
 	qkdn_link_update(node, link);
-	qkdn_netlink_kx(node, next, frame, len);
+	qkdn_netlink_kx(node, link->peer_node, frame, len);
 out:
 	if (ks.bytes)
 		memzero_explicit(ks.bytes, link_keys * link->pool.unit);
@@ -298,9 +332,30 @@ out:
 	return ret;
 }
 
-int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
-		     struct netlink_ext_ack *extack, struct qkdn_relay **out)
+/* Sends a frame that carries no keys: ACK, ABORT. */
+static int kx_send_bare(struct qkdn_node *node, u8 type, u32 dest,
+			u64 relay_id)
 {
+	struct kx_out out = {
+		.type = type,
+		.source = node->id,
+		.dest = dest,
+		.relay_id = relay_id,
+	};
+
+	return kx_send(node, &out, NULL);
+}
+
+int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
+		     struct netlink_ext_ack *extack, struct qkdn_relay **started)
+{
+	struct kx_out out = {
+		.type = QKDN_KX_RELAY,
+		.source = node->id,
+		.dest = dest,
+		.count = count,
+		.key_len = len,
+	};
 	struct qkdn_relay *relay;
 	u64 now = ktime_get_real_ns();
 	int ret = -ENOMEM;
@@ -343,14 +398,15 @@ int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
 		key->method = QKDN_KX_OTP_POLY1305;
 		key->own = true;
 	}
-	ret = kx_send(node, QKDN_KX_RELAY, node->id, dest, relay->id, 0,
-		      relay->keys, count, len, extack);
+	out.relay_id = relay->id;
+	out.keys = relay->keys;
+	ret = kx_send(node, &out, extack);
 	if (ret)
 		goto err;
 	++node->relay_stats.started;
 	kref_get(&relay->ref);
 	list_add_tail(&relay->list, &node->relays);
-	*out = relay;
+	*started = relay;
 	return 0;
 err:
 	qkdn_relay_put(relay);
@@ -403,8 +459,7 @@ int qkdn_relay_finish(struct qkdn_node *node, struct qkdn_relay *relay,
 	relay->result = wait_result < 0 ? -EINTR : -ETIMEDOUT;
 	++node->relay_stats.failed;
 	list_del(&relay->list);
-	kx_send(node, QKDN_KX_ABORT, node->id, relay->dest, relay->id, 0,
-		NULL, 0, 0, NULL);
+	kx_send_bare(node, QKDN_KX_ABORT, relay->dest, relay->id);
 	qkdn_netlink_relay_failed(node, relay);
 	qkdn_relay_put(relay);
 	return relay->result;
@@ -455,8 +510,7 @@ static int relay_arrived(struct qkdn_node *node, const struct qkdn_kx *kx,
 	}
 	store->relayed_in += kx->count;
 	++node->relay_stats.received;
-	return kx_send(node, QKDN_KX_ACK, node->id, kx->source, kx->relay_id,
-		       0, NULL, 0, 0, NULL);
+	return kx_send_bare(node, QKDN_KX_ACK, kx->source, kx->relay_id);
 }
 
 /*
@@ -558,33 +612,161 @@ static struct qkdn_link *link_holding(struct qkdn_node *node, u32 peer,
 	return NULL;
 }
 
+/*
+ * SYNC reached the peer SAE's node: compare each digest with the key of
+ * that ID here, wipe any that differ, and answer with the verdicts.
+ */
+static int sync_arrived(struct qkdn_node *node, const struct qkdn_kx *kx)
+{
+	struct qkdn_store *store = qkdn_store_find(node, kx->source);
+	struct kx_out out = {
+		.type = QKDN_KX_SYNC_ACK,
+		.source = node->id,
+		.dest = kx->source,
+		.relay_id = kx->relay_id,
+		.count = kx->count,
+	};
+	u8 digest[QKDN_KX_DIGEST_LEN];
+	u32 mismatched = 0;
+	u8 *answer;
+	u16 i;
+	int ret;
+
+	answer = kcalloc(kx->count, QKDN_KX_SYNC_ENTRY_LEN, GFP_KERNEL);
+	if (!answer)
+		return -ENOMEM;
+	for (i = 0; i < kx->count; ++i) {
+		const u8 *entry = kx->entries + i * QKDN_KX_SYNC_ENTRY_LEN;
+		u8 *verdict = answer + i * QKDN_KX_SYNC_ENTRY_LEN;
+		struct qkdn_relayed_key *relayed;
+		struct qkdn_link *link;
+		bool any;
+
+		memcpy(verdict, entry, QKDN_KEY_ID_LEN);
+		verdict += QKDN_KEY_ID_LEN;
+		*verdict = QKDN_KSA_MISSING;
+		link = link_holding(node, kx->source, entry, &any);
+		relayed = link ? NULL : qkdn_relayed_find(node, entry);
+		if (relayed && (relayed->own || relayed->source != kx->source))
+			relayed = NULL;
+		if (link) {
+			struct key_stream ks = { .bytes = NULL };
+			u8 *bytes = kmalloc(link->pool.unit, GFP_KERNEL);
+
+			if (!bytes) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			ks.bytes = bytes;
+			qkdn_pool_peek_id(&link->pool, entry, stream_add, &ks);
+			qkdn_kx_digest(entry, bytes, link->pool.unit, digest);
+			kfree_sensitive(bytes);
+		} else if (relayed) {
+			qkdn_kx_digest(entry, relayed->data, relayed->len,
+				       digest);
+		} else {
+			++mismatched;
+			continue;
+		}
+		if (!crypto_memneq(digest, entry + QKDN_KEY_ID_LEN,
+				   sizeof(digest))) {
+			*verdict = QKDN_KSA_MATCH;
+			++node->relay_stats.sync_ok;
+			continue;
+		}
+		*verdict = QKDN_KSA_MISMATCH;
+		++mismatched;
+		if (link) {
+			qkdn_pool_take_id(&link->pool, entry, NULL, NULL);
+			qkdn_link_update(node, link);
+		} else {
+			qkdn_relayed_free(node, store, relayed);
+			++store->deleted;
+		}
+	}
+	if (mismatched) {
+		node->relay_stats.sync_mismatch += mismatched;
+		qkdn_netlink_ksa_mismatch(node, kx->source);
+	}
+	out.entries = answer;
+	ret = kx_send(node, &out, NULL);
+out:
+	memzero_explicit(digest, sizeof(digest));
+	kfree(answer);
+	return ret;
+}
+
+static struct qkdn_sync *sync_find(struct qkdn_node *node, u64 id, u32 peer)
+{
+	struct qkdn_sync *sync;
+
+	list_for_each_entry(sync, &node->syncs, list)
+		if (sync->id == id && sync->peer == peer)
+			return sync;
+	return NULL;
+}
+
+static void sync_answered(struct qkdn_node *node, const struct qkdn_kx *kx)
+{
+	struct qkdn_sync *sync = sync_find(node, kx->relay_id, kx->source);
+	u16 i;
+
+	if (!sync || kx->count != sync->count)
+		return;
+	sync->result = 0;
+	for (i = 0; i < kx->count; ++i) {
+		const u8 *entry = kx->entries + i * QKDN_KX_SYNC_ENTRY_LEN;
+
+		if (memcmp(entry, sync->ids + i * QKDN_KEY_ID_LEN,
+			   QKDN_KEY_ID_LEN) ||
+		    entry[QKDN_KEY_ID_LEN] != QKDN_KSA_MATCH)
+			sync->result = -EKEYREJECTED;
+	}
+	list_del(&sync->list);
+	complete(&sync->done);
+	qkdn_sync_put(sync);
+}
+
 static int kx_dispatch(struct qkdn_node *node, const struct qkdn_kx *kx,
 		       const u8 *pad, struct netlink_ext_ack *extack)
 {
 	struct qkdn_relayed_key *keys[QKDN_RELAY_KEYS_MAX] = {};
+	struct kx_out out = {
+		.type = kx->type,
+		.source = kx->source,
+		.dest = kx->dest,
+		.relay_id = kx->relay_id,
+		.hops = kx->hops + 1,
+		.count = kx->count,
+		.key_len = kx->key_len,
+	};
 	struct qkdn_relay *relay;
 	int ret = 0;
 	u16 i;
 
 	if (kx->type == QKDN_KX_RELAY) {
 		ret = kx_open_keys(node, kx, pad, keys);
+		out.keys = keys;
 		if (!ret && kx->dest == node->id)
 			ret = relay_arrived(node, kx, keys);
 		else if (!ret)
-			ret = kx_send(node, QKDN_KX_RELAY, kx->source, kx->dest,
-				      kx->relay_id, kx->hops + 1, keys,
-				      kx->count, kx->key_len, extack);
+			ret = kx_send(node, &out, extack);
 		for (i = 0; i < kx->count; ++i)
 			qkdn_relayed_free(node, NULL, keys[i]);
 	} else if (kx->dest != node->id) {
-		ret = kx_send(node, kx->type, kx->source, kx->dest,
-			      kx->relay_id, kx->hops + 1, NULL, 0, 0, extack);
+		if (qkdn_kx_is_sync(kx->type))
+			out.entries = kx->entries;
+		ret = kx_send(node, &out, extack);
 	} else if (kx->type == QKDN_KX_ACK) {
 		relay = relay_find(node, kx->relay_id, kx->source);
 		if (relay)
 			relay_complete(node, relay);
-	} else {
+	} else if (kx->type == QKDN_KX_ABORT) {
 		relay_aborted(node, kx->source, kx->relay_id);
+	} else if (kx->type == QKDN_KX_SYNC) {
+		ret = sync_arrived(node, kx);
+	} else {
+		sync_answered(node, kx);
 	}
 	if (kx->dest != node->id) {
 		if (ret)
@@ -593,6 +775,111 @@ static int kx_dispatch(struct qkdn_node *node, const struct qkdn_kx *kx,
 			++node->relay_stats.forwarded;
 	}
 	return ret;
+}
+
+/*
+ * KSA synchronisation (Kx-2) of keys this node is about to supply: their
+ * IDs and digests go to @peer, which compares them with its copies. Called
+ * with node->lock held; drops it while waiting for the answer. Returns 0
+ * when the peer holds the same bytes under every ID.
+ */
+int qkdn_ksa_sync(struct qkdn_node *node, u32 peer,
+		  const struct qkdn_pool_key *keys, u32 count,
+		  struct netlink_ext_ack *extack)
+{
+	struct kx_out out = {
+		.type = QKDN_KX_SYNC,
+		.source = node->id,
+		.dest = peer,
+		.count = count,
+	};
+	struct qkdn_sync *sync;
+	unsigned long timeout;
+	u8 *entries;
+	long waited;
+	int ret;
+	u32 i;
+
+	sync = kzalloc(sizeof(*sync) + count * QKDN_KEY_ID_LEN, GFP_KERNEL);
+	entries = kcalloc(count, QKDN_KX_SYNC_ENTRY_LEN, GFP_KERNEL);
+	if (!sync || !entries) {
+		kfree(sync);
+		kfree(entries);
+		return -ENOMEM;
+	}
+	qkdn_objects_inc();
+	kref_init(&sync->ref);
+	init_completion(&sync->done);
+	sync->id = get_random_u64();
+	sync->peer = peer;
+	sync->count = count;
+	sync->result = -EINPROGRESS;
+	for (i = 0; i < count; ++i) {
+		u8 *entry = entries + i * QKDN_KX_SYNC_ENTRY_LEN;
+
+		memcpy(entry, keys[i].id, QKDN_KEY_ID_LEN);
+		memcpy(sync->ids + i * QKDN_KEY_ID_LEN, keys[i].id,
+		       QKDN_KEY_ID_LEN);
+		qkdn_kx_digest(keys[i].id, keys[i].data, keys[i].len,
+			       entry + QKDN_KEY_ID_LEN);
+	}
+	out.relay_id = sync->id;
+	out.entries = entries;
+	ret = kx_send(node, &out, extack);
+	kfree_sensitive(entries);
+	if (ret) {
+		qkdn_sync_put(sync);
+		return ret;
+	}
+	kref_get(&sync->ref);
+	list_add_tail(&sync->list, &node->syncs);
+	timeout = msecs_to_jiffies(node->relay_timeout_ms);
+
+	mutex_unlock(&node->lock);
+	waited = wait_for_completion_killable_timeout(&sync->done, timeout);
+	mutex_lock(&node->lock);
+
+	if (sync->result == -EINPROGRESS) {
+		sync->result = waited < 0 ? -EINTR : -ETIMEDOUT;
+		list_del(&sync->list);
+		qkdn_sync_put(sync);
+		++node->relay_stats.sync_timeout;
+		NL_SET_ERR_MSG(extack, "the peer's node did not answer the key check");
+	} else if (sync->result) {
+		node->relay_stats.sync_mismatch += count;
+		qkdn_netlink_ksa_mismatch(node, peer);
+		NL_SET_ERR_MSG(extack, "the peer's node holds different keys");
+	} else {
+		node->relay_stats.sync_ok += count;
+	}
+	ret = sync->result;
+	qkdn_sync_put(sync);
+	return ret;
+}
+
+/* Whether a SYNC for @count keys could leave for @peer now. */
+int qkdn_ksa_sync_ready(struct qkdn_node *node, u32 peer, u32 count,
+			struct netlink_ext_ack *extack)
+{
+	struct kx_out out = {
+		.type = QKDN_KX_SYNC,
+		.dest = peer,
+		.count = count,
+	};
+	u16 link_keys;
+
+	return PTR_ERR_OR_ZERO(kx_route(node, &out, &link_keys, extack));
+}
+
+static void sync_release(struct kref *ref)
+{
+	kfree(container_of(ref, struct qkdn_sync, ref));
+	qkdn_objects_dec();
+}
+
+void qkdn_sync_put(struct qkdn_sync *sync)
+{
+	kref_put(&sync->ref, sync_release);
 }
 
 /* Whether a link to @from has accepted a frame numbered @seq or later. */
@@ -673,6 +960,7 @@ void qkdn_relay_node_init(struct qkdn_node *node)
 	xa_init(&node->stores);
 	hash_init(node->relayed);
 	INIT_LIST_HEAD(&node->relays);
+	INIT_LIST_HEAD(&node->syncs);
 	node->relay_timeout_ms = QKDN_RELAY_TIMEOUT_MS_DEFAULT;
 }
 
@@ -683,9 +971,15 @@ void qkdn_relay_node_exit(struct qkdn_node *node)
 	struct qkdn_store *store;
 	unsigned long index;
 
+	struct qkdn_sync *sync, *sync_next;
+
 	list_for_each_entry_safe(relay, next, &node->relays, list) {
 		list_del(&relay->list);
 		qkdn_relay_put(relay);
+	}
+	list_for_each_entry_safe(sync, sync_next, &node->syncs, list) {
+		list_del(&sync->list);
+		qkdn_sync_put(sync);
 	}
 	xa_for_each(&node->stores, index, store) {
 		list_for_each_entry_safe(key, tmp, &store->own, list)

@@ -81,6 +81,32 @@ struct qkdn_relay_stats {
 	u64 unknown_key;
 	u64 unroutable;
 	u64 link_keys_used;
+	u64 sync_ok;
+	u64 sync_mismatch;
+	u64 sync_timeout;
+};
+
+/**
+ * struct qkdn_sync - a KSA synchronisation this node started, until the
+ *	peer answers or the caller stops waiting
+ * @list: in qkdn_node.syncs
+ * @ref: the waiting caller and the node's list hold one each
+ * @done: completed by the answer
+ * @id: names it in the frames, as a relay ID does
+ * @peer: the node asked
+ * @result: -EINPROGRESS, then 0 or why not
+ * @count: keys checked
+ * @ids: their IDs
+ */
+struct qkdn_sync {
+	struct list_head list;
+	struct kref ref;
+	struct completion done;
+	u64 id;
+	u32 peer;
+	int result;
+	u32 count;
+	u8 ids[];
 };
 
 /**
@@ -113,13 +139,22 @@ int qkdn_route_add(struct qkdn_node *node, u32 dest, u32 next_hop,
 int qkdn_route_del(struct qkdn_node *node, u32 dest);
 
 int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
-		     struct netlink_ext_ack *extack, struct qkdn_relay **out);
+		     struct netlink_ext_ack *extack, struct qkdn_relay **started);
 int qkdn_relay_finish(struct qkdn_node *node, struct qkdn_relay *relay,
 		      int wait_result);
 void qkdn_relay_put(struct qkdn_relay *relay);
 
 int qkdn_kx_receive(struct qkdn_node *node, u32 from, const u8 *frame,
 		    size_t len, struct netlink_ext_ack *extack);
+
+struct qkdn_pool_key;
+
+int qkdn_ksa_sync(struct qkdn_node *node, u32 peer,
+		  const struct qkdn_pool_key *keys, u32 count,
+		  struct netlink_ext_ack *extack);
+int qkdn_ksa_sync_ready(struct qkdn_node *node, u32 peer, u32 count,
+			struct netlink_ext_ack *extack);
+void qkdn_sync_put(struct qkdn_sync *sync);
 
 struct qkdn_store *qkdn_store_find(struct qkdn_node *node, u32 peer);
 struct qkdn_relayed_key *qkdn_relayed_find(struct qkdn_node *node,

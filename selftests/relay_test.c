@@ -185,6 +185,58 @@ static void relay_wait(struct chain *c, struct relay_result *r)
 	waitpid(c->relay_pid, NULL, 0);
 }
 
+/* GET_KEY blocks with KSA synchronisation on: from a child too. */
+static void get_start(struct chain *c, const char *sae, const char *peer,
+		      uint32_t amount)
+{
+	int fds[2];
+
+	if (pipe(fds))
+		abort();
+	c->relay_pid = fork();
+	if (!c->relay_pid) {
+		struct keys *k = calloc(1, sizeof(*k));
+		int ret;
+
+		close(fds[0]);
+		ret = talk(&c->relay_nl, get_msg(&c->relay_nl, sae, peer, amount),
+			   keys_cb, k);
+		if (write(fds[1], &ret, sizeof(ret)) != sizeof(ret) ||
+		    write(fds[1], k, sizeof(*k)) != sizeof(*k))
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	c->relay_pipe = fds[0];
+}
+
+static int get_wait(struct chain *c, struct keys *k)
+{
+	int ret = -EPIPE;
+	size_t got = 0;
+	ssize_t n;
+
+	if (read(c->relay_pipe, &ret, sizeof(ret)) != sizeof(ret))
+		ret = -EPIPE;
+	while (got < sizeof(*k)) {
+		n = read(c->relay_pipe, (char *)k + got, sizeof(*k) - got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(c->relay_pipe);
+	waitpid(c->relay_pid, NULL, 0);
+	return ret;
+}
+
+static int set_ksa_sync(struct nl *nl, uint8_t on)
+{
+	struct nlmsghdr *nlh = req(nl, QKDN_CMD_NODE_SET);
+
+	mnl_attr_put_u8(nlh, QKDN_A_KSA_SYNC, on);
+	return talk(nl, nlh, NULL, NULL);
+}
+
 struct relay_stats {
 	uint64_t v[QKDN_RELAY_A_MAX + 1];
 };
@@ -231,7 +283,13 @@ static int route_add(struct nl *nl, uint32_t dest, uint32_t via)
 	return talk(nl, nlh, NULL, NULL);
 }
 
-static int chain_link(struct chain *c, uint32_t link, int a, int b)
+/*
+ * A link between nodes @a (alice) and @b fed @qkd_keys QKD-keys of 128
+ * bytes, the same at both ends except QKD-key @diverge (if >= 0), which
+ * @b gets with other bytes under the same ID.
+ */
+static int chain_link_fed(struct chain *c, uint32_t link, int a, int b,
+			  int qkd_keys, int diverge)
 {
 	char ma[32], mb[32];
 	struct nlmsghdr *nlh;
@@ -255,8 +313,7 @@ static int chain_link(struct chain *c, uint32_t link, int a, int b)
 		mnl_attr_put_u32(nlh, QKDN_A_POOL_HIGH, 9000);
 		ret = talk(nl, nlh, NULL, NULL);
 	}
-	/* 8 QKD-keys of 128 bytes: 32 KMA-keys, 16 in each half. */
-	for (n = 0; n < 8 && !ret; ++n) {
+	for (n = 0; n < qkd_keys && !ret; ++n) {
 		uint8_t data[128];
 		char id[32];
 		size_t i;
@@ -266,11 +323,19 @@ static int chain_link(struct chain *c, uint32_t link, int a, int b)
 		snprintf(id, sizeof(id), "L%u-q%d", link, n);
 		ret = talk(&c->nl[a], push_msg(&c->nl[a], link, id, data,
 					       sizeof(data)), NULL, NULL);
+		if (n == diverge)
+			data[5] ^= 1;
 		if (!ret)
 			ret = talk(&c->nl[b], push_msg(&c->nl[b], link, id, data,
 						       sizeof(data)), NULL, NULL);
 	}
 	return ret;
+}
+
+/* 8 QKD-keys of 128 bytes: 32 KMA-keys, 16 in each half. */
+static int chain_link(struct chain *c, uint32_t link, int a, int b)
+{
+	return chain_link_fed(c, link, a, b, 8, -1);
 }
 
 FIXTURE(chain) {
@@ -540,6 +605,77 @@ TEST_F(chain, relay_bad_input)
 	EXPECT_EQ(before.v[QKDN_STAT_A_CONSUMED],
 		  after.v[QKDN_STAT_A_CONSUMED]);
 	EXPECT_EQ(0, relay_stat(c, 1, QKDN_RELAY_A_STARTED));
+}
+
+/* Kx-2 between neighbours: keys supplied only once both ends agree. */
+TEST_F(chain, ksa_sync_confirms_keys)
+{
+	struct chain *c = self->c;
+	struct keys *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	int i;
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_EQ(0, app_add(&c->nl[1], "sb", 2, -1));
+	ASSERT_EQ(0, app_add(&c->nl[2], "sb", 2, 0));
+	ASSERT_EQ(0, app_add(&c->nl[2], "sa", 1, -1));
+	ASSERT_EQ(0, set_ksa_sync(&c->nl[1], 1));
+	ASSERT_EQ(0, set_ksa_sync(&c->nl[2], 1));
+	get_start(c, "sa", "sb", 3);
+	EXPECT_EQ(2, pump(c, 1000));		/* SYNC and SYNC_ACK */
+	ASSERT_EQ(0, get_wait(c, a));
+	ASSERT_EQ(3, a->n);
+	ASSERT_EQ(0, talk(&c->nl[2], by_id_as(&c->nl[2], QKDN_CMD_KEY_GET_ID,
+					      "sb", "sa", (const void *)a->id, 3),
+			  keys_cb, b));
+	ASSERT_EQ(3, b->n);
+	for (i = 0; i < 3; ++i)
+		EXPECT_EQ(0, memcmp(a->data[i], b->data[i], UNIT));
+	EXPECT_EQ(3, relay_stat(c, 1, QKDN_RELAY_A_SYNC_OK));
+	EXPECT_EQ(3, relay_stat(c, 2, QKDN_RELAY_A_SYNC_OK));
+	/* 3 supplied and the SYNC frame's MAC key; the SYNC_ACK's. */
+	EXPECT_EQ(5, link_stat(c, 1, 1, QKDN_STAT_A_CONSUMED));
+
+	/* Nobody carries the frames: no key is supplied. */
+	ASSERT_EQ(0, set_timeout(&c->nl[1], 300));
+	get_start(c, "sa", "sb", 1);
+	EXPECT_EQ(-ETIMEDOUT, get_wait(c, a));
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_SYNC_TIMEOUT));
+	free(a);
+	free(b);
+}
+
+/*
+ * The ends of link 9 got one QKD-key with the same ID but different
+ * bytes, so two KMA-keys have the same IDs and different bytes: KSA
+ * synchronisation must catch it and wipe them at both ends.
+ */
+TEST_F(chain, ksa_sync_catches_different_bytes)
+{
+	struct chain *c = self->c;
+	struct keys *a = calloc(1, sizeof(*a));
+	struct pool_stats st;
+
+	ASSERT_NE(NULL, a);
+	/* 12 QKD-keys of 128 bytes; the second one differs at node 2. */
+	ASSERT_EQ(0, chain_link_fed(c, 9, 1, 2, 12, 1));
+	ASSERT_EQ(0, app_add(&c->nl[1], "sb", 2, -1));
+	ASSERT_EQ(0, app_add(&c->nl[2], "sb", 2, 0));
+	ASSERT_EQ(0, app_add(&c->nl[2], "sa", 1, -1));
+	ASSERT_EQ(0, set_ksa_sync(&c->nl[1], 1));
+	ASSERT_EQ(0, set_ksa_sync(&c->nl[2], 1));
+	/*
+	 * Alice's keys 0, 2 and 4: 0 and 2 from QKD-key 0, 4 from the first
+	 * 32 bytes of QKD-key 1, where the ends differ.
+	 */
+	get_start(c, "sa", "sb", 3);
+	pump(c, 1000);
+	EXPECT_EQ(-EKEYREJECTED, get_wait(c, a));
+	EXPECT_EQ(3, relay_stat(c, 1, QKDN_RELAY_A_SYNC_MISMATCH));
+	EXPECT_EQ(1, relay_stat(c, 2, QKDN_RELAY_A_SYNC_MISMATCH));
+	ASSERT_EQ(0, link_stats(&c->nl[2], 9, &st));
+	EXPECT_EQ(1, st.v[QKDN_STAT_A_DELETED]);
+	free(a);
 }
 
 TEST_HARNESS_MAIN

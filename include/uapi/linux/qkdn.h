@@ -73,6 +73,7 @@
  *     QKDN_A_LINK_COUNT: NLA_U32
  *     QKDN_A_APP_COUNT: NLA_U32
  *     QKDN_A_RELAY_TIMEOUT: NLA_U32, ms
+ *     QKDN_A_KSA_SYNC: NLA_U8
  *     QKDN_A_RELAY_STATS: NLA_NESTED, see enum qkdn_relay_stat_attr
  *
  * QKDN_CMD_NODE_SET [admin]:
@@ -81,6 +82,8 @@
  *     QKDN_A_KEYRING_TTL: NLA_U32, optional
  *     QKDN_A_RELAY_TIMEOUT: NLA_U32, ms a relay waits for its
  *         acknowledgment, 1..600000, default QKDN_RELAY_TIMEOUT_MS_DEFAULT
+ *     QKDN_A_KSA_SYNC: NLA_U8, 0 or 1: check keys with the peer before
+ *         supplying them (see KSA synchronisation), default 0
  *   Errors: EBUSY changing the ID while links or applications exist.
  *
  * QKDN_CMD_LINK_ADD [admin]: a KMA link to a neighbour node.
@@ -261,6 +264,26 @@
  *
  * RELAY frames carry keys; ACK and ABORT frames carry none and only name
  * the relay ID, on the way back to the source or on to the destination.
+ * SYNC and SYNC_ACK frames (KSA synchronisation, below) carry entries of
+ * 32 bytes instead: a 16-byte key ID and, in SYNC, the first 16 bytes of
+ * SHA-256("qkdn ksa sync v1" || key ID || key), in SYNC_ACK a u8 verdict
+ * (enum qkdn_ksa_verdict) and 15 zero bytes; their "bytes per relayed
+ * key" is 0.
+ *
+ * KSA synchronisation (Kx-2)
+ * --------------------------
+ *
+ * With QKDN_A_KSA_SYNC set on a node (qkdn-kmd sets it), GET_KEY and
+ * request_key() check every key with the peer SAE's node before handing
+ * it out (seed 000 clause 7.1.5): the keys leave the pool, a SYNC frame
+ * carries their IDs and digests to the peer's node, which compares them
+ * with its copies, wipes any that differ and answers SYNC_ACK. Only keys
+ * both ends agree on are supplied; the call waits for the answer up to the
+ * relay timeout. Errors added to KEY_GET: EKEYREJECTED a key differed or
+ * was missing at the peer (all keys of the request are wiped at this end
+ * and an alarm is raised at both); ETIMEDOUT no answer in time (the keys
+ * are wiped); EHOSTUNREACH and EAGAIN as for RELAY, for the SYNC frame.
+
  *
  * Keyring
  * -------
@@ -373,6 +396,7 @@ enum qkdn_attr {
 	QKDN_A_KX_FRAME,
 	QKDN_A_RELAY_STATS,
 	QKDN_A_STORE_STATS,
+	QKDN_A_KSA_SYNC,
 	__QKDN_A_LAST
 };
 
@@ -450,6 +474,9 @@ enum qkdn_link_role {
  * @QKDN_ALARM_POOL_FULL: the pool is at capacity; new keys are discarded
  * @QKDN_ALARM_RELAY_FAILED: a relay this node started was abandoned
  *	(QKDN_A_RELAY_ID, QKDN_A_DEST_NODE_ID; no link attributes)
+ * @QKDN_ALARM_KSA_MISMATCH: KSA synchronisation found keys that differ
+ *	between the two ends; they were wiped (QKDN_A_DEST_NODE_ID: the other
+ *	end; no link attributes)
  */
 enum qkdn_alarm {
 	QKDN_ALARM_UNSPEC,
@@ -458,6 +485,7 @@ enum qkdn_alarm {
 	QKDN_ALARM_POOL_HIGH,
 	QKDN_ALARM_POOL_FULL,
 	QKDN_ALARM_RELAY_FAILED,
+	QKDN_ALARM_KSA_MISMATCH,
 	__QKDN_ALARM_LAST
 };
 
@@ -481,6 +509,9 @@ enum qkdn_alarm {
  * @QKDN_RELAY_A_LINK_KEYS_USED: link KMA-keys consumed by relay frames,
  *	sent and received
  * @QKDN_RELAY_A_PAD: padding for 64-bit attributes
+ * @QKDN_RELAY_A_SYNC_OK: keys KSA synchronisation confirmed, both ends
+ * @QKDN_RELAY_A_SYNC_MISMATCH: keys it found different or missing
+ * @QKDN_RELAY_A_SYNC_TIMEOUT: supply requests that got no answer in time
  */
 enum qkdn_relay_stat_attr {
 	QKDN_RELAY_A_UNSPEC,
@@ -499,6 +530,9 @@ enum qkdn_relay_stat_attr {
 	QKDN_RELAY_A_UNROUTABLE,
 	QKDN_RELAY_A_LINK_KEYS_USED,
 	QKDN_RELAY_A_PAD,
+	QKDN_RELAY_A_SYNC_OK,
+	QKDN_RELAY_A_SYNC_MISMATCH,
+	QKDN_RELAY_A_SYNC_TIMEOUT,
 	__QKDN_RELAY_A_LAST
 };
 
@@ -535,16 +569,34 @@ enum qkdn_store_stat_attr {
  * @QKDN_KX_ACK: the destination stored them; back to the source
  * @QKDN_KX_ABORT: the source gave up; on to the destination, which wipes
  *	the keys if it has them
+ * @QKDN_KX_SYNC: key IDs and digests, for the peer to compare (Kx-2)
+ * @QKDN_KX_SYNC_ACK: the peer's verdict on each
  */
 enum qkdn_kx_type {
 	QKDN_KX_UNSPEC,
 	QKDN_KX_RELAY,
 	QKDN_KX_ACK,
 	QKDN_KX_ABORT,
+	QKDN_KX_SYNC,
+	QKDN_KX_SYNC_ACK,
 	__QKDN_KX_LAST
 };
 
 #define QKDN_KX_MAX (__QKDN_KX_LAST - 1)
+
+/**
+ * enum qkdn_ksa_verdict - the peer's answer on one key (SYNC_ACK)
+ * @QKDN_KSA_MATCH: same ID, same bytes
+ * @QKDN_KSA_MISMATCH: same ID, different bytes: wiped at both ends
+ * @QKDN_KSA_MISSING: the peer has no key of that ID
+ */
+enum qkdn_ksa_verdict {
+	QKDN_KSA_UNSPEC,
+	QKDN_KSA_MATCH,
+	QKDN_KSA_MISMATCH,
+	QKDN_KSA_MISSING,
+	__QKDN_KSA_LAST
+};
 
 /**
  * enum qkdn_kx_method - key relay encryption method (Table 7-1 (3))
