@@ -116,6 +116,11 @@ static int setup_relay(struct kmd *kmd, struct qkdn_nl_msg *msg)
 		if (ret)
 			return start_failed(kmd, "setting the relay timeout failed", ret);
 	}
+	qkdn_nl_msg_reset(msg, QKDN_CMD_NODE_SET, 0);
+	qkdn_nl_put_u8(msg, QKDN_A_KSA_SYNC, cfg->ksa_sync);
+	ret = qkdn_nl_request(kmd->nl, msg, NULL, NULL);
+	if (ret)
+		return start_failed(kmd, "setting KSA synchronisation failed", ret);
 	/* ROUTE_ADD replaces a route to the same destination. Routes the
 	 * module has that the config lacks are left alone: an admin may
 	 * have added them by hand. */

@@ -184,7 +184,7 @@ enum section_kind { SEC_NONE, SEC_NODE, SEC_PEER, SEC_ROUTE };
 /* Keys of each section, as bits of the "seen" mask. */
 enum {
 	K_NODE_ID, K_NODE_NAME, K_NODE_LISTEN, K_NODE_CERT, K_NODE_KEY, K_NODE_CA,
-	K_NODE_COMMUNITY, K_NODE_RELAY_TIMEOUT,
+	K_NODE_COMMUNITY, K_NODE_RELAY_TIMEOUT, K_NODE_KSA_SYNC,
 };
 enum { K_PEER_ID, K_PEER_ADDRESS };
 enum { K_ROUTE_DEST, K_ROUTE_VIA };
@@ -203,6 +203,7 @@ static const struct key_def node_keys[] = {
 	[K_NODE_CA] = { "ca", true },
 	[K_NODE_COMMUNITY] = { "community", true },
 	[K_NODE_RELAY_TIMEOUT] = { "relay-timeout-ms", false },
+	[K_NODE_KSA_SYNC] = { "ksa-sync", false },
 };
 
 static const struct key_def peer_keys[] = {
@@ -356,6 +357,12 @@ static int node_key(struct reader *r, int k, const char *key, const char *value,
 	case K_NODE_COMMUNITY:
 		return parse_text(key, value, c->community, sizeof(c->community), false,
 				  err, err_len);
+	case K_NODE_KSA_SYNC:
+		if (!strcmp(value, "yes") || !strcmp(value, "no")) {
+			c->ksa_sync = !strcmp(value, "yes");
+			return 0;
+		}
+		return fail(err, err_len, "%s = %s: not yes or no", key, value);
 	case K_NODE_RELAY_TIMEOUT: {
 		int ret = qkdn_parse_u32(value, 1, 600000, &c->relay_timeout_ms);
 
@@ -505,6 +512,7 @@ int qkdn_kmd_config_read(struct qkdn_kmd_config *cfg, FILE *f, const char *name,
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->ksa_sync = true;
 	ret = qkdn_ini_read(f, name, ini_cb, &r, err, err_len);
 	if (!ret) {
 		char msg[QKDN_CONFIG_ERR_LEN];

@@ -25,6 +25,9 @@
  *   community = qkdn-demo  community ID; neighbours must have the same
  *   relay-timeout-ms = 5000    optional, 1..600000, programmed into the
  *                          module (QKDN_A_RELAY_TIMEOUT)
+ *   ksa-sync = yes         yes or no, default yes: the module checks every
+ *                          key with the peer's node before it supplies it
+ *                          (KSA synchronisation, QKDN_A_KSA_SYNC)
  *
  *   [peer]                 a neighbour, any number
  *   id = 2                 its node ID, required, unique, not the node's
@@ -88,6 +91,7 @@ struct qkdn_kmd_config {
 	char *cert, *key, *ca;		/* resolved paths */
 	char community[QKDN_ID_MAXLEN];
 	uint32_t relay_timeout_ms;	/* 0: not set */
+	bool ksa_sync;
 	struct qkdn_kmd_peer_conf *peers;
 	size_t n_peers;
 	struct qkdn_kmd_route_conf *routes;

@@ -90,6 +90,12 @@ static void test_good(void)
 			"[node]\nid=4\nname=d\ncert=c\nkey=k\nca=a\ncommunity=x\n", err, sizeof(err));
 	ok(ret == 0 && cfg.n_peers == 0 && cfg.n_routes == 0 && cfg.relay_timeout_ms == 0 &&
 	   cfg.listen_len == 0, "minimal config: optional keys absent");
+	ok(ret == 0 && cfg.ksa_sync, "KSA synchronisation is on unless said otherwise");
+	qkdn_kmd_config_free(&cfg);
+
+	ret = read_text(&cfg, "[node]\nid=4\nname=d\ncert=c\nkey=k\nca=a\ncommunity=x\n"
+			"ksa-sync=no\n", err, sizeof(err));
+	ok(ret == 0 && !cfg.ksa_sync, "ksa-sync = no turns it off");
 	ok(ret == 0 && qkdn_kmd_config_check(&cfg, err, sizeof(err)) == -EINVAL &&
 	   strstr(err, "no listen address"), "check wants a listen address: %s", err);
 	qkdn_kmd_config_free(&cfg);
@@ -117,6 +123,7 @@ static void test_bad(void)
 {
 	bad(NODE "[nodes]\n", "kmd.conf:9: unknown section [nodes]", "unknown section");
 	bad(NODE "colour = blue\n", "kmd.conf:9: unknown key \"colour\" in [node]", "unknown key");
+	bad(NODE "ksa-sync = maybe\n", "kmd.conf:9: ksa-sync = maybe: not yes or no", "ksa-sync takes yes or no");
 	bad(NODE "[peer]\nid=2\naddress=1.2.3.4:1\nname=b\n",
 	    "kmd.conf:12: unknown key \"name\" in [peer]", "node key in a peer");
 	bad(NODE "id = 2\n", "kmd.conf:9: \"id\" given twice", "duplicate key");
