@@ -19,7 +19,8 @@
 #define QKDN_VERSION "0.1"
 
 static const struct cli_object *const objects[] = {
-	&cli_node, &cli_link, &cli_stats, &cli_key, &cli_app, &cli_monitor, &cli_ping,
+	&cli_node, &cli_link, &cli_stats, &cli_key, &cli_app, &cli_route, &cli_relay,
+	&cli_store, &cli_monitor, &cli_ping,
 };
 
 static void print_cmd(FILE *f, const char *obj, const struct cli_cmd *c)

@@ -22,6 +22,9 @@ static const char *const attr_names[QKDN_A_MAX + 1] = {
 	NAME(QKDN_A_PEER_SAE_ID), NAME(QKDN_A_UID), NAME(QKDN_A_KEYS_SUPPLIED),
 	NAME(QKDN_A_KEY_AMOUNT), NAME(QKDN_A_KEY_SIZE), NAME(QKDN_A_KEYS),
 	NAME(QKDN_A_KEY), NAME(QKDN_A_ALARM), NAME(QKDN_A_PAD),
+	NAME(QKDN_A_DEST_NODE_ID), NAME(QKDN_A_NEXT_HOP_NODE_ID), NAME(QKDN_A_RELAY_ID),
+	NAME(QKDN_A_RELAY_TIMEOUT), NAME(QKDN_A_KX_FRAME), NAME(QKDN_A_RELAY_STATS),
+	NAME(QKDN_A_STORE_STATS),
 };
 
 static const char *attr_name(int type)
@@ -111,14 +114,14 @@ void cli_once(const char *what, const char *kw, bool *seen)
 	*seen = true;
 }
 
-static uint64_t number(const char *s, const char *name, uint64_t max)
+static uint64_t number(const char *s, const char *name, uint64_t min, uint64_t max)
 {
 	uint64_t v;
-	int err = qkdn_parse_u64(s, 0, max, &v);
+	int err = qkdn_parse_u64(s, min, max, &v);
 
 	if (err == -ERANGE)
-		qkdn_die("number '%s' out of range for '%s' (0..%llu)", s, name,
-			 (unsigned long long)max);
+		qkdn_die("number '%s' out of range for '%s' (%llu..%llu)", s, name,
+			 (unsigned long long)min, (unsigned long long)max);
 	if (err)
 		qkdn_die("invalid number '%s' for '%s'", s, name);
 	return v;
@@ -126,17 +129,22 @@ static uint64_t number(const char *s, const char *name, uint64_t max)
 
 uint64_t cli_u64(const char *s, const char *name)
 {
-	return number(s, name, UINT64_MAX);
+	return number(s, name, 0, UINT64_MAX);
 }
 
 uint32_t cli_u32(const char *s, const char *name)
 {
-	return (uint32_t)number(s, name, UINT32_MAX);
+	return (uint32_t)number(s, name, 0, UINT32_MAX);
 }
 
 uint16_t cli_u16(const char *s, const char *name)
 {
-	return (uint16_t)number(s, name, UINT16_MAX);
+	return (uint16_t)number(s, name, 0, UINT16_MAX);
+}
+
+uint32_t cli_node_id(const char *s, const char *name)
+{
+	return (uint32_t)number(s, name, 1, QKDN_NODE_ID_MAX);
 }
 
 int cli_fd(const char *s, const char *name)
@@ -201,12 +209,7 @@ const char *cli_role_name(uint8_t role)
 	}
 }
 
-static const struct {
-	int attr;
-	const char *name;
-	const char *json;
-	const char *unit;
-} stat_fields[] = {
+static const struct cli_counter link_fields[] = {
 	{ QKDN_STAT_A_STORED, "stored", "stored", "" },
 	{ QKDN_STAT_A_ENC_AVAILABLE, "enc-available", "enc_available", "" },
 	{ QKDN_STAT_A_DEC_STORED, "dec-stored", "dec_stored", "" },
@@ -223,46 +226,105 @@ static const struct {
 };
 #define STAT_FIRST_LINE 7
 
-_Static_assert(QKDN_STAT_A_MAX < 32, "cli_stats holds 32 counters");
+static const struct cli_counter relay_fields[] = {
+	{ QKDN_RELAY_A_STARTED, "started", "started", "" },
+	{ QKDN_RELAY_A_COMPLETED, "completed", "completed", "" },
+	{ QKDN_RELAY_A_FAILED, "failed", "failed", "" },
+	{ QKDN_RELAY_A_RECEIVED, "received", "received", "" },
+	{ QKDN_RELAY_A_FORWARDED, "forwarded", "forwarded", "" },
+	{ QKDN_RELAY_A_FRAMES_TX, "frames-tx", "frames_tx", "" },
+	{ QKDN_RELAY_A_FRAMES_RX, "frames-rx", "frames_rx", "" },
+	{ QKDN_RELAY_A_BAD_FRAME, "bad-frame", "bad_frame", "" },
+	{ QKDN_RELAY_A_BAD_MAC, "bad-mac", "bad_mac", "" },
+	{ QKDN_RELAY_A_REPLAYED, "replayed", "replayed", "" },
+	{ QKDN_RELAY_A_UNKNOWN_LINK, "unknown-link", "unknown_link", "" },
+	{ QKDN_RELAY_A_UNKNOWN_KEY, "unknown-key", "unknown_key", "" },
+	{ QKDN_RELAY_A_UNROUTABLE, "unroutable", "unroutable", "" },
+	{ QKDN_RELAY_A_LINK_KEYS_USED, "link-keys-used", "link_keys_used", "" },
+};
 
-void cli_stats_parse(const struct nlattr *nest, struct cli_stats *st)
+static const struct cli_counter store_fields[] = {
+	{ QKDN_STORE_A_OWN_AVAILABLE, "own-available", "own_available", "" },
+	{ QKDN_STORE_A_PEER_STORED, "peer-stored", "peer_stored", "" },
+	{ QKDN_STORE_A_RELAYED_OUT, "relayed-out", "relayed_out", "" },
+	{ QKDN_STORE_A_RELAYED_IN, "relayed-in", "relayed_in", "" },
+	{ QKDN_STORE_A_CONSUMED, "consumed", "consumed", "" },
+	{ QKDN_STORE_A_DELETED, "deleted", "deleted", "" },
+};
+
+_Static_assert(QKDN_STAT_A_MAX < 32 && QKDN_RELAY_A_MAX < 32 && QKDN_STORE_A_MAX < 32,
+	       "cli_stats holds 32 counters");
+
+const struct cli_counter_set cli_link_counters = {
+	link_fields, QKDN_ARRAY_SIZE(link_fields), QKDN_STAT_A_MAX,
+};
+const struct cli_counter_set cli_relay_counters = {
+	relay_fields, QKDN_ARRAY_SIZE(relay_fields), QKDN_RELAY_A_MAX,
+};
+const struct cli_counter_set cli_store_counters = {
+	store_fields, QKDN_ARRAY_SIZE(store_fields), QKDN_STORE_A_MAX,
+};
+
+void cli_counters_parse(const struct cli_counter_set *set, const struct nlattr *nest,
+			struct cli_stats *st)
 {
-	const struct nlattr *tb[QKDN_STAT_A_MAX + 1];
+	const struct nlattr *tb[32];
 
 	memset(st, 0, sizeof(*st));
-	if (!nest || qkdn_nl_parse_nested(nest, tb, QKDN_STAT_A_MAX) < 0)
+	if (!nest || qkdn_nl_parse_nested(nest, tb, set->max) < 0)
 		return;
-	for (int i = 1; i <= QKDN_STAT_A_MAX; i++)
+	for (unsigned int i = 1; i <= set->max; i++)
 		if (qkdn_nla_u64(tb[i], &st->v[i]))
 			st->present |= 1U << i;
 }
 
+/* Prints the counters fields[from..to) that are present on one line, the
+ * first preceded by lead; nothing at all if none is present. */
+static void print_fields(const struct cli_counter *fields, size_t from, size_t to,
+			 const struct cli_stats *st, const char *lead)
+{
+	bool any = false;
+
+	for (size_t i = from; i < to; i++) {
+		if (!(st->present & (1U << fields[i].attr)))
+			continue;
+		printf("%s%s %llu%s", any ? " " : lead, fields[i].name,
+		       (unsigned long long)st->v[fields[i].attr], fields[i].unit);
+		any = true;
+	}
+	if (any)
+		putchar('\n');
+}
+
+void cli_counters_print(const struct cli_counter_set *set, const struct cli_stats *st,
+			const char *lead)
+{
+	print_fields(set->fields, 0, set->n, st, lead);
+}
+
+json_t *cli_counters_json(const struct cli_counter_set *set, const struct cli_stats *st)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < set->n; i++)
+		if (st->present & (1U << set->fields[i].attr))
+			json_object_set_new(o, set->fields[i].json,
+					    cli_json_u64(st->v[set->fields[i].attr]));
+	return o;
+}
+
+void cli_stats_parse(const struct nlattr *nest, struct cli_stats *st)
+{
+	cli_counters_parse(&cli_link_counters, nest, st);
+}
+
 void cli_stats_print(const struct cli_stats *st, const char *indent)
 {
-	for (int line = 0; line < 2; line++) {
-		size_t from = line ? STAT_FIRST_LINE : 0;
-		size_t to = line ? QKDN_ARRAY_SIZE(stat_fields) : STAT_FIRST_LINE;
-		bool any = false;
-
-		for (size_t i = from; i < to; i++) {
-			if (!(st->present & (1U << stat_fields[i].attr)))
-				continue;
-			printf("%s%s %llu%s", any ? " " : indent, stat_fields[i].name,
-			       (unsigned long long)st->v[stat_fields[i].attr], stat_fields[i].unit);
-			any = true;
-		}
-		if (any)
-			putchar('\n');
-	}
+	print_fields(link_fields, 0, STAT_FIRST_LINE, st, indent);
+	print_fields(link_fields, STAT_FIRST_LINE, QKDN_ARRAY_SIZE(link_fields), st, indent);
 }
 
 json_t *cli_stats_json(const struct cli_stats *st)
 {
-	json_t *o = json_object();
-
-	for (size_t i = 0; i < QKDN_ARRAY_SIZE(stat_fields); i++)
-		if (st->present & (1U << stat_fields[i].attr))
-			json_object_set_new(o, stat_fields[i].json,
-					    cli_json_u64(st->v[stat_fields[i].attr]));
-	return o;
+	return cli_counters_json(&cli_link_counters, st);
 }

@@ -127,9 +127,11 @@ static int link_show(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+/* The per-link counters, then the node's relay counters. */
 static int stats_show(struct cli *cli, int argc, char **argv)
 {
 	struct link_list l = { 0 };
+	struct cli_stats relay;
 	uint32_t id = 0;
 	bool one;
 
@@ -139,6 +141,7 @@ static int stats_show(struct cli *cli, int argc, char **argv)
 	}
 	parse_show_args("stats", argc, argv, &one, &id);
 	link_get(cli, "stats", one, id, &l);
+	cli_node_relay_stats(cli, "stats", &relay);
 
 	if (cli->json) {
 		json_t *arr = json_array();
@@ -146,13 +149,20 @@ static int stats_show(struct cli *cli, int argc, char **argv)
 		for (size_t i = 0; i < l.n; i++)
 			json_array_append_new(arr, json_pack("{s:I, s:o}",
 				"link", (json_int_t)l.v[i].id, "stats", cli_stats_json(&l.v[i].stats)));
-		cli_json_print(arr);
+		cli_json_print(json_pack("{s:o, s:o}", "links", arr,
+					 "relay", cli_counters_json(&cli_relay_counters, &relay)));
 	} else {
 		for (size_t i = 0; i < l.n; i++) {
 			if (i)
 				putchar('\n');
 			printf("link %u:\n", l.v[i].id);
 			cli_stats_print(&l.v[i].stats, "  ");
+		}
+		if (relay.present) {
+			if (l.n)
+				putchar('\n');
+			printf("relay:\n");
+			cli_counters_print(&cli_relay_counters, &relay, "  ");
 		}
 	}
 	free(l.v);
@@ -283,9 +293,10 @@ const struct cli_object cli_link = {
 };
 
 static const struct cli_cmd stats_cmd = {
-	NULL, "[ID]", "per-link pool counters", stats_show,
+	NULL, "[ID]", "per-link pool counters (one link or all), then the node's relay counters",
+	stats_show,
 };
 
 const struct cli_object cli_stats = {
-	.name = "stats", .help = "per-link pool counters", .single = &stats_cmd,
+	.name = "stats", .help = "pool and relay counters", .single = &stats_cmd,
 };

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,8 @@ static const char *alarm_name(uint32_t a)
 		return "pool-high";
 	case QKDN_ALARM_POOL_FULL:
 		return "pool-full";
+	case QKDN_ALARM_RELAY_FAILED:
+		return "relay-failed";
 	default:
 		return NULL;
 	}
@@ -33,6 +36,25 @@ struct monitor {
 	bool json;
 	uint64_t seen, count;	/* count 0: until a signal */
 };
+
+/* A relay alarm names the relay and its destination, not a link. */
+static void print_relay_alarm(const struct monitor *m, const char *name, uint32_t node,
+			      const struct nlattr *const *tb)
+{
+	uint32_t dest = 0;
+	uint64_t relay = 0;
+	char relay_id[17];
+
+	qkdn_nla_u32(tb[QKDN_A_DEST_NODE_ID], &dest);
+	qkdn_nla_u64(tb[QKDN_A_RELAY_ID], &relay);
+	snprintf(relay_id, sizeof(relay_id), "%016" PRIx64, relay);
+	if (m->json)
+		cli_json_print(json_pack("{s:s, s:I, s:I, s:s}", "alarm", name,
+					 "node", (json_int_t)node, "dest", (json_int_t)dest,
+					 "relay_id", relay_id));
+	else
+		printf("alarm %s node %u dest %u relay %s\n", name, node, dest, relay_id);
+}
 
 static int alarm_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -54,7 +76,9 @@ static int alarm_cb(const struct nlmsghdr *nlh, void *data)
 		snprintf(unknown, sizeof(unknown), "unknown-%u", alarm);
 		name = unknown;
 	}
-	if (m->json) {
+	if (alarm == QKDN_ALARM_RELAY_FAILED) {
+		print_relay_alarm(m, name, node, tb);
+	} else if (m->json) {
 		cli_json_print(json_pack("{s:s, s:I, s:I, s:o}", "alarm", name,
 					 "node", (json_int_t)node, "link", (json_int_t)link,
 					 "stats", cli_stats_json(&st)));
@@ -64,9 +88,9 @@ static int alarm_cb(const struct nlmsghdr *nlh, void *data)
 			printf(" enc-available %llu",
 			       (unsigned long long)st.v[QKDN_STAT_A_ENC_AVAILABLE]);
 		printf("\n");
-		if (fflush(stdout) == EOF)
-			qkdn_die_err(errno, "monitor: write");
 	}
+	if (!m->json && fflush(stdout) == EOF)
+		qkdn_die_err(errno, "monitor: write");
 	m->seen++;
 	return m->count && m->seen >= m->count ? 1 : 0;
 }
@@ -138,8 +162,8 @@ static int monitor_run(struct cli *cli, int argc, char **argv)
 
 static const struct cli_cmd monitor_cmd = {
 	NULL, "[count N]",
-	"print alarms (pool-low, pool-low-cleared, pool-high, pool-full) until "
-	"SIGINT/SIGTERM or N events", monitor_run,
+	"print alarms (pool-low, pool-low-cleared, pool-high, pool-full, relay-failed) "
+	"until SIGINT/SIGTERM or N events", monitor_run,
 };
 
 const struct cli_object cli_monitor = {
