@@ -5,6 +5,9 @@
  */
 
 #include <linux/cred.h>
+#include <linux/module.h>
+#include <linux/rcupdate.h>
+#include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
@@ -719,6 +722,35 @@ static int qkdn_nl_app_dump_start(struct netlink_callback *cb)
 	return 0;
 }
 
+/*
+ * A netlink reply that carries keys is copied to the reader and then freed
+ * by the networking core, which does not wipe it. So the reply gets a
+ * zerocopy completion: the core calls it when it releases the reply's
+ * data, after the reader has copied it (or the socket went away), and it
+ * wipes the data. Each reply in flight holds a module reference, so the
+ * module cannot go while a callback may still come.
+ */
+static void reply_wipe(struct sk_buff *skb, struct ubuf_info *uarg,
+		       bool zerocopy_success)
+{
+	memzero_explicit(skb->head, skb_end_offset(skb));
+	refcount_dec(&uarg->refcnt);
+	module_put(THIS_MODULE);
+}
+
+static struct ubuf_info reply_wipe_uarg = {
+	.callback = reply_wipe,
+	.refcnt = REFCOUNT_INIT(1),
+	/* Clones (netlink taps) share the data rather than copy it. */
+	.flags = SKBFL_ZEROCOPY_ENABLE | SKBFL_DONT_ORPHAN,
+};
+
+static void reply_wipe_on_free(struct sk_buff *skb)
+{
+	__module_get(THIS_MODULE);
+	skb_zcopy_set(skb, &reply_wipe_uarg, NULL);
+}
+
 /* A key supply reply under construction. */
 struct supply_reply {
 	struct genl_info *info;
@@ -740,6 +772,7 @@ static int supply_reply_prepare(void *ctx, u32 count, u32 bytes)
 	reply->msg = genlmsg_new(size, GFP_KERNEL);
 	if (!reply->msg)
 		return -ENOMEM;
+	reply_wipe_on_free(reply->msg);
 	reply->hdr = genlmsg_put_reply(reply->msg, reply->info, &qkdn_family,
 				       0, reply->cmd);
 	if (!reply->hdr)
@@ -765,12 +798,9 @@ static int supply_reply_key(void *ctx, const struct qkdn_pool_key *key)
 	return 0;
 }
 
-/* Frees a reply that may hold key bytes, wiping it first. */
+/* Frees a reply that was not sent; reply_wipe() wipes it. */
 static void supply_reply_free(struct supply_reply *reply)
 {
-	if (!reply->msg)
-		return;
-	memzero_explicit(reply->msg->data, reply->msg->len);
 	nlmsg_free(reply->msg);
 }
 
@@ -1320,4 +1350,10 @@ int __init qkdn_netlink_init(void)
 void qkdn_netlink_uninit(void)
 {
 	genl_unregister_family(&qkdn_family);
+	/*
+	 * The last reply_wipe() dropped its module reference just before
+	 * returning: let every CPU and task get out of it.
+	 */
+	synchronize_rcu();
+	synchronize_rcu_tasks();
 }

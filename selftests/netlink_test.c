@@ -452,6 +452,46 @@ TEST_F(node, delete_wipes_the_key)
 	free(a);
 }
 
+static long module_refcnt(void)
+{
+	FILE *f = fopen("/sys/module/qkdn/refcnt", "r");
+	long n = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n;
+}
+
+/*
+ * A reply carrying keys is wiped when the core frees it; until then it
+ * holds the module, so the wiping code cannot go away under it.
+ */
+TEST_F(node, key_reply_wiped_and_released_after_reading)
+{
+	struct nlmsghdr *nlh = get_msg(&self->nl, "sa", "sb", 2);
+	struct keys *k = calloc(1, sizeof(*k));
+	long before = module_refcnt();
+	int ret;
+
+	ASSERT_NE(NULL, k);
+	ASSERT_LE(0, before);
+	ASSERT_LT(0, mnl_socket_sendto(self->nl.sk, nlh, nlh->nlmsg_len));
+	usleep(100000);
+	EXPECT_EQ(before + 1, module_refcnt());
+	ret = mnl_socket_recvfrom(self->nl.sk, self->nl.buf, sizeof(self->nl.buf));
+	ASSERT_LT(0, ret);
+	mnl_cb_run(self->nl.buf, ret, 0, 0, keys_cb, k);
+	EXPECT_EQ(2, k->n);
+	/* The ack that follows. */
+	ret = mnl_socket_recvfrom(self->nl.sk, self->nl.buf, sizeof(self->nl.buf));
+	EXPECT_LT(0, ret);
+	EXPECT_EQ(before, module_refcnt());
+	free(k);
+}
+
 TEST_F(node, dump_links_and_apps)
 {
 	struct pool_stats st = { 0 };
