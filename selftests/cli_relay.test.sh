@@ -92,7 +92,7 @@ expect_errno "relay timeout 0" \
 	"qkdn: node set: Numerical result out of range: integer out of range [QKDN_A_RELAY_TIMEOUT]" \
 	alpha qkdn node set relay-timeout 0
 alpha qkdn node set relay-timeout 300
-expect_eq "relay timeout set" "node 1 name alpha keyring-ttl 0 relay-timeout 300 links 1 apps 0" \
+expect_eq "relay timeout set" "node 1 name alpha keyring-ttl 0 relay-timeout 300 ksa-sync off links 1 apps 0" \
 	"$(alpha qkdn node show | head -n1)"
 
 # Refused relays take nothing from the link.
@@ -146,3 +146,11 @@ expect_eq "stats ends with the relay counters" \
 	"$(alpha qkdn node show | sed -n 's/^relay /  /p')" "$(alpha qkdn stats | tail -n1)"
 expect_eq "stats -j: the links, then the relay counters" "links relay 1 1" \
 	"$(alpha qkdn -j stats | jq -r '[keys[], .relay.started, .relay.failed] | join(" ")')"
+
+# KSA synchronisation is a node setting, off until the daemon turns it on.
+expect_eq "ksa-sync starts off" "off" \
+	"$(alpha qkdn node show | sed -n 's/.* ksa-sync \([a-z]*\).*/\1/p')"
+alpha qkdn node set ksa-sync on
+expect_eq "ksa-sync on" "true" "$(alpha qkdn -j node show | jq -r .ksa_sync)"
+expect_errno "ksa-sync takes on or off" "ksa-sync takes on or off, not 'maybe'" \
+	alpha qkdn node set ksa-sync maybe

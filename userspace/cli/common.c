@@ -24,7 +24,7 @@ static const char *const attr_names[QKDN_A_MAX + 1] = {
 	NAME(QKDN_A_KEY), NAME(QKDN_A_ALARM), NAME(QKDN_A_PAD),
 	NAME(QKDN_A_DEST_NODE_ID), NAME(QKDN_A_NEXT_HOP_NODE_ID), NAME(QKDN_A_RELAY_ID),
 	NAME(QKDN_A_RELAY_TIMEOUT), NAME(QKDN_A_KX_FRAME), NAME(QKDN_A_RELAY_STATS),
-	NAME(QKDN_A_STORE_STATS),
+	NAME(QKDN_A_STORE_STATS), NAME(QKDN_A_KSA_SYNC),
 };
 
 static const char *attr_name(int type)
@@ -241,6 +241,9 @@ static const struct cli_counter relay_fields[] = {
 	{ QKDN_RELAY_A_UNKNOWN_KEY, "unknown-key", "unknown_key", "" },
 	{ QKDN_RELAY_A_UNROUTABLE, "unroutable", "unroutable", "" },
 	{ QKDN_RELAY_A_LINK_KEYS_USED, "link-keys-used", "link_keys_used", "" },
+	{ QKDN_RELAY_A_SYNC_OK, "sync-ok", "sync_ok", "" },
+	{ QKDN_RELAY_A_SYNC_MISMATCH, "sync-mismatch", "sync_mismatch", "" },
+	{ QKDN_RELAY_A_SYNC_TIMEOUT, "sync-timeout", "sync_timeout", "" },
 };
 
 static const struct cli_counter store_fields[] = {

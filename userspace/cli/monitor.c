@@ -27,6 +27,8 @@ static const char *alarm_name(uint32_t a)
 		return "pool-full";
 	case QKDN_ALARM_RELAY_FAILED:
 		return "relay-failed";
+	case QKDN_ALARM_KSA_MISMATCH:
+		return "ksa-mismatch";
 	default:
 		return NULL;
 	}
@@ -48,12 +50,17 @@ static void print_relay_alarm(const struct monitor *m, const char *name, uint32_
 	qkdn_nla_u32(tb[QKDN_A_DEST_NODE_ID], &dest);
 	qkdn_nla_u64(tb[QKDN_A_RELAY_ID], &relay);
 	snprintf(relay_id, sizeof(relay_id), "%016" PRIx64, relay);
-	if (m->json)
+	if (m->json && tb[QKDN_A_RELAY_ID])
 		cli_json_print(json_pack("{s:s, s:I, s:I, s:s}", "alarm", name,
 					 "node", (json_int_t)node, "dest", (json_int_t)dest,
 					 "relay_id", relay_id));
-	else
+	else if (m->json)
+		cli_json_print(json_pack("{s:s, s:I, s:I}", "alarm", name,
+					 "node", (json_int_t)node, "dest", (json_int_t)dest));
+	else if (tb[QKDN_A_RELAY_ID])
 		printf("alarm %s node %u dest %u relay %s\n", name, node, dest, relay_id);
+	else
+		printf("alarm %s node %u dest %u\n", name, node, dest);
 }
 
 static int alarm_cb(const struct nlmsghdr *nlh, void *data)
@@ -76,7 +83,7 @@ static int alarm_cb(const struct nlmsghdr *nlh, void *data)
 		snprintf(unknown, sizeof(unknown), "unknown-%u", alarm);
 		name = unknown;
 	}
-	if (alarm == QKDN_ALARM_RELAY_FAILED) {
+	if (alarm == QKDN_ALARM_RELAY_FAILED || alarm == QKDN_ALARM_KSA_MISMATCH) {
 		print_relay_alarm(m, name, node, tb);
 	} else if (m->json) {
 		cli_json_print(json_pack("{s:s, s:I, s:I, s:o}", "alarm", name,
@@ -162,7 +169,7 @@ static int monitor_run(struct cli *cli, int argc, char **argv)
 
 static const struct cli_cmd monitor_cmd = {
 	NULL, "[count N]",
-	"print alarms (pool-low, pool-low-cleared, pool-high, pool-full, relay-failed) "
+	"print alarms (pool-low, pool-low-cleared, pool-high, pool-full, relay-failed, ksa-mismatch) "
 	"until SIGINT/SIGTERM or N events", monitor_run,
 };
 

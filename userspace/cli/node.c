@@ -11,6 +11,8 @@
 struct node_info {
 	uint32_t id, ttl, links, apps, relay_timeout;
 	bool have_relay_timeout;
+	bool have_ksa_sync;
+	uint8_t ksa_sync;
 	char name[QKDN_ID_MAXLEN + 1];
 	struct cli_stats relay;
 };
@@ -28,6 +30,7 @@ static int node_cb(const struct nlmsghdr *nlh, void *data)
 	qkdn_nla_u32(tb[QKDN_A_LINK_COUNT], &n->links);
 	qkdn_nla_u32(tb[QKDN_A_APP_COUNT], &n->apps);
 	n->have_relay_timeout = qkdn_nla_u32(tb[QKDN_A_RELAY_TIMEOUT], &n->relay_timeout);
+	n->have_ksa_sync = qkdn_nla_u8(tb[QKDN_A_KSA_SYNC], &n->ksa_sync);
 	cli_counters_parse(&cli_relay_counters, tb[QKDN_A_RELAY_STATS], &n->relay);
 	name = qkdn_nla_str(tb[QKDN_A_NODE_NAME]);
 	snprintf(n->name, sizeof(n->name), "%s", name ? name : "");
@@ -63,6 +66,8 @@ static int node_show(struct cli *cli, int argc, char **argv)
 
 		if (o && n.have_relay_timeout)
 			json_object_set_new(o, "relay_timeout_ms", json_integer(n.relay_timeout));
+		if (o && n.have_ksa_sync)
+			json_object_set_new(o, "ksa_sync", json_boolean(n.ksa_sync));
 		if (o && n.relay.present)
 			json_object_set_new(o, "relay", cli_counters_json(&cli_relay_counters,
 									  &n.relay));
@@ -75,6 +80,8 @@ static int node_show(struct cli *cli, int argc, char **argv)
 	printf(" keyring-ttl %u", n.ttl);
 	if (n.have_relay_timeout)
 		printf(" relay-timeout %u", n.relay_timeout);
+	if (n.have_ksa_sync)
+		printf(" ksa-sync %s", n.ksa_sync ? "on" : "off");
 	printf(" links %u apps %u\n", n.links, n.apps);
 	cli_counters_print(&cli_relay_counters, &n.relay, "relay ");
 	return 0;
@@ -84,6 +91,7 @@ static int node_set(struct cli *cli, int argc, char **argv)
 {
 	const char *what = "node set";
 	bool have_id = false, have_name = false, have_ttl = false, have_timeout = false;
+	bool have_sync = false;
 	struct qkdn_nl_msg *msg = cli_msg(QKDN_CMD_NODE_SET);
 
 	for (int i = 0; i < argc; i++) {
@@ -102,12 +110,21 @@ static int node_set(struct cli *cli, int argc, char **argv)
 			cli_once(what, "relay-timeout", &have_timeout);
 			qkdn_nl_put_u32(msg, QKDN_A_RELAY_TIMEOUT,
 					cli_u32(cli_value(what, argc, argv, &i), "relay-timeout"));
+		} else if (!strcmp(argv[i], "ksa-sync")) {
+			const char *v;
+
+			cli_once(what, "ksa-sync", &have_sync);
+			v = cli_value(what, argc, argv, &i);
+			if (strcmp(v, "on") && strcmp(v, "off"))
+				qkdn_die("%s: ksa-sync takes on or off, not '%s'", what, v);
+			qkdn_nl_put_u8(msg, QKDN_A_KSA_SYNC, !strcmp(v, "on"));
 		} else {
 			cli_unknown_arg(what, argv[i]);
 		}
 	}
-	if (!have_id && !have_name && !have_ttl && !have_timeout)
-		qkdn_die("%s: nothing to set (id, name, keyring-ttl or relay-timeout)", what);
+	if (!have_id && !have_name && !have_ttl && !have_timeout && !have_sync)
+		qkdn_die("%s: nothing to set (id, name, keyring-ttl, relay-timeout or ksa-sync)",
+			 what);
 	cli_request(cli, what, msg, NULL, NULL);
 	qkdn_nl_msg_free(msg);
 	return 0;
@@ -116,7 +133,7 @@ static int node_set(struct cli *cli, int argc, char **argv)
 static const struct cli_cmd node_cmds[] = {
 	{ "show", "", "the node's ID, name, keyring TTL, relay timeout, counts and relay counters",
 	  node_show },
-	{ "set", "[id N] [name NAME] [keyring-ttl SECS] [relay-timeout MS]",
+	{ "set", "[id N] [name NAME] [keyring-ttl SECS] [relay-timeout MS] [ksa-sync on|off]",
 	  "configure the node", node_set },
 	{ 0 }
 };
