@@ -1162,46 +1162,34 @@ void qkdn_netlink_kx(struct qkdn_node *node, u32 next_hop, const u8 *frame,
 				QKDN_MCGRP_KX_INDEX, GFP_KERNEL);
 }
 
-void qkdn_netlink_ksa_mismatch(struct qkdn_node *node, u32 peer)
+/*
+ * An alarm for the node's listeners: QKDN_A_ALARM and QKDN_A_NODE_ID are
+ * in place; the caller adds what the alarm is about, then alarm_send().
+ */
+static struct sk_buff *alarm_new(struct qkdn_node *node, enum qkdn_alarm alarm,
+				 void **hdr)
 {
 	struct sk_buff *msg;
-	void *hdr;
 
 	if (!genl_has_listeners(&qkdn_family, node->net, QKDN_MCGRP_ALARM_INDEX))
-		return;
+		return NULL;
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
-		return;
-	hdr = genlmsg_put(msg, 0, 0, &qkdn_family, 0, QKDN_CMD_ALARM);
-	if (!hdr ||
-	    nla_put_u32(msg, QKDN_A_ALARM, QKDN_ALARM_KSA_MISMATCH) ||
-	    nla_put_u32(msg, QKDN_A_NODE_ID, node->id) ||
-	    nla_put_u32(msg, QKDN_A_DEST_NODE_ID, peer)) {
+		return NULL;
+	*hdr = genlmsg_put(msg, 0, 0, &qkdn_family, 0, QKDN_CMD_ALARM);
+	if (!*hdr || nla_put_u32(msg, QKDN_A_ALARM, alarm) ||
+	    nla_put_u32(msg, QKDN_A_NODE_ID, node->id)) {
 		nlmsg_free(msg);
-		return;
+		return NULL;
 	}
-	genlmsg_end(msg, hdr);
-	genlmsg_multicast_netns(&qkdn_family, node->net, msg, 0,
-				QKDN_MCGRP_ALARM_INDEX, GFP_KERNEL);
+	return msg;
 }
 
-void qkdn_netlink_relay_failed(struct qkdn_node *node,
-			       struct qkdn_relay *relay)
+/* Sends the alarm, or drops it if @err says it could not be filled in. */
+static void alarm_send(struct qkdn_node *node, struct sk_buff *msg, void *hdr,
+		       int err)
 {
-	struct sk_buff *msg;
-	void *hdr;
-
-	if (!genl_has_listeners(&qkdn_family, node->net, QKDN_MCGRP_ALARM_INDEX))
-		return;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		return;
-	hdr = genlmsg_put(msg, 0, 0, &qkdn_family, 0, QKDN_CMD_ALARM);
-	if (!hdr ||
-	    nla_put_u32(msg, QKDN_A_ALARM, QKDN_ALARM_RELAY_FAILED) ||
-	    nla_put_u32(msg, QKDN_A_NODE_ID, node->id) ||
-	    nla_put_u32(msg, QKDN_A_DEST_NODE_ID, relay->dest) ||
-	    nla_put_u64_64bit(msg, QKDN_A_RELAY_ID, relay->id, QKDN_A_PAD)) {
+	if (err) {
 		nlmsg_free(msg);
 		return;
 	}
@@ -1216,22 +1204,34 @@ void qkdn_netlink_alarm(struct qkdn_node *node, struct qkdn_link *link,
 	struct sk_buff *msg;
 	void *hdr;
 
-	if (!genl_has_listeners(&qkdn_family, node->net, QKDN_MCGRP_ALARM_INDEX))
-		return;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		return;
-	hdr = genlmsg_put(msg, 0, 0, &qkdn_family, 0, QKDN_CMD_ALARM);
-	if (!hdr ||
-	    nla_put_u32(msg, QKDN_A_ALARM, alarm) ||
-	    nla_put_u32(msg, QKDN_A_NODE_ID, node->id) ||
-	    put_link(msg, link)) {
-		nlmsg_free(msg);
-		return;
-	}
-	genlmsg_end(msg, hdr);
-	genlmsg_multicast_netns(&qkdn_family, node->net, msg, 0,
-				QKDN_MCGRP_ALARM_INDEX, GFP_KERNEL);
+	msg = alarm_new(node, alarm, &hdr);
+	if (msg)
+		alarm_send(node, msg, hdr, put_link(msg, link));
+}
+
+void qkdn_netlink_ksa_mismatch(struct qkdn_node *node, u32 peer)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = alarm_new(node, QKDN_ALARM_KSA_MISMATCH, &hdr);
+	if (msg)
+		alarm_send(node, msg, hdr,
+			   nla_put_u32(msg, QKDN_A_DEST_NODE_ID, peer));
+}
+
+void qkdn_netlink_relay_failed(struct qkdn_node *node,
+			       struct qkdn_relay *relay)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = alarm_new(node, QKDN_ALARM_RELAY_FAILED, &hdr);
+	if (msg)
+		alarm_send(node, msg, hdr,
+			   nla_put_u32(msg, QKDN_A_DEST_NODE_ID, relay->dest) ||
+			   nla_put_u64_64bit(msg, QKDN_A_RELAY_ID, relay->id,
+					     QKDN_A_PAD));
 }
 
 static const struct genl_ops qkdn_ops[] = {
