@@ -36,6 +36,11 @@ static struct netlink_range_validation qkdn_relay_timeout_range = {
 	.max = 600000,
 };
 
+static struct netlink_range_validation qkdn_qber_range = {
+	.min = 0,
+	.max = 1000000,
+};
+
 static struct netlink_range_validation qkdn_capacity_range = {
 	.min = 1,
 	.max = QKDN_POOL_CAPACITY_MAX,
@@ -101,6 +106,12 @@ static const struct nla_policy qkdn_policy[QKDN_A_MAX + 1] = {
 	[QKDN_A_RELAY_STATS]	= { .type = NLA_REJECT },
 	[QKDN_A_STORE_STATS]	= { .type = NLA_REJECT },
 	[QKDN_A_KSA_SYNC]	= NLA_POLICY_MAX(NLA_U8, 1),
+	[QKDN_A_QKD_STATE]	= NLA_POLICY_RANGE(NLA_U8, QKDN_QKD_UP,
+						   QKDN_QKD_STATE_MAX),
+	[QKDN_A_QKD_KEY_RATE]	= { .type = NLA_U64 },
+	[QKDN_A_QKD_QBER]	= NLA_POLICY_FULL_RANGE(NLA_U32,
+							&qkdn_qber_range),
+	[QKDN_A_QKD_UPDATED]	= { .type = NLA_REJECT },
 };
 
 static struct qkdn_node *info_node(struct genl_info *info)
@@ -426,6 +437,14 @@ static int put_link(struct sk_buff *msg, struct qkdn_link *link)
 	    nla_put_u32(msg, QKDN_A_POOL_LOW, link->pool.low) ||
 	    nla_put_u32(msg, QKDN_A_POOL_HIGH, link->pool.high))
 		return -EMSGSIZE;
+	if (link->qkd_state &&
+	    (nla_put_u8(msg, QKDN_A_QKD_STATE, link->qkd_state) ||
+	     nla_put_u64_64bit(msg, QKDN_A_QKD_KEY_RATE, link->qkd_key_rate,
+			       QKDN_A_PAD) ||
+	     nla_put_u32(msg, QKDN_A_QKD_QBER, link->qkd_qber) ||
+	     nla_put_u64_64bit(msg, QKDN_A_QKD_UPDATED, link->qkd_updated,
+			       QKDN_A_PAD)))
+		return -EMSGSIZE;
 	return put_link_stats(msg, link);
 }
 
@@ -523,6 +542,12 @@ static int key_push(struct qkdn_node *node, struct genl_info *info)
 	link = info_link(node, info);
 	if (!link)
 		return -ENODEV;
+	if (link->qkd_state == QKDN_QKD_DOWN ||
+	    link->qkd_state == QKDN_QKD_EAVESDROPPED) {
+		NL_SET_ERR_MSG(info->extack,
+			       "the link's QKD driver reports it down or eavesdropped");
+		return -ENETDOWN;
+	}
 	if ((attrs[QKDN_A_QKD_MODULE_ID] &&
 	     nla_strcmp(attrs[QKDN_A_QKD_MODULE_ID], link->module)) ||
 	    (attrs[QKDN_A_MATCHING_QKD_MODULE_ID] &&
@@ -570,6 +595,44 @@ static int qkdn_nl_key_push(struct sk_buff *skb, struct genl_info *info)
 	mutex_unlock(&node->lock);
 	/* Whatever happened, wipe the key bytes before the skb is freed. */
 	memzero_explicit(nla_data(data), nla_len(data));
+	return ret;
+}
+
+static int qkdn_nl_qkd_status(struct sk_buff *skb, struct genl_info *info)
+{
+	static const u8 alarms[] = {
+		[QKDN_QKD_UP] = QKDN_ALARM_QKD_UP,
+		[QKDN_QKD_DOWN] = QKDN_ALARM_QKD_DOWN,
+		[QKDN_QKD_EAVESDROPPED] = QKDN_ALARM_QKD_EAVESDROP,
+	};
+	struct qkdn_node *node = info_node(info);
+	struct nlattr **attrs = info->attrs;
+	struct qkdn_link *link;
+	u8 state, was;
+	int ret = 0;
+
+	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_LINK_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, QKDN_A_QKD_STATE))
+		return -EINVAL;
+	state = nla_get_u8(attrs[QKDN_A_QKD_STATE]);
+	mutex_lock(&node->lock);
+	link = info_link(node, info);
+	if (!link) {
+		ret = -ENODEV;
+		goto out;
+	}
+	was = link->qkd_state;
+	link->qkd_state = state;
+	if (attrs[QKDN_A_QKD_KEY_RATE])
+		link->qkd_key_rate = nla_get_u64(attrs[QKDN_A_QKD_KEY_RATE]);
+	if (attrs[QKDN_A_QKD_QBER])
+		link->qkd_qber = nla_get_u32(attrs[QKDN_A_QKD_QBER]);
+	link->qkd_updated = ktime_get_real_ns();
+	/* A link first heard of as up raises nothing: nothing was wrong. */
+	if (state != was && (was || state != QKDN_QKD_UP))
+		qkdn_netlink_alarm(node, link, alarms[state]);
+out:
+	mutex_unlock(&node->lock);
 	return ret;
 }
 
@@ -1310,6 +1373,10 @@ static const struct genl_ops qkdn_ops[] = {
 	}, {
 		.cmd = QKDN_CMD_KX_FRAME,
 		.doit = qkdn_nl_kx_frame,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = QKDN_CMD_QKD_STATUS,
+		.doit = qkdn_nl_qkd_status,
 		.flags = GENL_UNS_ADMIN_PERM,
 	}, {
 		.cmd = QKDN_CMD_STORE_GET,

@@ -30,6 +30,10 @@
  * @cons_rate: keys consumed per second over the last sample
  * @kx_tx_seq: sequence number of the last relay frame sent on the link
  * @kx_rx_seq: sequence number of the last relay frame accepted from it
+ * @qkd_state: enum qkdn_qkd_state, as the QKD driver last reported it
+ * @qkd_key_rate: secret key rate it reported, bit/s
+ * @qkd_qber: QBER it reported, parts per million
+ * @qkd_updated: when it reported, ns since the epoch
  */
 struct qkdn_link {
 	u32 id;
@@ -46,6 +50,10 @@ struct qkdn_link {
 	u64 cons_rate;
 	u64 kx_tx_seq;
 	u64 kx_rx_seq;
+	u8 qkd_state;
+	u64 qkd_key_rate;
+	u32 qkd_qber;
+	u64 qkd_updated;
 };
 
 /**

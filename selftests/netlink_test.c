@@ -596,4 +596,82 @@ TEST_F(node, alarm_on_low_watermark)
 	free(mon);
 }
 
+static struct nlmsghdr *qkd_status_msg(struct nl *nl, uint32_t link,
+				       uint8_t state, uint32_t qber)
+{
+	struct nlmsghdr *nlh = req(nl, QKDN_CMD_QKD_STATUS);
+
+	mnl_attr_put_u32(nlh, QKDN_A_LINK_ID, link);
+	mnl_attr_put_u8(nlh, QKDN_A_QKD_STATE, state);
+	mnl_attr_put_u64(nlh, QKDN_A_QKD_KEY_RATE, 12345);
+	mnl_attr_put_u32(nlh, QKDN_A_QKD_QBER, qber);
+	return nlh;
+}
+
+static int qkd_cb(const struct nlmsghdr *nlh, void *data)
+{
+	uint32_t *out = data;	/* state, qber */
+	struct nlattr *attr;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct genlmsghdr)) {
+		if (mnl_attr_get_type(attr) == QKDN_A_QKD_STATE)
+			out[0] = mnl_attr_get_u8(attr);
+		if (mnl_attr_get_type(attr) == QKDN_A_QKD_QBER)
+			out[1] = mnl_attr_get_u32(attr);
+	}
+	return MNL_CB_OK;
+}
+
+/*
+ * The QKD driver's word on its link: a link reported down or eavesdropped
+ * takes no QKD-keys, and every change of state is an alarm.
+ */
+TEST_F(node, qkd_status_gates_pushes_and_raises_alarms)
+{
+	struct nl *mon = malloc(sizeof(*mon));
+	uint32_t alarm = 0, seen[2] = { 0 };
+	uint8_t data[64] = { 1 };
+	struct nlmsghdr *nlh;
+	int group, ret;
+
+	ASSERT_NE(NULL, mon);
+	/* This runs in node 2's namespace, like the alarm test. */
+	ASSERT_EQ(0, nl_open(mon));
+	group = mon->alarm_group;
+	ASSERT_EQ(0, mnl_socket_setsockopt(mon->sk, NETLINK_ADD_MEMBERSHIP,
+					   &group, sizeof(group)));
+
+	EXPECT_REFUSED_ON(&self->nl2, &self->before2, ENODEV,
+			  qkd_status_msg(&self->nl2, 9, QKDN_QKD_UP, 0));
+	EXPECT_REFUSED_ON(&self->nl2, &self->before2, ERANGE,
+			  qkd_status_msg(&self->nl2, 1, 0, 0));
+	EXPECT_REFUSED_ON(&self->nl2, &self->before2, ERANGE,
+			  qkd_status_msg(&self->nl2, 1, QKDN_QKD_UP, 1000001));
+
+	ASSERT_EQ(0, talk(&self->nl2, qkd_status_msg(&self->nl2, 1,
+			  QKDN_QKD_EAVESDROPPED, 250000), NULL, NULL));
+	ret = mnl_socket_recvfrom(mon->sk, mon->buf, sizeof(mon->buf));
+	ASSERT_LT(0, ret);
+	mnl_cb_run(mon->buf, ret, 0, 0, alarm_cb, &alarm);
+	EXPECT_EQ(QKDN_ALARM_QKD_EAVESDROP, alarm);
+	EXPECT_REFUSED_ON(&self->nl2, &self->before2, ENETDOWN,
+			  push_msg(&self->nl2, 1, "q9", data, sizeof(data)));
+	nlh = req(&self->nl2, QKDN_CMD_LINK_GET);
+	mnl_attr_put_u32(nlh, QKDN_A_LINK_ID, 1);
+	ASSERT_EQ(0, talk(&self->nl2, nlh, qkd_cb, seen));
+	EXPECT_EQ(QKDN_QKD_EAVESDROPPED, seen[0]);
+	EXPECT_EQ(250000, seen[1]);
+
+	ASSERT_EQ(0, talk(&self->nl2, qkd_status_msg(&self->nl2, 1,
+			  QKDN_QKD_UP, 20000), NULL, NULL));
+	ret = mnl_socket_recvfrom(mon->sk, mon->buf, sizeof(mon->buf));
+	ASSERT_LT(0, ret);
+	mnl_cb_run(mon->buf, ret, 0, 0, alarm_cb, &alarm);
+	EXPECT_EQ(QKDN_ALARM_QKD_UP, alarm);
+	EXPECT_EQ(0, talk(&self->nl2, push_msg(&self->nl2, 1, "q9", data,
+					       sizeof(data)), NULL, NULL));
+	mnl_socket_close(mon->sk);
+	free(mon);
+}
+
 TEST_HARNESS_MAIN

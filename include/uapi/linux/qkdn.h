@@ -118,6 +118,21 @@
  *     QKDN_A_POOL_CAPACITY, QKDN_A_POOL_LOW, QKDN_A_POOL_HIGH,
  *     QKDN_A_LINK_STATS: NLA_NESTED
  *       QKDN_STAT_A_*: NLA_U64 each, see enum qkdn_stat_attr
+ *     QKDN_A_QKD_STATE, QKDN_A_QKD_KEY_RATE, QKDN_A_QKD_QBER,
+ *     QKDN_A_QKD_UPDATED: the QKD link's status, once its driver reported
+ *   Errors: ENODEV.
+ *
+ * QKDN_CMD_QKD_STATUS [admin] (Mq/Cq, from the QKD device driver): the
+ *   state of the QKD link under a KMA link, as its driver sees it.
+ *     QKDN_A_LINK_ID: NLA_U32, required
+ *     QKDN_A_QKD_STATE: NLA_U8, enum qkdn_qkd_state, required
+ *     QKDN_A_QKD_KEY_RATE: NLA_U64, secret key rate, bit/s
+ *     QKDN_A_QKD_QBER: NLA_U32, quantum bit error rate, parts per million
+ *         (0..1000000)
+ *   While the state is DOWN or EAVESDROPPED the module refuses KEY_PUSH on
+ *   the link (ENETDOWN): no key of a link under attack enters the pool.
+ *   A change of state raises QKDN_ALARM_QKD_DOWN, QKDN_ALARM_QKD_EAVESDROP
+ *   or QKDN_ALARM_QKD_UP on the alarm group, with the link's attributes.
  *   Errors: ENODEV.
  *
  * QKDN_CMD_KEY_PUSH [admin] (Kq-1): one QKD-key from the QKD module of a
@@ -130,7 +145,8 @@
  *     QKDN_A_QKD_MODULE_ID, QKDN_A_MATCHING_QKD_MODULE_ID: if present,
  *         must name the link's modules
  *   No reply beyond the ack, so a driver can push at full rate.
- *   Errors: ENODEV; EBADMSG hash mismatch; EINVAL module IDs differ;
+ *   Errors: ENODEV; ENETDOWN its QKD link is reported down or
+ *   eavesdropped; EBADMSG hash mismatch; EINVAL module IDs differ;
  *   EOVERFLOW the link's 48-bit sequence space is used up. A refused push
  *   changes nothing.
  *
@@ -353,6 +369,7 @@ enum qkdn_cmd {
 	QKDN_CMD_RELAY,
 	QKDN_CMD_KX_FRAME,
 	QKDN_CMD_STORE_GET,
+	QKDN_CMD_QKD_STATUS,
 	__QKDN_CMD_LAST
 };
 
@@ -397,6 +414,10 @@ enum qkdn_attr {
 	QKDN_A_RELAY_STATS,
 	QKDN_A_STORE_STATS,
 	QKDN_A_KSA_SYNC,
+	QKDN_A_QKD_STATE,
+	QKDN_A_QKD_KEY_RATE,
+	QKDN_A_QKD_QBER,
+	QKDN_A_QKD_UPDATED,
 	__QKDN_A_LAST
 };
 
@@ -467,6 +488,22 @@ enum qkdn_link_role {
 #define QKDN_ROLE_MAX (__QKDN_ROLE_LAST - 1)
 
 /**
+ * enum qkdn_qkd_state - a QKD link as its driver reports it
+ * @QKDN_QKD_UP: producing keys
+ * @QKDN_QKD_DOWN: not producing keys: outage, fibre cut, device fault
+ * @QKDN_QKD_EAVESDROPPED: QBER above the abort threshold; keys discarded
+ */
+enum qkdn_qkd_state {
+	QKDN_QKD_UNKNOWN,
+	QKDN_QKD_UP,
+	QKDN_QKD_DOWN,
+	QKDN_QKD_EAVESDROPPED,
+	__QKDN_QKD_STATE_LAST
+};
+
+#define QKDN_QKD_STATE_MAX (__QKDN_QKD_STATE_LAST - 1)
+
+/**
  * enum qkdn_alarm - events on the alarm multicast group
  * @QKDN_ALARM_POOL_LOW: the encrypting half fell below the low watermark
  * @QKDN_ALARM_POOL_LOW_CLEARED: it is back at or above the low watermark
@@ -477,6 +514,10 @@ enum qkdn_link_role {
  * @QKDN_ALARM_KSA_MISMATCH: KSA synchronisation found keys that differ
  *	between the two ends; they were wiped (QKDN_A_DEST_NODE_ID: the other
  *	end; no link attributes)
+ * @QKDN_ALARM_QKD_DOWN: the link's QKD driver reports it down
+ * @QKDN_ALARM_QKD_EAVESDROP: the QBER is above the abort threshold: an
+ *	eavesdropper, or a fault that looks like one
+ * @QKDN_ALARM_QKD_UP: the QKD link produces keys again
  */
 enum qkdn_alarm {
 	QKDN_ALARM_UNSPEC,
@@ -486,6 +527,9 @@ enum qkdn_alarm {
 	QKDN_ALARM_POOL_FULL,
 	QKDN_ALARM_RELAY_FAILED,
 	QKDN_ALARM_KSA_MISMATCH,
+	QKDN_ALARM_QKD_DOWN,
+	QKDN_ALARM_QKD_EAVESDROP,
+	QKDN_ALARM_QKD_UP,
 	__QKDN_ALARM_LAST
 };
 
