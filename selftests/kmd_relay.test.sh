@@ -32,7 +32,11 @@
 #
 # Link key cost, 32-byte units: a RELAY frame of N 32-byte keys takes
 # ceil((32 + N * 32) / 32) = N + 1 link keys, an ACK or ABORT takes 1, at
-# each end of every hop they cross.
+# each end of every hop they cross. With KSA synchronisation (ksa-sync =
+# yes, set by every kmd here), a GET_KEY at the source also sends a SYNC to
+# the destination and gets a SYNC_ACK back: 1 link key each (the MAC key;
+# they carry no key bytes). Every cost is checked as it happens, and at the
+# end the totals must be exactly the sum: no link key unaccounted for.
 set -e
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pki.sh"
@@ -104,7 +108,7 @@ kmd_config() {
 		printf '[node]\nid = %s\nname = %s\nlisten = 0.0.0.0:7000\n' "$id" "$ns"
 		printf 'cert = %s/pki/node-%s.crt\nkey = %s/pki/node-%s.key\nca = %s/pki/ca.crt\n' \
 			"$work" "$id" "$work" "$id" "$work"
-		printf 'community = qkdn-selftest\n'
+		printf 'community = qkdn-selftest\nksa-sync = yes\n'
 		for p in ${peers_of[$ns]}; do
 			printf '\n[peer]\nid = %s\naddress = %s:7000\n' "$p" "${addr_of[$ns,$p]}"
 		done
@@ -160,6 +164,23 @@ sessions_up() {
 	done
 }
 
+# sessions_settled NS...: no session came up or went down for 2 s. (Two
+# neighbours that dial each other at once may see a session come up on one
+# connection, then be replaced by the other's; frames in between are lost.)
+sessions_settled() {
+	local before now i
+	before=$(cat "$work"/*.log | grep -cE 'event=peer-(up|down)')
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		sleep 2
+		now=$(cat "$work"/*.log | grep -cE 'event=peer-(up|down)')
+		if ((now == before)) && sessions_up "$@"; then
+			return 0
+		fi
+		before=$now
+	done
+	return 1
+}
+
 session_down() { [[ $(last_event "$1" "$2") == peer-down ]]; }
 
 # On failure, what the daemons said.
@@ -175,7 +196,7 @@ dump_logs() {
 
 # read_links ARRAY: "consumed stored" of every link end, as ARRAY[ns,link];
 # one `qkdn link show` per node.
-declare -A before after
+declare -A before after total
 # shellcheck disable=SC2034,SC2004
 read_links() {
 	local -n into=$1
@@ -196,7 +217,7 @@ snapshot() { read_links before; }
 
 # spent WHAT HOP...: since the snapshot, each HOP "LINK:X:Y:N" lost exactly N
 # link keys at both ends X and Y ("LINK:X:Y:NX:NY": NX at X, NY at Y):
-# consumed up by that much, stored down by that much.
+# consumed up by that much, stored down by that much. Adds to total[].
 spent() {
 	local what=$1 hop lid x y nx ny ns n b a
 	shift
@@ -212,6 +233,7 @@ spent() {
 				"$n" "$((a[0] - b[0]))"
 			expect_eq "$what: link $lid at $ns: $n fewer stored" \
 				"$n" "$((b[1] - a[1]))"
+			total[$ns,$lid]=$((${total[$ns,$lid]:-0} + n))
 		done
 	done
 }
@@ -227,7 +249,7 @@ start_all() {
 		kmd_config "$ns"
 		kmd_start "$ns"
 	done
-	if wait_until 60 sessions_up "$@"; then
+	if wait_until 60 sessions_up "$@" && sessions_settled "$@"; then
 		ok "every neighbour session is up at both ends"
 	else
 		fail "neighbour sessions did not come up in 60 s"
@@ -247,11 +269,15 @@ relay() {
 		"$(grep -cE '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' <<< "$ids")"
 }
 
-# same_keys WHAT SRC SAE DST PEER_SAE N: SAE at SRC takes N new keys (the
-# ones just relayed, $ids), PEER_SAE at DST takes them by ID: same bytes.
+# same_keys WHAT SRC SAE DST PEER_SAE N HOP...: SAE at SRC takes N new keys
+# (the ones just relayed, $ids), which costs the HOPs their KSA sync (see
+# spent); PEER_SAE at DST takes them by ID: same bytes.
 same_keys() {
 	local what=$1 src=$2 sae=$3 dst=$4 peer=$5 n=$6
+	shift 6
+	snapshot
 	at "$src" qkdn key get sae "$sae" peer "$peer" amount "$n" > "$work/src-keys"
+	spent "$what: KSA sync" "$@"
 	expect_eq "$what: $sae at $src gets the relayed keys" "$ids" \
 		"$(cut -d' ' -f1 "$work/src-keys")"
 	# shellcheck disable=SC2046
@@ -263,7 +289,7 @@ same_keys() {
 
 chain_test() {
 	local i j via all_ids relayed_in dropped started elapsed serial a_id a_hex
-	local hop lid x y nx ny
+	local hop lid x y nx
 	local -a hops
 	node A 1
 	node B 2
@@ -305,7 +331,7 @@ chain_test() {
 	for ns in B C D; do
 		expect_eq "$ns forwarded the RELAY and the ACK" 2 "$(rstat "$ns" forwarded)"
 	done
-	same_keys "relay of 4" A sa E se 4
+	same_keys "relay of 4" A sa E se 4 "${hops[@]/%/:2}"
 	all_ids=$ids
 	expect_eq "the keys are 32 bytes" 64 "$(head -n1 "$work/src-keys" | cut -d' ' -f2 | tr -d '\n' | wc -c)"
 	expect_errno "A's relayed keys are used up" "Resource temporarily unavailable" \
@@ -316,7 +342,9 @@ chain_test() {
 	relay A 5 1
 	spent "relay of 1" "${hops[@]/%/:$(($(cost 1) + 1))}"
 	all_ids+=$'\n'$ids
+	snapshot
 	read -r a_id a_hex < <(at A qkdn key get sae sa peer se)
+	spent "key get: KSA sync" "${hops[@]/%/:2}"
 	expect_eq "A's SAE gets the key relayed second" "$ids" "$a_id"
 	serial=$(at E keyctl request2 qkdn "se:sa:$a_id" "" @u)
 	expect_eq "E's keyring bytes by ID equal A's netlink bytes" "$a_hex" \
@@ -366,7 +394,7 @@ chain_test() {
 
 	# -- C's kmd is back: relaying works again with fresh keys
 	kmd_start C
-	if wait_until 60 sessions_up B C D; then
+	if wait_until 60 sessions_up B C D && sessions_settled B C D; then
 		ok "C's kmd restarted: sessions with B and D up again"
 	else
 		fail "C's sessions did not come back in 60 s"
@@ -378,26 +406,28 @@ chain_test() {
 	expect_eq "the new key IDs differ from every earlier one" "" \
 		"$(sort <(sort -u <<< "$all_ids") <(sort -u <<< "$ids") | uniq -d)"
 	spent "relay after restart" "${hops[@]/%/:$(($(cost 2) + 1))}"
-	same_keys "after restart" A sa E se 2
+	same_keys "after restart" A sa E se 2 "${hops[@]/%/:2}"
 	expect_eq "A: 3 relays completed, 1 failed, of 4" "4 3 1" \
 		"$(at A qkdn node show | awk '{ for (i = 1; i < NF; i++) {
 			if ($i == "started") s = $(i + 1); if ($i == "completed") c = $(i + 1)
 			if ($i == "failed") f = $(i + 1) } } END { print s, c, f }')"
 
-	# The whole run: the two ends of a hop spent the same link keys on the
-	# same frames, each once; only B's end of link 23 spent the lost RELAY
-	# and ABORT, and C still holds its copies of those 3 keys, unused.
-	local total=$(( $(cost 4) + 1 + $(cost 1) + 1 + $(cost 2) + 1 )) lost=$(($(cost 1) + 1))
+	# The whole run: every link key consumed is one of those counted above
+	# (relays and KSA syncs); the two ends of a hop spent the same on the
+	# same frames, except B's end of link 23, which alone spent the lost
+	# RELAY and ABORT: C still holds its copies of those 3 keys, unused.
+	local lost=$(($(cost 1) + 1))
 	read_links after
-	for hop in 12:A:B:$lost 23:B:C:$lost:0 34:C:D:0:0 45:D:E:0:0; do
-		IFS=: read -r lid x y nx ny <<< "$hop"
-		ny=${ny:-$nx}
-		expect_eq "link $lid: consumed at $x and $y, in all" \
-			"$((total + nx)) $((total + ny))" \
-			"${after[$x,$lid]% *} ${after[$y,$lid]% *}"
-		expect_eq "link $lid: stored at $y minus stored at $x" "$((nx - ny))" \
+	for hop in 12:A:B:0 23:B:C:$lost 34:C:D:0 45:D:E:0; do
+		IFS=: read -r lid x y nx <<< "$hop"
+		expect_eq "link $lid: consumed at $x and $y, in all, as counted" \
+			"${total[$x,$lid]} ${total[$y,$lid]}" "${after[$x,$lid]% *} ${after[$y,$lid]% *}"
+		expect_eq "link $lid: $x consumed $nx more than $y" "$nx" \
+			"$((${after[$x,$lid]% *} - ${after[$y,$lid]% *}))"
+		expect_eq "link $lid: $y stores $nx more than $x" "$nx" \
 			"$((${after[$y,$lid]#* } - ${after[$x,$lid]#* }))"
 	done
+	expect_eq "A: KSA sync confirmed the 7 keys supplied" 7 "$(rstat A sync-ok)"
 	expect_eq "no frame refused anywhere (replay, unknown key, bad MAC or frame)" "" \
 		"$(for ns in A B C D E; do
 			at "$ns" qkdn node show | awk -v ns="$ns" '{ for (i = 1; i < NF; i++)
@@ -431,7 +461,7 @@ diamond_test() {
 	relay dA 4 3
 	spent "via 2" "12:dA:dB:$(($(cost 3) + 1))" "24:dB:dD:$(($(cost 3) + 1))" \
 		13:dA:dC:0 34:dC:dD:0
-	same_keys "via 2" dA s1 dD s4 3
+	same_keys "via 2" dA s1 dD s4 3 12:dA:dB:2 24:dB:dD:2 13:dA:dC:0 34:dC:dD:0
 
 	at dA qkdn route add 4 via 3
 	expect_eq "node 1's route to 4 replaced: now via 3" \
@@ -442,17 +472,18 @@ diamond_test() {
 	relay dA 4 2
 	spent "out via 3, back via 2" "13:dA:dC:$(cost 2)" "34:dC:dD:$(cost 2)" \
 		12:dA:dB:1 24:dB:dD:1
-	same_keys "out via 3, back via 2" dA s1 dD s4 2
+	same_keys "out via 3, back via 2" dA s1 dD s4 2 12:dA:dB:1 24:dB:dD:1 13:dA:dC:1 34:dC:dD:1
 
 	at dD qkdn route add 1 via 3
 	snapshot
 	relay dA 4 1
 	spent "via 3 both ways" "13:dA:dC:$(($(cost 1) + 1))" "34:dC:dD:$(($(cost 1) + 1))" \
 		12:dA:dB:0 24:dB:dD:0
-	same_keys "via 3 both ways" dA s1 dD s4 1
+	same_keys "via 3 both ways" dA s1 dD s4 1 12:dA:dB:0 24:dB:dD:0 13:dA:dC:2 34:dC:dD:2
 	expect_eq "node 1: 3 relays completed" 3 "$(rstat dA completed)"
-	expect_eq "node 2 forwarded 2 + 1 + 0 frames" 3 "$(rstat dB forwarded)"
-	expect_eq "node 3 forwarded 0 + 1 + 2 frames" 3 "$(rstat dC forwarded)"
+	# RELAY and ACK, then SYNC and SYNC_ACK, of each of the three rounds.
+	expect_eq "node 2 forwarded 2+2, 1+1, 0+0 frames" 6 "$(rstat dB forwarded)"
+	expect_eq "node 3 forwarded 0+0, 1+1, 2+2 frames" 6 "$(rstat dC forwarded)"
 	expect_eq "node 4 received 3 relays" 3 "$(rstat dD received)"
 }
 
