@@ -34,7 +34,7 @@ struct cli_object {
 };
 
 extern const struct cli_object cli_node, cli_link, cli_stats, cli_key, cli_app,
-	cli_route, cli_relay, cli_store, cli_monitor, cli_ping;
+	cli_route, cli_relay, cli_store, cli_monitor, cli_ping, cli_qkd;
 
 /* The netlink handle; dies with a clear message if the family is missing. */
 struct qkdn_nl *cli_nl(struct cli *cli);

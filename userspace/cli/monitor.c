@@ -29,6 +29,12 @@ static const char *alarm_name(uint32_t a)
 		return "relay-failed";
 	case QKDN_ALARM_KSA_MISMATCH:
 		return "ksa-mismatch";
+	case QKDN_ALARM_QKD_DOWN:
+		return "qkd-down";
+	case QKDN_ALARM_QKD_EAVESDROP:
+		return "qkd-eavesdrop";
+	case QKDN_ALARM_QKD_UP:
+		return "qkd-up";
 	default:
 		return NULL;
 	}
@@ -94,6 +100,14 @@ static int alarm_cb(const struct nlmsghdr *nlh, void *data)
 		if (st.present & (1U << QKDN_STAT_A_ENC_AVAILABLE))
 			printf(" enc-available %llu",
 			       (unsigned long long)st.v[QKDN_STAT_A_ENC_AVAILABLE]);
+		if (alarm >= QKDN_ALARM_QKD_DOWN && alarm <= QKDN_ALARM_QKD_UP) {
+			uint64_t rate = 0;
+			uint32_t qber = 0;
+
+			qkdn_nla_u64(tb[QKDN_A_QKD_KEY_RATE], &rate);
+			qkdn_nla_u32(tb[QKDN_A_QKD_QBER], &qber);
+			printf(" rate %llu qber %.4f", (unsigned long long)rate, qber / 1e6);
+		}
 		printf("\n");
 	}
 	if (!m->json && fflush(stdout) == EOF)
@@ -169,7 +183,8 @@ static int monitor_run(struct cli *cli, int argc, char **argv)
 
 static const struct cli_cmd monitor_cmd = {
 	NULL, "[count N]",
-	"print alarms (pool-low, pool-low-cleared, pool-high, pool-full, relay-failed, ksa-mismatch) "
+	"print alarms (pool-low, pool-low-cleared, pool-high, pool-full, relay-failed, ksa-mismatch, "
+	"qkd-down, qkd-eavesdrop, qkd-up) "
 	"until SIGINT/SIGTERM or N events", monitor_run,
 };
 
