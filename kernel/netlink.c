@@ -1094,6 +1094,11 @@ static int qkdn_nl_relay(struct sk_buff *skb, struct genl_info *info)
 				    "key size: a multiple of 64 bits, 128..8192");
 		return -EINVAL;
 	}
+	if (count * (bits / 8) > QKDN_RELAY_BYTES_MAX) {
+		NL_SET_ERR_MSG(info->extack,
+			       "at most QKDN_RELAY_BYTES_MAX key bytes a relay");
+		return -EMSGSIZE;
+	}
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;

@@ -315,7 +315,7 @@ static int supply_relayed(struct qkdn_node *node, struct qkdn_supply *req,
 	}
 	req->link_id = 0;
 	if (node->ksa_sync) {
-		struct held_keys held;
+		struct held_keys held = {};
 
 		ret = qkdn_ksa_sync_ready(node, peer_node, amount, req->extack);
 		if (!ret)
@@ -400,7 +400,7 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 	}
 	req->link_id = best->id;
 	if (node->ksa_sync) {
-		struct held_keys held;
+		struct held_keys held = {};
 
 		ret = held_alloc(&held, amount, best->pool.unit);
 		if (!ret)

@@ -272,6 +272,10 @@ static int kx_send(struct qkdn_node *node, const struct kx_out *out,
 		return PTR_ERR(link);
 	len = qkdn_kx_frame_len(out->type, out->count, out->key_len,
 				link_keys, out->hops);
+	if (len > QKDN_KX_FRAME_MAX) {
+		NL_SET_ERR_MSG(extack, "frame too large for a KX_FRAME");
+		return -EMSGSIZE;
+	}
 	entry_len = qkdn_kx_entry_len(out->type, out->key_len, out->hops);
 	frame = kzalloc(len, GFP_KERNEL);
 	ks.bytes = kvmalloc(link_keys * link->pool.unit, GFP_KERNEL);

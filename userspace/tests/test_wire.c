@@ -309,6 +309,7 @@ static void test_rejections(void)
 	struct qkdn_wire_hdr hdr;
 	const struct nlattr *tb[QKDN_W_MAX + 1];
 	uint32_t body_len;
+	char want[64];
 	int ret;
 
 	/* The base case passes, so each refusal below is for its one flaw. */
@@ -433,8 +434,8 @@ static void test_rejections(void)
 	raw_common(&r, QKDN_W_CMD_KX);
 	raw_attr_flags(&r, QKDN_W_KX_FRAME, "", 0);
 	ret = raw_parse(&r, &hdr);
-	ok(ret == -EPROTO && strstr(hdr.error, "0 bytes, want 1..16384"), "empty frame: %s",
-	   hdr.error);
+	snprintf(want, sizeof(want), "0 bytes, want 1..%d", QKDN_KX_FRAME_MAX);
+	ok(ret == -EPROTO && strstr(hdr.error, want), "empty frame: %s", hdr.error);
 
 	{
 		static unsigned char frame[QKDN_KX_FRAME_MAX + 1];
@@ -443,7 +444,9 @@ static void test_rejections(void)
 		raw_common(&r, QKDN_W_CMD_KX);
 		raw_attr_flags(&r, QKDN_W_KX_FRAME, frame, sizeof(frame));
 		ret = raw_parse(&r, &hdr);
-		ok(ret == -EPROTO && strstr(hdr.error, "16385 bytes, want 1..16384"),
+		snprintf(want, sizeof(want), "%d bytes, want 1..%d",
+			 QKDN_KX_FRAME_MAX + 1, QKDN_KX_FRAME_MAX);
+		ok(ret == -EPROTO && strstr(hdr.error, want),
 		   "frame over QKDN_KX_FRAME_MAX: %s", hdr.error);
 	}
 

@@ -219,7 +219,8 @@
  *     QKDN_A_NEXT_HOP_NODE_ID: NLA_U32, required: a node this one has a
  *         link to (or will have; frames wait for no one)
  *   Replaces an existing route to the same destination.
- *   Errors: EINVAL node ID not set, destination is this node; ENOSPC more
+ *   Errors: EINVAL node ID not set, destination or next hop is this node;
+ *   ENOSPC more
  *   than QKDN_ROUTES_MAX routes.
  * QKDN_CMD_ROUTE_DEL [admin]: QKDN_A_DEST_NODE_ID. Errors: ENOENT.
  * QKDN_CMD_ROUTE_GET: dump of QKDN_A_DEST_NODE_ID, QKDN_A_NEXT_HOP_NODE_ID,
@@ -230,7 +231,9 @@
  *     QKDN_A_DEST_NODE_ID: NLA_U32, required
  *     QKDN_A_KEY_AMOUNT: NLA_U32, 1..QKDN_RELAY_KEYS_MAX, default 1
  *     QKDN_A_KEY_SIZE: NLA_U32, bits, multiple of 64,
- *         QKDN_KEY_UNIT_MIN * 8..QKDN_KEY_UNIT_MAX * 8, default 256
+ *         QKDN_KEY_UNIT_MIN * 8..QKDN_KEY_UNIT_MAX * 8, default 256 (EINVAL
+ *         otherwise); amount times size at most QKDN_RELAY_BYTES_MAX bytes
+ *         (EMSGSIZE otherwise), so every hop's frame fits a KX_FRAME
  *   Reply: QKDN_A_RELAY_ID: NLA_U64; QKDN_A_KEYS with QKDN_KEY_A_ID only.
  *   The keys are then in the store of the destination node (STORE_GET),
  *   this node's half: GET_KEY hands them to a local SAE whose peer SAE is
@@ -252,7 +255,13 @@
  *   link to that neighbour; ENOKEY it names link keys this node does not
  *   hold (nothing consumed); EALREADY a replayed or reordered frame (its
  *   sequence number is not above the last one accepted on that link);
- *   EHOSTUNREACH no route onwards (the frame's keys are consumed).
+ *   EHOSTUNREACH no route onwards, EAGAIN too few keys on the onward link,
+ *   EMSGSIZE the onward frame would be too large (in these three the frame
+ *   was authenticated and its link keys are consumed; the relay then times
+ *   out at its source); EEXIST a relayed key ID this node already holds;
+ *   ENOMEM. A frame whose MAC verifies but that names one link key twice
+ *   (which no correct sender builds) gets EBADMSG after the keys before the
+ *   repeat were consumed.
  *
  * QKDN_CMD_STORE_GET: dump, one message per remote node this node shares
  *   relayed keys with:
@@ -343,7 +352,8 @@
 #define QKDN_APPS_MAX		4096
 #define QKDN_ROUTES_MAX		4096
 #define QKDN_RELAY_KEYS_MAX	64
-#define QKDN_KX_FRAME_MAX	16384
+#define QKDN_KX_FRAME_MAX	65000
+#define QKDN_RELAY_BYTES_MAX	16384
 #define QKDN_RELAY_TIMEOUT_MS_DEFAULT	5000
 
 enum qkdn_cmd {
