@@ -28,6 +28,8 @@
  * less up to 25 % jitter.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -122,13 +124,24 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 	dial(arg);
 }
 
+/*
+ * Only the node with the lower ID dials; the other waits for it. Two nodes
+ * dialling each other at once would each see two connections and close
+ * one, and a session already up could be the one to go, dropping frames.
+ */
+static bool we_dial(const struct kmd_peer *peer)
+{
+	return peer->kmd->cfg.node_id < peer->id;
+}
+
 static void schedule_retry(struct kmd_peer *peer)
 {
 	struct kmd *kmd = peer->kmd;
 	unsigned int delay;
 	struct timeval tv;
 
-	if (kmd->stopping || peer->conn || peer->dialing || evtimer_pending(peer->retry, NULL))
+	if (kmd->stopping || peer->conn || peer->dialing || !we_dial(peer) ||
+	    evtimer_pending(peer->retry, NULL))
 		return;
 	delay = peer->backoff_ms - (unsigned int)(random_u64() % (peer->backoff_ms / 4 + 1));
 	peer->backoff_ms = peer->backoff_ms * 2 > KMD_BACKOFF_MAX_MS ? KMD_BACKOFF_MAX_MS
@@ -673,6 +686,9 @@ static void conn_identified(struct kmd_conn *c)
 	uint32_t id;
 
 	fill_addresses(c);
+	/* Frames are small and latency is what a relay waits on. */
+	setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		   sizeof(int));
 	if (qkdn_tls_peer_node_id(ssl, &id, err, sizeof(err)) < 0) {
 		kmd->stats.refused_conns++;
 		conn_close(c, QKDN_LOG_WARN, err);
@@ -818,7 +834,7 @@ static void dial(struct kmd_peer *peer)
 	struct bufferevent *bev;
 	struct kmd_conn *c;
 
-	if (kmd->stopping || peer->conn || peer->dialing)
+	if (kmd->stopping || peer->conn || peer->dialing || !we_dial(peer))
 		return;
 	bev = tls_bev(kmd, -1, BUFFEREVENT_SSL_CONNECTING);
 	c = bev ? conn_new(kmd, bev, true) : NULL;
