@@ -3,11 +3,19 @@
  * qkdn-bench: netlink round trips and key supply rates of the local node.
  *
  *   qkdn-bench --sae SAE --peer PEER_SAE [--seconds N] [--batch B]
- *   qkdn-bench --fill-link ID --fill-bytes N
+ *   qkdn-bench --fill-link ID --fill-bytes N [--fill-file FILE]
+ *   qkdn-bench --relay-dest NODE [--relay-amount N] [--relay-size BITS]
+ *              [--parallel P] [--seconds N]
  *
  * With --fill-link it only pushes N bytes of fresh random QKD-keys of
  * QKDN_QKD_KEY_MAX bytes into the link (Kq-1) and reports the push rate,
- * so a benchmark can fill a pool without a process per push.
+ * so a benchmark can fill a pool without a process per push. With
+ * --fill-file the bytes come from FILE instead, so the two ends of a link
+ * can be fed the same QKD-keys (IDs "bench-0", "bench-1", ... at both).
+ *
+ * With --relay-dest it runs P processes (default 1), each relaying keys to
+ * NODE in a loop on a socket of its own for N seconds, and reports
+ * acknowledged key bytes per second and the mean time per relay.
  *
  * Runs for N seconds each (default 3): PING, KEY_GET with amount 1, and
  * KEY_GET with amount B (default 64), each in a tight loop on one socket
@@ -16,7 +24,10 @@
  * wiped after every reply; only the keys are counted here.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +94,7 @@ static void run(struct qkdn_nl *nl, struct qkdn_nl_msg *msg, struct phase *p,
 }
 
 /* Kq-1 at full speed: fresh random QKD-keys, one request each. */
-static void fill(struct qkdn_nl *nl, uint32_t link, uint64_t bytes)
+static void fill(struct qkdn_nl *nl, uint32_t link, uint64_t bytes, int src)
 {
 	struct qkdn_nl_msg *msg = qkdn_nl_msg_new(QKDN_CMD_KEY_PUSH, 0);
 	uint8_t *data = qkdn_secbuf_alloc(QKDN_QKD_KEY_MAX);
@@ -100,10 +111,13 @@ static void fill(struct qkdn_nl *nl, uint32_t link, uint64_t bytes)
 		size_t got = 0;
 
 		while (got < len) {
-			ssize_t n = getrandom(data + got, len - got, 0);
+			ssize_t n = src < 0 ? getrandom(data + got, len - got, 0) :
+					      read(src, data + got, len - got);
 
+			if (n == 0)
+				qkdn_die("--fill-file: ends before --fill-bytes");
 			if (n < 0 && errno != EINTR)
-				qkdn_die_err(errno, "getrandom");
+				qkdn_die_err(errno, src < 0 ? "getrandom" : "--fill-file");
 			if (n > 0)
 				got += n;
 		}
@@ -129,16 +143,113 @@ static void fill(struct qkdn_nl *nl, uint32_t link, uint64_t bytes)
 	qkdn_nl_msg_free(msg);
 }
 
+struct relay_result {
+	uint64_t relays;
+	double secs;
+	int err;
+};
+
+/* One worker: relays in a loop on a socket of its own. */
+static struct relay_result relay_loop(uint32_t dest, uint32_t amount,
+				      uint32_t bits, uint32_t seconds)
+{
+	struct relay_result r = { 0 };
+	struct qkdn_nl_msg *msg;
+	struct qkdn_nl *nl;
+	double start, end;
+
+	r.err = qkdn_nl_open(&nl);
+	if (r.err)
+		return r;
+	msg = qkdn_nl_msg_new(QKDN_CMD_RELAY, 0);
+	if (!msg) {
+		r.err = -ENOMEM;
+		qkdn_nl_close(nl);
+		return r;
+	}
+	qkdn_nl_put_u32(msg, QKDN_A_DEST_NODE_ID, dest);
+	qkdn_nl_put_u32(msg, QKDN_A_KEY_AMOUNT, amount);
+	qkdn_nl_put_u32(msg, QKDN_A_KEY_SIZE, bits);
+	start = now();
+	end = start + seconds;
+	while (now() < end) {
+		r.err = qkdn_nl_request(nl, msg, NULL, NULL);
+		if (r.err)
+			break;
+		r.relays++;
+	}
+	r.secs = now() - start;
+	qkdn_nl_msg_free(msg);
+	qkdn_nl_close(nl);
+	return r;
+}
+
+static void relay_bench(uint32_t dest, uint32_t amount, uint32_t bits,
+			uint32_t seconds, uint32_t parallel)
+{
+	uint64_t relays = 0;
+	double secs = 0;
+	int fds[2], failed = 0;
+	uint32_t i;
+
+	if (pipe(fds))
+		qkdn_die_err(errno, "pipe");
+	for (i = 0; i < parallel; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			qkdn_die_err(errno, "fork");
+		if (!pid) {
+			struct relay_result r = relay_loop(dest, amount, bits, seconds);
+
+			close(fds[0]);
+			_exit(write(fds[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
+		}
+	}
+	close(fds[1]);
+	for (i = 0; i < parallel; i++) {
+		struct relay_result r;
+
+		if (read(fds[0], &r, sizeof(r)) != sizeof(r)) {
+			failed++;
+			continue;
+		}
+		if (r.err) {
+			fprintf(stderr, "qkdn-bench: relay worker: %s after %llu relays\n",
+				strerror(-r.err), (unsigned long long)r.relays);
+			failed++;
+		}
+		relays += r.relays;
+		if (r.secs > secs)
+			secs = r.secs;
+	}
+	while (wait(NULL) > 0)
+		;
+	if (failed || !relays)
+		qkdn_die("relay: %d of %u workers failed; no rate reported", failed, parallel);
+	printf("relay dest %u: %llu relays of %u x %u bits in %.2f s by %u workers: "
+	       "%.0f key bytes/s, %.1f ms a relay\n", dest, (unsigned long long)relays,
+	       amount, bits, secs, parallel, relays * amount * (bits / 8.0) / secs,
+	       secs * 1000.0 * parallel / relays);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: qkdn-bench --sae SAE --peer PEER_SAE [--seconds N] [--batch B]\n"
-		   "       qkdn-bench --fill-link ID --fill-bytes N\n"
+		   "       qkdn-bench --fill-link ID --fill-bytes N [--fill-file FILE]\n"
+		   "       qkdn-bench --relay-dest NODE [--relay-amount N] [--relay-size BITS]\n"
+		   "                  [--parallel P] [--seconds N]\n"
 		   "  --sae SAE        local SAE to take keys as (its uid must be yours)\n"
 		   "  --peer PEER_SAE  remote SAE the keys are shared with\n"
 		   "  --seconds N      duration of each phase (default 3)\n"
 		   "  --batch B        keys per request in the batch phase (default 64)\n"
 		   "  --fill-link ID   push fresh random QKD-keys into link ID, then exit\n"
-		   "  --fill-bytes N   how many bytes to push with --fill-link\n");
+		   "  --fill-bytes N   how many bytes to push with --fill-link\n"
+		   "  --fill-file F    push bytes from F instead of fresh random ones\n"
+		   "  --relay-dest D   relay keys to node D in a loop, then exit\n"
+		   "  --relay-amount N keys a relay (default 64)\n"
+		   "  --relay-size B   bits a key (default 256)\n"
+		   "  --parallel P     relaying processes (default 1)\n");
 }
 
 int main(int argc, char **argv)
@@ -150,12 +261,19 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "fill-link", required_argument, NULL, 'l' },
 		{ "fill-bytes", required_argument, NULL, 'n' },
+		{ "fill-file", required_argument, NULL, 'f' },
+		{ "relay-dest", required_argument, NULL, 'r' },
+		{ "relay-amount", required_argument, NULL, 'a' },
+		{ "relay-size", required_argument, NULL, 'z' },
+		{ "parallel", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *sae = NULL, *peer = NULL;
 	uint32_t seconds = 3, batch = 64, fill_link = 0;
+	uint32_t relay_dest = 0, relay_amount = 64, relay_bits = 256, parallel = 1;
 	uint64_t fill_bytes = 0;
+	const char *fill_file = NULL;
 	struct phase ping = { .name = "ping" }, single = { .name = "key_get amount=1" };
 	struct phase multi = { .name = "key_get amount=N" };
 	char multi_name[48];
@@ -167,7 +285,7 @@ int main(int argc, char **argv)
 	err = qkdn_harden_process();
 	if (err)
 		qkdn_die_err(err, "cannot make the process non-dumpable");
-	while ((c = getopt_long(argc, argv, "s:p:t:b:l:n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:t:b:l:n:f:r:a:z:P:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sae = optarg;
@@ -192,6 +310,25 @@ int main(int argc, char **argv)
 			if (qkdn_parse_u64(optarg, 1, UINT64_MAX, &fill_bytes))
 				qkdn_die("invalid number '%s' for '--fill-bytes'", optarg);
 			break;
+		case 'f':
+			fill_file = optarg;
+			break;
+		case 'r':
+			if (qkdn_parse_u32(optarg, 1, QKDN_NODE_ID_MAX, &relay_dest))
+				qkdn_die("invalid node ID '%s' for '--relay-dest'", optarg);
+			break;
+		case 'a':
+			if (qkdn_parse_u32(optarg, 1, QKDN_RELAY_KEYS_MAX, &relay_amount))
+				qkdn_die("invalid number '%s' for '--relay-amount'", optarg);
+			break;
+		case 'z':
+			if (qkdn_parse_u32(optarg, 128, 8192, &relay_bits))
+				qkdn_die("invalid number '%s' for '--relay-size'", optarg);
+			break;
+		case 'P':
+			if (qkdn_parse_u32(optarg, 1, 64, &parallel))
+				qkdn_die("invalid number '%s' for '--parallel' (1..64)", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -204,6 +341,10 @@ int main(int argc, char **argv)
 		qkdn_die("unexpected argument '%s'", argv[optind]);
 	if (!fill_link != !fill_bytes)
 		qkdn_die("--fill-link and --fill-bytes go together");
+	if (relay_dest) {
+		relay_bench(relay_dest, relay_amount, relay_bits, seconds, parallel);
+		return 0;
+	}
 	if (!fill_link && (!sae || !peer))
 		qkdn_die("missing '%s' (see --help)", !sae ? "--sae" : "--peer");
 
@@ -214,7 +355,16 @@ int main(int argc, char **argv)
 	if (err)
 		qkdn_die_err(err, "cannot open generic netlink socket");
 	if (fill_link) {
-		fill(nl, fill_link, fill_bytes);
+		int src = -1;
+
+		if (fill_file) {
+			src = open(fill_file, O_RDONLY | O_CLOEXEC);
+			if (src < 0)
+				qkdn_die_err(errno, "cannot open '%s'", fill_file);
+		}
+		fill(nl, fill_link, fill_bytes, src);
+		if (src >= 0)
+			close(src);
 		qkdn_nl_close(nl);
 		return 0;
 	}
