@@ -179,7 +179,7 @@ const char *qkdn_format_sockaddr(const struct sockaddr *sa, char buf[QKDN_ADDR_S
 
 /* qkdn-kmd schema */
 
-enum section_kind { SEC_NONE, SEC_NODE, SEC_PEER, SEC_ROUTE };
+enum section_kind { SEC_NONE, SEC_NODE, SEC_PEER, SEC_ROUTE, SEC_ETSI014, SEC_SAE };
 
 /* Keys of each section, as bits of the "seen" mask. */
 enum {
@@ -188,6 +188,8 @@ enum {
 };
 enum { K_PEER_ID, K_PEER_ADDRESS };
 enum { K_ROUTE_DEST, K_ROUTE_VIA };
+enum { K_E14_LISTEN, K_E14_CERT, K_E14_KEY, K_E14_CA, K_E14_MAX_KEYS };
+enum { K_SAE_ID, K_SAE_CN };
 
 struct key_def {
 	const char *name;
@@ -216,6 +218,19 @@ static const struct key_def route_keys[] = {
 	[K_ROUTE_VIA] = { "via", true },
 };
 
+static const struct key_def etsi014_keys[] = {
+	[K_E14_LISTEN] = { "listen", true },
+	[K_E14_CERT] = { "cert", true },
+	[K_E14_KEY] = { "key", true },
+	[K_E14_CA] = { "ca", true },
+	[K_E14_MAX_KEYS] = { "max-keys-per-request", false },
+};
+
+static const struct key_def sae_keys[] = {
+	[K_SAE_ID] = { "id", true },
+	[K_SAE_CN] = { "cn", true },
+};
+
 struct reader {
 	struct qkdn_kmd_config *cfg;
 	const char *dir;
@@ -224,7 +239,7 @@ struct reader {
 	unsigned int seen;
 	bool node_seen;
 	unsigned int node_line;
-	size_t peers_cap, routes_cap;
+	size_t peers_cap, routes_cap, saes_cap;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -253,6 +268,14 @@ static const struct key_def *section_keys(enum section_kind kind, size_t *n, con
 		*n = QKDN_ARRAY_SIZE(route_keys);
 		*name = "route";
 		return route_keys;
+	case SEC_ETSI014:
+		*n = QKDN_ARRAY_SIZE(etsi014_keys);
+		*name = "etsi014";
+		return etsi014_keys;
+	case SEC_SAE:
+		*n = QKDN_ARRAY_SIZE(sae_keys);
+		*name = "sae";
+		return sae_keys;
 	default:
 		*n = 0;
 		*name = "";
@@ -376,6 +399,49 @@ static int node_key(struct reader *r, int k, const char *key, const char *value,
 	return -EINVAL;
 }
 
+static int etsi014_key(struct reader *r, int k, const char *key, const char *value,
+		       char *err, size_t err_len)
+{
+	struct qkdn_kmd_etsi014_conf *e = &r->cfg->etsi014;
+	int ret;
+
+	switch (k) {
+	case K_E14_LISTEN:
+		return parse_addr(key, value, e->listen_str, &e->listen, &e->listen_len,
+				  err, err_len);
+	case K_E14_CERT:
+		return parse_path(key, value, r->dir, &e->cert, err, err_len);
+	case K_E14_KEY:
+		return parse_path(key, value, r->dir, &e->key, err, err_len);
+	case K_E14_CA:
+		return parse_path(key, value, r->dir, &e->ca, err, err_len);
+	case K_E14_MAX_KEYS:
+		ret = qkdn_parse_u32(value, 1, QKDN_KEY_AMOUNT_MAX, &e->max_keys_per_request);
+		if (ret == -ERANGE)
+			return fail(err, err_len, "%s = %s: out of range 1..%u", key, value,
+				    QKDN_KEY_AMOUNT_MAX);
+		if (ret)
+			return fail(err, err_len, "%s = %s: not a decimal number", key, value);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* One more element at the end of *arr, zeroed; NULL when out of memory. */
+static void *grow(void **arr, size_t *n, size_t *cap, size_t size)
+{
+	if (*n == *cap) {
+		size_t new_cap = *cap ? 2 * *cap : 8;
+		void *p = realloc(*arr, new_cap * size);
+
+		if (!p)
+			return NULL;
+		*arr = p;
+		*cap = new_cap;
+	}
+	return memset((char *)*arr + (*n)++ * size, 0, size);
+}
+
 static int ini_cb(const char *section, const char *key, const char *value, unsigned int line,
 		  void *data, char *err, size_t err_len)
 {
@@ -425,9 +491,26 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 			memset(&c->routes[c->n_routes], 0, sizeof(c->routes[0]));
 			c->routes[c->n_routes++].line = line;
 			r->kind = SEC_ROUTE;
+		} else if (strcmp(section, "etsi014") == 0) {
+			if (c->etsi014.enabled)
+				return fail(err, err_len,
+					    "second [etsi014] section (first at line %u)",
+					    c->etsi014.line);
+			c->etsi014.enabled = true;
+			c->etsi014.line = line;
+			r->kind = SEC_ETSI014;
+		} else if (strcmp(section, "sae") == 0) {
+			struct qkdn_kmd_sae_conf *sae = grow((void **)&c->saes, &c->n_saes,
+							     &r->saes_cap, sizeof(*sae));
+
+			if (!sae)
+				return fail(err, err_len, "out of memory");
+			sae->line = line;
+			r->kind = SEC_SAE;
 		} else {
 			return fail(err, err_len,
-				    "unknown section [%s] (known: [node], [peer], [route])", section);
+				    "unknown section [%s] (known: [node], [peer], [route], [etsi014], [sae])",
+				    section);
 		}
 		return 0;
 	}
@@ -458,6 +541,15 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 
 		return parse_id(key, value, k == K_ROUTE_DEST ? &rt->dest : &rt->via,
 				err, err_len);
+	}
+	case SEC_ETSI014:
+		return etsi014_key(r, k, key, value, err, err_len);
+	case SEC_SAE: {
+		struct qkdn_kmd_sae_conf *sae = &c->saes[c->n_saes - 1];
+
+		if (k == K_SAE_ID)
+			return parse_text(key, value, sae->id, sizeof(sae->id), false, err, err_len);
+		return parse_text(key, value, sae->cn, sizeof(sae->cn), true, err, err_len);
 	}
 	default:
 		return -EINVAL;
@@ -502,6 +594,28 @@ static int cross_check(const struct qkdn_kmd_config *c, const char *name, char *
 					    "%s:%u: [route] dest %u already given at line %u",
 					    name, rt->line, rt->dest, c->routes[j].line);
 	}
+	if (c->n_saes && !c->etsi014.enabled)
+		return fail(err, err_len, "%s:%u: [sae] without an [etsi014] section to serve it",
+			    name, c->saes[0].line);
+	if (c->etsi014.enabled && c->listen_len &&
+	    c->etsi014.listen_len == c->listen_len &&
+	    memcmp(&c->etsi014.listen, &c->listen, c->listen_len) == 0)
+		return fail(err, err_len, "%s:%u: [etsi014] listen %s is also [node] listen",
+			    name, c->etsi014.line, c->etsi014.listen_str);
+	for (size_t i = 0; i < c->n_saes; i++) {
+		const struct qkdn_kmd_sae_conf *sae = &c->saes[i];
+
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(c->saes[j].id, sae->id) == 0)
+				return fail(err, err_len,
+					    "%s:%u: [sae] id %s already given at line %u",
+					    name, sae->line, sae->id, c->saes[j].line);
+			if (strcmp(c->saes[j].cn, sae->cn) == 0)
+				return fail(err, err_len,
+					    "%s:%u: [sae] cn %s already given at line %u",
+					    name, sae->line, sae->cn, c->saes[j].line);
+		}
+	}
 	return 0;
 }
 
@@ -513,6 +627,7 @@ int qkdn_kmd_config_read(struct qkdn_kmd_config *cfg, FILE *f, const char *name,
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ksa_sync = true;
+	cfg->etsi014.max_keys_per_request = QKDN_KMD_E14_MAX_KEYS_DEFAULT;
 	ret = qkdn_ini_read(f, name, ini_cb, &r, err, err_len);
 	if (!ret) {
 		char msg[QKDN_CONFIG_ERR_LEN];
@@ -577,6 +692,10 @@ int qkdn_kmd_config_check(const struct qkdn_kmd_config *cfg, char *err, size_t e
 {
 	if (!cfg->listen_len)
 		return fail(err, err_len, "no listen address: set listen in [node] or --listen");
+	if (cfg->etsi014.enabled && cfg->etsi014.listen_len == cfg->listen_len &&
+	    memcmp(&cfg->etsi014.listen, &cfg->listen, cfg->listen_len) == 0)
+		return fail(err, err_len, "[etsi014] listen %s is also the neighbours' listen address",
+			    cfg->etsi014.listen_str);
 	return 0;
 }
 
@@ -587,6 +706,10 @@ void qkdn_kmd_config_free(struct qkdn_kmd_config *cfg)
 	free(cfg->ca);
 	free(cfg->peers);
 	free(cfg->routes);
+	free(cfg->etsi014.cert);
+	free(cfg->etsi014.key);
+	free(cfg->etsi014.ca);
+	free(cfg->saes);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -596,5 +719,14 @@ const struct qkdn_kmd_peer_conf *qkdn_kmd_config_peer(const struct qkdn_kmd_conf
 	for (size_t i = 0; i < cfg->n_peers; i++)
 		if (cfg->peers[i].id == id)
 			return &cfg->peers[i];
+	return NULL;
+}
+
+const struct qkdn_kmd_sae_conf *qkdn_kmd_config_sae_by_cn(const struct qkdn_kmd_config *cfg,
+							  const char *cn)
+{
+	for (size_t i = 0; i < cfg->n_saes; i++)
+		if (strcmp(cfg->saes[i].cn, cn) == 0)
+			return &cfg->saes[i];
 	return NULL;
 }

@@ -37,6 +37,21 @@
  *   dest = 5               destination node ID, required, unique
  *   via = 2                next hop: the ID of a [peer], required
  *
+ *   [etsi014]              optional, at most once: the ETSI GS QKD 014 key
+ *                          delivery API for local applications (HTTPS)
+ *   listen = 0.0.0.0:8443  required, numeric as above, not [node] listen
+ *   cert = kme.crt         the server's certificate, required
+ *   key = kme.key          its private key, required, mode 0600 or stricter
+ *   ca = apps-ca.crt       the CA that signs application (SAE) client
+ *                          certificates, required; may be the node CA
+ *   max-keys-per-request = 128  optional, 1..QKDN_KEY_AMOUNT_MAX
+ *
+ *   [sae]                  an application the 014 API serves, any number;
+ *                          only with [etsi014]
+ *   id = sae-a             its SAE ID (as `qkdn app add`), required, unique
+ *   cn = app-a             the subject CN of its client certificate,
+ *                          required, unique
+ *
  * Relative cert/key/ca paths are relative to the directory of the file.
  */
 #ifndef QKDN_CONFIG_H
@@ -82,6 +97,26 @@ struct qkdn_kmd_route_conf {
 	unsigned int line;
 };
 
+#define QKDN_KMD_E14_MAX_KEYS_DEFAULT 128
+#define QKDN_CN_MAXLEN 65	/* X.509 ub-common-name (64) with the NUL */
+
+struct qkdn_kmd_sae_conf {
+	char id[QKDN_ID_MAXLEN];
+	char cn[QKDN_CN_MAXLEN];
+	unsigned int line;
+};
+
+/* [etsi014]: enabled is false when the section is absent. */
+struct qkdn_kmd_etsi014_conf {
+	bool enabled;
+	char listen_str[QKDN_ADDR_STRLEN];
+	struct sockaddr_storage listen;
+	socklen_t listen_len;
+	char *cert, *key, *ca;		/* resolved paths */
+	uint32_t max_keys_per_request;
+	unsigned int line;
+};
+
 struct qkdn_kmd_config {
 	uint32_t node_id;
 	char name[QKDN_ID_MAXLEN];
@@ -96,6 +131,9 @@ struct qkdn_kmd_config {
 	size_t n_peers;
 	struct qkdn_kmd_route_conf *routes;
 	size_t n_routes;
+	struct qkdn_kmd_etsi014_conf etsi014;
+	struct qkdn_kmd_sae_conf *saes;
+	size_t n_saes;
 };
 
 /* Reads and checks a kmd config. On failure err holds "FILE:LINE: ..."
@@ -114,5 +152,8 @@ void qkdn_kmd_config_free(struct qkdn_kmd_config *cfg);
 
 const struct qkdn_kmd_peer_conf *qkdn_kmd_config_peer(const struct qkdn_kmd_config *cfg,
 						      uint32_t id);
+/* The [sae] whose cn is the given certificate CN, or NULL. */
+const struct qkdn_kmd_sae_conf *qkdn_kmd_config_sae_by_cn(const struct qkdn_kmd_config *cfg,
+							  const char *cn);
 
 #endif

@@ -187,6 +187,85 @@ static void test_bad(void)
 	}
 }
 
+static const char etsi014[] =
+	NODE
+	"[etsi014]\n"
+	"listen = 0.0.0.0:8443\n"
+	"cert = kme.crt\n"
+	"key = /etc/qkdn/kme.key\n"
+	"ca = apps-ca.crt\n"
+	"[sae]\n"
+	"id = sae-a\n"
+	"cn = app a\n"
+	"[sae]\n"
+	"cn = app-b\n"
+	"id = sae-b\n";
+
+static void test_etsi014(void)
+{
+	struct qkdn_kmd_config cfg;
+	char err[QKDN_CONFIG_ERR_LEN] = "";
+	int ret;
+
+	ret = read_text(&cfg, NODE, err, sizeof(err));
+	ok(ret == 0 && !cfg.etsi014.enabled && cfg.n_saes == 0 && !cfg.etsi014.cert,
+	   "no [etsi014]: the API is off (%s)", err);
+	if (ret == 0)
+		qkdn_kmd_config_free(&cfg);
+	ret = read_text(&cfg, etsi014, err, sizeof(err));
+	ok(ret == 0, "[etsi014] and [sae] read (%s)", err);
+	if (ret)
+		return;
+	ok(cfg.etsi014.enabled && strcmp(cfg.etsi014.listen_str, "0.0.0.0:8443") == 0 &&
+	   cfg.etsi014.listen_len == sizeof(struct sockaddr_in) && cfg.etsi014.line == 9,
+	   "etsi014 listen");
+	ok(strcmp(cfg.etsi014.cert, "/etc/qkdn/kme.crt") == 0 &&
+	   strcmp(cfg.etsi014.key, "/etc/qkdn/kme.key") == 0 &&
+	   strcmp(cfg.etsi014.ca, "/etc/qkdn/apps-ca.crt") == 0, "etsi014 paths resolved");
+	ok(cfg.etsi014.max_keys_per_request == QKDN_KMD_E14_MAX_KEYS_DEFAULT,
+	   "max-keys-per-request defaults to %u", QKDN_KMD_E14_MAX_KEYS_DEFAULT);
+	ok(cfg.n_saes == 2 && strcmp(cfg.saes[0].id, "sae-a") == 0 &&
+	   strcmp(cfg.saes[0].cn, "app a") == 0 && strcmp(cfg.saes[1].id, "sae-b") == 0,
+	   "two SAEs, a CN may hold blanks");
+	ok(qkdn_kmd_config_sae_by_cn(&cfg, "app-b") == &cfg.saes[1] &&
+	   !qkdn_kmd_config_sae_by_cn(&cfg, "app-c") && !qkdn_kmd_config_sae_by_cn(&cfg, "sae-a"),
+	   "SAE by certificate CN");
+	ok(qkdn_kmd_config_check(&cfg, err, sizeof(err)) == 0, "check passes");
+	ok(qkdn_kmd_config_set_listen(&cfg, "0.0.0.0:8443") == 0 &&
+	   qkdn_kmd_config_check(&cfg, err, sizeof(err)) == -EINVAL &&
+	   strstr(err, "[etsi014] listen 0.0.0.0:8443 is also"), "--listen on the 014 port: %s",
+	   err);
+	qkdn_kmd_config_free(&cfg);
+
+	ret = read_text(&cfg, NODE "[etsi014]\nlisten=[::]:8443\ncert=a\nkey=b\nca=c\n"
+			"max-keys-per-request = 1024\n", err, sizeof(err));
+	ok(ret == 0 && cfg.etsi014.max_keys_per_request == 1024 && cfg.n_saes == 0,
+	   "max-keys-per-request up to QKDN_KEY_AMOUNT_MAX, no [sae] needed (%s)", err);
+	if (ret == 0)
+		qkdn_kmd_config_free(&cfg);
+
+#define E14 "[etsi014]\nlisten=0.0.0.0:8443\ncert=a\nkey=b\nca=c\n"
+	bad(NODE "[etsi014]\nlisten=0.0.0.0:8443\ncert=a\nkey=b\n",
+	    "kmd.conf: [etsi014] section of line 9 lacks \"ca\"", "etsi014 without ca");
+	bad(NODE E14 "max-keys-per-request = 1025\n",
+	    "kmd.conf:14: max-keys-per-request = 1025: out of range 1..1024", "too many keys per request");
+	bad(NODE E14 "max-keys-per-request = 0\n", "out of range 1..1024", "zero keys per request");
+	bad(NODE E14 "max-keys-per-request = x\n", "not a decimal number", "keys per request not a number");
+	bad(NODE E14 E14, "kmd.conf:14: second [etsi014] section (first at line 9)", "two [etsi014]");
+	bad(NODE "[etsi014]\nlisten=127.0.0.1:7001\ncert=a\nkey=b\nca=c\n",
+	    "kmd.conf:9: [etsi014] listen 127.0.0.1:7001 is also [node] listen", "014 on the node port");
+	bad(NODE "[sae]\nid=a\ncn=x\n", "kmd.conf:9: [sae] without an [etsi014]", "[sae] alone");
+	bad(NODE E14 "[sae]\nid=a\n", "kmd.conf: [sae] section of line 14 lacks \"cn\"", "sae without cn");
+	bad(NODE E14 "[sae]\nid=a b\ncn=x\n", "kmd.conf:15: id: character 0x20", "blank in an SAE ID");
+	bad(NODE E14 "[sae]\nid=a\ncn=x\n[sae]\nid=a\ncn=y\n",
+	    "kmd.conf:17: [sae] id a already given at line 14", "duplicate SAE ID");
+	bad(NODE E14 "[sae]\nid=a\ncn=x\n[sae]\nid=b\ncn=x\n",
+	    "kmd.conf:17: [sae] cn x already given at line 14", "duplicate CN");
+	bad(NODE E14 "[sae]\nid=a\ncn=x\naddress=1.2.3.4:5\n",
+	    "kmd.conf:17: unknown key \"address\" in [sae]", "unknown key in [sae]");
+#undef E14
+}
+
 static void test_load(void)
 {
 	char dir[] = "/tmp/qkdn-test-config.XXXXXX", path[64], err[QKDN_CONFIG_ERR_LEN];
@@ -217,6 +296,7 @@ int main(void)
 {
 	test_good();
 	test_bad();
+	test_etsi014();
 	test_load();
 	return tap_done();
 }
