@@ -7,8 +7,10 @@
 #ifndef _QKDN_KX_H
 #define _QKDN_KX_H
 
+#ifdef __KERNEL__
 #include <linux/types.h>
 #include <uapi/linux/qkdn.h>
+#endif
 
 #define QKDN_KX_VERSION		1
 #define QKDN_KX_MAC_KEY_LEN	32

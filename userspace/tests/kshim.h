@@ -23,6 +23,17 @@ typedef uint32_t u32;
 typedef uint64_t u64;
 typedef uint32_t __le32;
 typedef uint64_t __le64;
+typedef uint16_t __be16;
+typedef uint32_t __be32;
+typedef uint64_t __be64;
+
+#define __packed __attribute__((packed))
+#define be16_to_cpu(x) be16toh(x)
+#define be32_to_cpu(x) be32toh(x)
+#define be64_to_cpu(x) be64toh(x)
+#define cpu_to_be16(x) htobe16(x)
+#define cpu_to_be32(x) htobe32(x)
+#define cpu_to_be64(x) htobe64(x)
 
 #define cpu_to_le32(x) htole32(x)
 #define cpu_to_le64(x) htole64(x)
@@ -57,6 +68,41 @@ static inline void sha256_final(struct sha256_state *s, u8 *out)
 {
 	SHA256_Final(out, &s->ctx);
 	explicit_bzero(s, sizeof(*s));
+}
+
+/* Poly1305 through OpenSSL's EVP_MAC, for kernel/kx.c. */
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+
+#define POLY1305_KEY_SIZE 32
+#define POLY1305_DIGEST_SIZE 16
+
+struct poly1305_desc_ctx {
+	EVP_MAC_CTX *ctx;
+};
+
+static inline void poly1305_init(struct poly1305_desc_ctx *d, const u8 *key)
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+
+	d->ctx = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);
+	EVP_MAC_init(d->ctx, key, POLY1305_KEY_SIZE, NULL);
+}
+
+static inline void poly1305_update(struct poly1305_desc_ctx *d, const u8 *p,
+				   unsigned int len)
+{
+	EVP_MAC_update(d->ctx, p, len);
+}
+
+static inline void poly1305_final(struct poly1305_desc_ctx *d, u8 *out)
+{
+	size_t n = POLY1305_DIGEST_SIZE;
+
+	EVP_MAC_final(d->ctx, out, &n, n);
+	EVP_MAC_CTX_free(d->ctx);
+	d->ctx = NULL;
 }
 
 extern long qkdn_test_objects;
