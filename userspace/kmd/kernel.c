@@ -18,25 +18,12 @@
 #include "kmd.h"
 #include "log.h"
 
+/* The errno's symbolic name for logs, as the uapi header writes them. */
 static const char *errno_name(int err)
 {
-	switch (err) {
-	case EBADMSG: return "EBADMSG";
-	case ENODEV: return "ENODEV";
-	case ENOKEY: return "ENOKEY";
-	case EALREADY: return "EALREADY";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case EPERM: return "EPERM";
-	case EINVAL: return "EINVAL";
-	case ERANGE: return "ERANGE";
-	case ENOENT: return "ENOENT";
-	case ENOMEM: return "ENOMEM";
-	case ENOBUFS: return "ENOBUFS";
-	case EBUSY: return "EBUSY";
-	case ENOSPC: return "ENOSPC";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	default: return "other";
-	}
+	const char *name = strerrorname_np(err);
+
+	return name ? name : "other";
 }
 
 /* Logs a failed start-up request and returns err. */
