@@ -104,7 +104,13 @@ same_keys() { # taker node, its SAE, fetcher node, its SAE
 same_keys alpha sa beta sb
 same_keys beta sb alpha sa
 same_stream() { [[ $(stat alpha qkd-bytes) == "$(stat beta qkd-bytes)" ]]; }
-expect_ok "both ends received the same QKD-key bytes" wait_until 10 same_stream
+# Keys flow all the time and a batch lands at beta before alpha: hold the
+# stream (the KME answers 503) so the two ends can be compared once the
+# last batch has landed at both, then let it flow again.
+echo enc-503 > "$work/mode"
+expect_ok "both ends received the same QKD-key bytes" wait_until 30 same_stream
+echo ok > "$work/mode"
+expect_ok "the stream flows again" wait_until 30 qkd_is alpha up
 
 # fault MODE NODE_WITH_ERRORS TEXT: the KME misbehaves; the driver that
 # talks to it says TEXT in an event=kme-error line, and no key enters
