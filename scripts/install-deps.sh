@@ -8,7 +8,7 @@ packages=(
 	build-essential pkg-config
 	linux-headers-amd64 linux-image-amd64 linux-source-6.1	# module build, VM kernel, kselftest harness, checkpatch
 	qemu-system-x86 busybox-static cpio kmod		# the test VM and its initramfs
-	iproute2 iputils-ping keyutils tcpdump procps python3 iperf3 jq	# used by the selftests inside the VM
+	iproute2 iputils-ping keyutils tcpdump procps python3 iperf3 jq curl	# used by the selftests inside the VM
 	libkeyutils-dev libmnl-dev libssl-dev libevent-dev	# userspace libraries
 	libjansson-dev libcurl4-openssl-dev libsqlite3-dev
 	sparse xz-utils

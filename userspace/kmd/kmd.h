@@ -9,10 +9,14 @@
  *              multicast group, frames handed back to the module
  *   peer.c     TLS connections to neighbours: HELLO, SESSION, UPDATE, KX,
  *              KEEPALIVE (see lib/wire.h), reconnects, keep-alive
+ *   etsi014.c  the ETSI GS QKD 014 key delivery API for local SAEs
+ *              ([etsi014]): HTTPS, key requests on one worker thread
  *   main.c     options, start-up order, signals, shutdown, counters
  *
- * One libevent loop, no threads. Netlink requests are synchronous: the
- * kernel answers them without sleeping, so they do not stall the loop.
+ * One libevent loop. Netlink requests are synchronous: the kernel
+ * answers them without sleeping, so they do not stall the loop. The one
+ * exception, key supply (which waits for KSA synchronisation with the
+ * peer's node, through this loop), runs on etsi014.c's worker thread.
  */
 #ifndef QKDN_KMD_H
 #define QKDN_KMD_H
@@ -43,6 +47,7 @@
 
 struct kmd;
 struct kmd_conn;
+struct kmd_e14;
 
 /* Counters of one neighbour, since start. */
 struct kmd_peer_stats {
@@ -97,6 +102,7 @@ struct kmd {
 	bool stopping;
 	void (*stop_done)(struct kmd *kmd);
 	struct kmd_stats stats;
+	struct kmd_e14 *e14;		/* NULL without [etsi014] */
 };
 
 /* kernel.c */
@@ -116,6 +122,11 @@ struct kmd_peer *kmd_peer_find(struct kmd *kmd, uint32_t id);
 /* Sends a frame from the module to neighbour peer if its session is up,
  * otherwise drops and counts it. */
 void kmd_peer_send_frame(struct kmd_peer *peer, const void *frame, size_t len);
+
+/* etsi014.c: both do nothing without [etsi014]. */
+int kmd_etsi014_start(struct kmd *kmd);
+/* Answers the requests in progress, then closes every connection. */
+void kmd_etsi014_free(struct kmd *kmd);
 
 /* main.c */
 void kmd_log_stats(struct kmd *kmd, const char *why);

@@ -9,7 +9,8 @@
  * (lib/config.h); load the TLS certificate, key and CA; open netlink and
  * make the module's node the config's (NODE_GET; NODE_SET if its ID is
  * unset; refuse another ID); program relay-timeout-ms and every [route];
- * join the "kx" group; listen; dial every [peer].
+ * join the "kx" group; listen; dial every [peer]; serve the ETSI GS QKD
+ * 014 API if [etsi014] is configured.
  *
  * Signals: SIGTERM/SIGINT close every connection with a TLS close_notify
  * and exit 0; SIGUSR1 logs the counters (as does shutdown); SIGHUP only
@@ -140,6 +141,7 @@ static void kmd_free(struct kmd *kmd)
 	struct event **sigs[] = { &kmd->sig_term, &kmd->sig_int, &kmd->sig_hup, &kmd->sig_usr1,
 				  &kmd->stop_deadline };
 
+	kmd_etsi014_free(kmd);
 	kmd_peers_free(kmd);
 	kmd_kernel_stop(kmd);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
@@ -233,6 +235,8 @@ int main(int argc, char **argv)
 	ret = kmd_kernel_start(&kmd);
 	if (!ret)
 		ret = kmd_peers_start(&kmd);
+	if (!ret)
+		ret = kmd_etsi014_start(&kmd);
 	if (!ret && (add_signal(&kmd, &kmd.sig_term, SIGTERM) || add_signal(&kmd, &kmd.sig_int, SIGINT) ||
 		     add_signal(&kmd, &kmd.sig_hup, SIGHUP) || add_signal(&kmd, &kmd.sig_usr1, SIGUSR1)))
 		ret = -ENOMEM;
