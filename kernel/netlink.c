@@ -33,7 +33,7 @@ static struct netlink_range_validation qkdn_node_id_range = {
 
 static struct netlink_range_validation qkdn_relay_timeout_range = {
 	.min = 1,
-	.max = 600000,
+	.max = QKDN_RELAY_TIMEOUT_MS_MAX,
 };
 
 static struct netlink_range_validation qkdn_qber_range = {

@@ -91,6 +91,8 @@ expect_eq "no relay started yet" 0 "$(relay_counter started)"
 expect_errno "relay timeout 0" \
 	"qkdn: node set: Numerical result out of range: integer out of range [QKDN_A_RELAY_TIMEOUT]" \
 	alpha qkdn node set relay-timeout 0
+expect_errno "relay-timeout above a minute" "Numerical result out of range" \
+	alpha qkdn node set relay-timeout 60001
 alpha qkdn node set relay-timeout 300
 expect_eq "relay timeout set" "node 1 name alpha keyring-ttl 0 relay-timeout 300 ksa-sync off links 1 apps 0" \
 	"$(alpha qkdn node show | head -n1)"

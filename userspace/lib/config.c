@@ -387,11 +387,12 @@ static int node_key(struct reader *r, int k, const char *key, const char *value,
 		}
 		return fail(err, err_len, "%s = %s: not yes or no", key, value);
 	case K_NODE_RELAY_TIMEOUT: {
-		int ret = qkdn_parse_u32(value, 1, 600000, &c->relay_timeout_ms);
+		int ret = qkdn_parse_u32(value, 1, QKDN_RELAY_TIMEOUT_MS_MAX,
+					 &c->relay_timeout_ms);
 
 		if (ret)
 			return fail(err, err_len, "%s = %s: %s", key, value,
-				    ret == -ERANGE ? "out of range 1..600000" :
+				    ret == -ERANGE ? "out of range 1..60000" :
 						     "not a decimal number");
 		return 0;
 	}

@@ -23,7 +23,7 @@
  *   key = node.key         its private key; mode 0600 or stricter
  *   ca = ca.crt            the CA that signs every node certificate
  *   community = qkdn-demo  community ID; neighbours must have the same
- *   relay-timeout-ms = 5000    optional, 1..600000, programmed into the
+ *   relay-timeout-ms = 5000    optional, 1..60000, programmed into the
  *                          module (QKDN_A_RELAY_TIMEOUT)
  *   ksa-sync = yes         yes or no, default yes: the module checks every
  *                          key with the peer's node before it supplies it

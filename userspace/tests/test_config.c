@@ -135,7 +135,7 @@ static void test_bad(void)
 	bad("[node]\nid = 99999999999\n", "out of range", "id overflow");
 	bad(NODE "relay-timeout-ms = 600001\n", "kmd.conf:9: relay-timeout-ms = 600001: out of range",
 	    "relay timeout too long");
-	bad(NODE "relay-timeout-ms = 0\n", "out of range 1..600000", "relay timeout 0");
+	bad(NODE "relay-timeout-ms = 0\n", "out of range 1..60000", "relay timeout 0");
 	bad("[node]\nlisten = 127.0.0.1\n", "kmd.conf:2: listen = 127.0.0.1: not A.B.C.D:PORT",
 	    "listen without port");
 	bad("[node]\nlisten = 127.0.0.1:0\n", "not A.B.C.D:PORT", "port 0");

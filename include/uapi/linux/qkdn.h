@@ -81,7 +81,10 @@
  *     QKDN_A_NODE_NAME: NLA_NUL_STRING, optional
  *     QKDN_A_KEYRING_TTL: NLA_U32, optional
  *     QKDN_A_RELAY_TIMEOUT: NLA_U32, ms a relay waits for its
- *         acknowledgment, 1..600000, default QKDN_RELAY_TIMEOUT_MS_DEFAULT
+ *         acknowledgment, 1..QKDN_RELAY_TIMEOUT_MS_MAX, default
+ *         QKDN_RELAY_TIMEOUT_MS_DEFAULT. The wait happens inside the
+ *         request, which holds genetlink's registration lock for reading
+ *         meanwhile, hence the one-minute ceiling.
  *     QKDN_A_KSA_SYNC: NLA_U8, 0 or 1: check keys with the peer before
  *         supplying them (see KSA synchronisation), default 0
  *   Errors: EBUSY changing the ID while links or applications exist.
@@ -355,6 +358,7 @@
 #define QKDN_KX_FRAME_MAX	65000
 #define QKDN_RELAY_BYTES_MAX	16384
 #define QKDN_RELAY_TIMEOUT_MS_DEFAULT	5000
+#define QKDN_RELAY_TIMEOUT_MS_MAX	60000
 
 enum qkdn_cmd {
 	QKDN_CMD_UNSPEC,
