@@ -7,6 +7,7 @@
 #include <linux/qkdn.h>
 
 #include "cli.h"
+#include "util.h"
 #include "log.h"
 
 struct link_info {
@@ -35,17 +36,9 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	if (qkdn_nl_parse(nlh, tb, QKDN_A_MAX) < 0 || !tb[QKDN_A_LINK_ID])
 		return -EBADMSG;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
-		struct link_info *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	li = &l->v[l->n++];
-	memset(li, 0, sizeof(*li));
+	li = qkdn_grow((void **)&l->v, &l->n, &l->cap, sizeof(*li));
+	if (!li)
+		return -ENOMEM;
 	qkdn_nla_u32(tb[QKDN_A_LINK_ID], &li->id);
 	qkdn_nla_u32(tb[QKDN_A_PEER_NODE_ID], &li->peer);
 	qkdn_nla_u8(tb[QKDN_A_LINK_ROLE], &li->role);

@@ -11,6 +11,7 @@
 #include <linux/qkdn.h>
 
 #include "cli.h"
+#include "util.h"
 #include "log.h"
 
 struct qkd_info {
@@ -50,17 +51,9 @@ static int qkd_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	if (qkdn_nl_parse(nlh, tb, QKDN_A_MAX) < 0 || !tb[QKDN_A_LINK_ID])
 		return -EBADMSG;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
-		struct qkd_info *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	qi = &l->v[l->n++];
-	memset(qi, 0, sizeof(*qi));
+	qi = qkdn_grow((void **)&l->v, &l->n, &l->cap, sizeof(*qi));
+	if (!qi)
+		return -ENOMEM;
 	qkdn_nla_u32(tb[QKDN_A_LINK_ID], &qi->id);
 	qkdn_nla_u32(tb[QKDN_A_PEER_NODE_ID], &qi->peer);
 	qkdn_nla_u8(tb[QKDN_A_QKD_STATE], &qi->state);

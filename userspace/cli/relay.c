@@ -13,6 +13,7 @@
 #include <linux/qkdn.h>
 
 #include "cli.h"
+#include "util.h"
 #include "hex.h"
 #include "log.h"
 
@@ -232,16 +233,9 @@ static int store_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	if (qkdn_nl_parse(nlh, tb, QKDN_A_MAX) < 0 || !tb[QKDN_A_PEER_NODE_ID])
 		return -EBADMSG;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
-		struct store_info *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	si = &l->v[l->n++];
+	si = qkdn_grow((void **)&l->v, &l->n, &l->cap, sizeof(*si));
+	if (!si)
+		return -ENOMEM;
 	if (!qkdn_nla_u32(tb[QKDN_A_PEER_NODE_ID], &si->node))
 		return -EBADMSG;
 	cli_counters_parse(&cli_store_counters, tb[QKDN_A_STORE_STATS], &si->stats);

@@ -428,21 +428,6 @@ static int etsi014_key(struct reader *r, int k, const char *key, const char *val
 	return -EINVAL;
 }
 
-/* One more element at the end of *arr, zeroed; NULL when out of memory. */
-static void *grow(void **arr, size_t *n, size_t *cap, size_t size)
-{
-	if (*n == *cap) {
-		size_t new_cap = *cap ? 2 * *cap : 8;
-		void *p = realloc(*arr, new_cap * size);
-
-		if (!p)
-			return NULL;
-		*arr = p;
-		*cap = new_cap;
-	}
-	return memset((char *)*arr + (*n)++ * size, 0, size);
-}
-
 static int ini_cb(const char *section, const char *key, const char *value, unsigned int line,
 		  void *data, char *err, size_t err_len)
 {
@@ -467,30 +452,23 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 			r->node_line = line;
 			r->kind = SEC_NODE;
 		} else if (strcmp(section, "peer") == 0) {
-			if (c->n_peers == r->peers_cap) {
-				size_t cap = r->peers_cap ? 2 * r->peers_cap : 8;
-				void *p = realloc(c->peers, cap * sizeof(*c->peers));
+			struct qkdn_kmd_peer_conf *peer = qkdn_grow((void **)&c->peers,
+								    &c->n_peers, &r->peers_cap,
+								    sizeof(*peer));
 
-				if (!p)
-					return fail(err, err_len, "out of memory");
-				c->peers = p;
-				r->peers_cap = cap;
-			}
-			memset(&c->peers[c->n_peers], 0, sizeof(c->peers[0]));
-			c->peers[c->n_peers++].line = line;
+			if (!peer)
+				return fail(err, err_len, "out of memory");
+			peer->line = line;
 			r->kind = SEC_PEER;
 		} else if (strcmp(section, "route") == 0) {
-			if (c->n_routes == r->routes_cap) {
-				size_t cap = r->routes_cap ? 2 * r->routes_cap : 8;
-				void *p = realloc(c->routes, cap * sizeof(*c->routes));
+			struct qkdn_kmd_route_conf *route = qkdn_grow((void **)&c->routes,
+								      &c->n_routes,
+								      &r->routes_cap,
+								      sizeof(*route));
 
-				if (!p)
-					return fail(err, err_len, "out of memory");
-				c->routes = p;
-				r->routes_cap = cap;
-			}
-			memset(&c->routes[c->n_routes], 0, sizeof(c->routes[0]));
-			c->routes[c->n_routes++].line = line;
+			if (!route)
+				return fail(err, err_len, "out of memory");
+			route->line = line;
 			r->kind = SEC_ROUTE;
 		} else if (strcmp(section, "etsi014") == 0) {
 			if (c->etsi014.enabled)
@@ -501,8 +479,8 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 			c->etsi014.line = line;
 			r->kind = SEC_ETSI014;
 		} else if (strcmp(section, "sae") == 0) {
-			struct qkdn_kmd_sae_conf *sae = grow((void **)&c->saes, &c->n_saes,
-							     &r->saes_cap, sizeof(*sae));
+			struct qkdn_kmd_sae_conf *sae = qkdn_grow((void **)&c->saes, &c->n_saes,
+								  &r->saes_cap, sizeof(*sae));
 
 			if (!sae)
 				return fail(err, err_len, "out of memory");
@@ -648,8 +626,8 @@ int qkdn_kmd_config_read(struct qkdn_kmd_config *cfg, FILE *f, const char *name,
 	return ret;
 }
 
-int qkdn_kmd_config_load(struct qkdn_kmd_config *cfg, const char *path,
-			 char *err, size_t err_len)
+int qkdn_config_read_path(const char *path, qkdn_config_reader read, void *cfg,
+			  char *err, size_t err_len)
 {
 	FILE *f = fopen(path, "re");
 	char *dir, *slash;
@@ -657,7 +635,6 @@ int qkdn_kmd_config_load(struct qkdn_kmd_config *cfg, const char *path,
 
 	if (!f) {
 		ret = -errno;
-		memset(cfg, 0, sizeof(*cfg));
 		snprintf(err, err_len, "%s: %s", path, strerror(-ret));
 		return ret;
 	}
@@ -670,10 +647,23 @@ int qkdn_kmd_config_load(struct qkdn_kmd_config *cfg, const char *path,
 	slash = strrchr(dir, '/');
 	if (slash)
 		slash == dir ? (void)(slash[1] = '\0') : (void)(*slash = '\0');
-	ret = qkdn_kmd_config_read(cfg, f, path, slash ? dir : NULL, err, err_len);
+	ret = read(cfg, f, path, slash ? dir : NULL, err, err_len);
 	free(dir);
 	fclose(f);
 	return ret;
+}
+
+static int kmd_config_read(void *cfg, FILE *f, const char *name, const char *dir,
+			   char *err, size_t err_len)
+{
+	return qkdn_kmd_config_read(cfg, f, name, dir, err, err_len);
+}
+
+int qkdn_kmd_config_load(struct qkdn_kmd_config *cfg, const char *path,
+			 char *err, size_t err_len)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	return qkdn_config_read_path(path, kmd_config_read, cfg, err, err_len);
 }
 
 int qkdn_kmd_config_set_listen(struct qkdn_kmd_config *cfg, const char *addr)

@@ -78,6 +78,16 @@ typedef int (*qkdn_ini_cb)(const char *section, const char *key, const char *val
 int qkdn_ini_read(FILE *f, const char *name, qkdn_ini_cb cb, void *data,
 		  char *err, size_t err_len);
 
+/*
+ * Opens the config file at path and hands it to read(cfg, f, path, dir),
+ * dir being the file's directory (NULL for a bare file name), against which
+ * relative paths in it are resolved. 0 or -errno with err filled.
+ */
+typedef int (*qkdn_config_reader)(void *cfg, FILE *f, const char *name, const char *dir,
+				  char *err, size_t err_len);
+int qkdn_config_read_path(const char *path, qkdn_config_reader read, void *cfg,
+			  char *err, size_t err_len);
+
 /* "A.B.C.D:PORT" or "[IPV6]:PORT", numeric, port 1..65535. 0 or -EINVAL. */
 int qkdn_parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 /* The same form back, for logs. */

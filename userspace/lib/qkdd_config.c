@@ -286,17 +286,9 @@ static int new_link(struct reader *r, unsigned int line, char *err, size_t err_l
 
 	if (c->n_links == QKDD_LINKS_MAX)
 		return fail(err, err_len, "more than %d [link] sections", QKDD_LINKS_MAX);
-	if (c->n_links == r->links_cap) {
-		size_t cap = r->links_cap ? 2 * r->links_cap : 4;
-		void *p = realloc(c->links, cap * sizeof(*c->links));
-
-		if (!p)
-			return fail(err, err_len, "out of memory");
-		c->links = p;
-		r->links_cap = cap;
-	}
-	l = &c->links[c->n_links++];
-	memset(l, 0, sizeof(*l));
+	l = qkdn_grow((void **)&c->links, &c->n_links, &r->links_cap, sizeof(*l));
+	if (!l)
+		return fail(err, err_len, "out of memory");
 	l->line = line;
 	l->sim.qkd_key_bytes = 256;
 	l->sim.loss_db_km = 0.2;
@@ -424,31 +416,16 @@ int qkdd_config_read(struct qkdd_config *cfg, FILE *f, const char *name, const c
 	return ret;
 }
 
+static int read_qkdd(void *cfg, FILE *f, const char *name, const char *dir,
+		     char *err, size_t err_len)
+{
+	return qkdd_config_read(cfg, f, name, dir, err, err_len);
+}
+
 int qkdd_config_load(struct qkdd_config *cfg, const char *path, char *err, size_t err_len)
 {
-	FILE *f = fopen(path, "re");
-	char *dir, *slash;
-	int ret;
-
 	memset(cfg, 0, sizeof(*cfg));
-	if (!f) {
-		ret = -errno;
-		snprintf(err, err_len, "%s: %s", path, strerror(-ret));
-		return ret;
-	}
-	dir = strdup(path);
-	if (!dir) {
-		fclose(f);
-		snprintf(err, err_len, "out of memory");
-		return -ENOMEM;
-	}
-	slash = strrchr(dir, '/');
-	if (slash)
-		slash == dir ? (void)(slash[1] = '\0') : (void)(*slash = '\0');
-	ret = qkdd_config_read(cfg, f, path, slash ? dir : NULL, err, err_len);
-	free(dir);
-	fclose(f);
-	return ret;
+	return qkdn_config_read_path(path, read_qkdd, cfg, err, err_len);
 }
 
 void qkdd_config_free(struct qkdd_config *cfg)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 int qkdn_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -85,4 +86,18 @@ int qkdn_write_full(int fd, const void *buf, size_t len)
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+void *qkdn_grow(void **arr, size_t *n, size_t *cap, size_t size)
+{
+	if (*n == *cap) {
+		size_t new_cap = *cap ? 2 * *cap : 8;
+		void *p = realloc(*arr, new_cap * size);
+
+		if (!p)
+			return NULL;
+		*arr = p;
+		*cap = new_cap;
+	}
+	return memset((char *)*arr + (*n)++ * size, 0, size);
 }

@@ -26,4 +26,11 @@ ssize_t qkdn_read_full(int fd, void *buf, size_t len);
 /* Writes all len bytes, retrying on EINTR and short writes. 0 or -errno. */
 int qkdn_write_full(int fd, const void *buf, size_t len);
 
+/*
+ * One more element at the end of the array *arr of *n elements of size
+ * bytes (room for *cap), doubling the room when full; returns the new
+ * element, zeroed, or NULL when out of memory (the array is unchanged).
+ */
+void *qkdn_grow(void **arr, size_t *n, size_t *cap, size_t size);
+
 #endif

@@ -2,6 +2,8 @@
 /* Integer parsing with range checks, fd helpers, log quoting. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -75,10 +77,31 @@ static void test_quote(void)
 	ok(strcmp(qkdn_log_quote(buf, sizeof(buf), "k=v"), "\"k=v\"") == 0, "'=' quoted");
 }
 
+static void test_grow(void)
+{
+	size_t n = 0, cap = 0, i;
+	unsigned int *v = NULL, *e = NULL;
+	bool zeroed = true, kept = true;
+
+	for (i = 0; i < 100; ++i) {
+		e = qkdn_grow((void **)&v, &n, &cap, sizeof(*v));
+		if (!e)
+			break;
+		zeroed &= *e == 0;
+		*e = i;
+	}
+	for (i = 0; e && i < 100; ++i)
+		kept &= v[i] == i;
+	ok(e && n == 100 && cap >= 100 && zeroed && kept,
+	   "grow: 100 elements, each new one zeroed, the old ones kept (room %zu)", cap);
+	free(v);
+}
+
 int main(void)
 {
 	test_parse();
 	test_io();
 	test_quote();
+	test_grow();
 	return tap_done();
 }
