@@ -209,14 +209,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	qkdn_log_init("qkdn-kmd", level);
-
-	ret = qkdn_harden_process();
-	if (ret)
-		qkdn_log(QKDN_LOG_WARN, "cannot make the process non-dumpable",
-			 "event=harden-failed err=\"%s\"", strerror(-ret));
-	/* Writes to a neighbour that went away must fail, not kill us. */
-	signal(SIGPIPE, SIG_IGN);
+	qkdn_daemon_start("qkdn-kmd", level);
 
 	if (qkdn_kmd_config_load(&kmd.cfg, config, err, sizeof(err)) < 0)
 		qkdn_die("%s", err);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 #include "log.h"
+#include "secmem.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,4 +160,16 @@ void qkdn_die_err(int err, const char *fmt, ...)
 	vwarn(err, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+void qkdn_daemon_start(const char *prog, enum qkdn_log_level max_level)
+{
+	int ret;
+
+	qkdn_log_init(prog, max_level);
+	ret = qkdn_harden_process();
+	if (ret)
+		qkdn_log(QKDN_LOG_WARN, "cannot make the process non-dumpable",
+			 "event=harden-failed err=\"%s\"", strerror(-ret));
+	signal(SIGPIPE, SIG_IGN);
 }

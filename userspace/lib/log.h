@@ -31,6 +31,12 @@ enum qkdn_log_level {
 /* prog: the name in every message (default "qkdn"); the string must live
  * for the whole program. */
 void qkdn_log_init(const char *prog, enum qkdn_log_level max_level);
+/*
+ * What every qkdn daemon does first: logging as prog, a process that
+ * cannot be dumped (a warning if that fails), and writes to a peer that
+ * went away failing with EPIPE instead of killing it.
+ */
+void qkdn_daemon_start(const char *prog, enum qkdn_log_level max_level);
 const char *qkdn_progname(void);
 /* Parses "err", "warn", "info", "debug". 0 or -EINVAL. */
 int qkdn_log_level_parse(const char *s, enum qkdn_log_level *out);

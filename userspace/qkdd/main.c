@@ -189,12 +189,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	qkdn_log_init("qkdn-qkdd", level);
-	ret = qkdn_harden_process();
-	if (ret)
-		qkdn_log(QKDN_LOG_WARN, "cannot make the process non-dumpable",
-			 "event=harden-failed err=\"%s\"", strerror(-ret));
-	signal(SIGPIPE, SIG_IGN);
+	qkdn_daemon_start("qkdn-qkdd", level);
 
 	if (qkdd_config_load(&q.cfg, config, err, sizeof(err)) < 0)
 		qkdn_die("%s", err);
