@@ -35,6 +35,12 @@ static const char *const cmd_names[] = {
 	[QKDN_W_CMD_UPDATE] = "UPDATE",
 	[QKDN_W_CMD_KX] = "KX",
 	[QKDN_W_CMD_KEEPALIVE] = "KEEPALIVE",
+	[QKDN_W_CMD_CK_AUTH] = "CK_AUTH",
+	[QKDN_W_CMD_CK_STATUS] = "CK_STATUS",
+	[QKDN_W_CMD_CK_NOTIFY] = "CK_NOTIFY",
+	[QKDN_W_CMD_CK_ROUTE] = "CK_ROUTE",
+	[QKDN_W_CMD_CK_ROUTE_PUSH] = "CK_ROUTE_PUSH",
+	[QKDN_W_CMD_CK_CRL] = "CK_CRL",
 };
 
 static const char *const attr_names[] = {
@@ -57,6 +63,32 @@ static const char *const attr_names[] = {
 	[QKDN_W_QOS] = "QOS",
 	[QKDN_W_KEY_ID] = "KEY_ID",
 	[QKDN_W_KX_FRAME] = "KX_FRAME",
+	[QKDN_W_PERIOD] = "PERIOD",
+	[QKDN_W_STATUS_PARAMS] = "STATUS_PARAMS",
+	[QKDN_W_KM_STATE] = "KM_STATE",
+	[QKDN_W_STATUS_TABLE] = "STATUS_TABLE",
+	[QKDN_W_LINK_STATUS] = "LINK_STATUS",
+	[QKDN_W_PEER_NODE_ID] = "PEER_NODE_ID",
+	[QKDN_W_LINK_STATE] = "LINK_STATE",
+	[QKDN_W_PEER_UP] = "PEER_UP",
+	[QKDN_W_KEY_AMOUNT] = "KEY_AMOUNT",
+	[QKDN_W_CONSUMPTION_RATE] = "CONSUMPTION_RATE",
+	[QKDN_W_GENERATION_RATE] = "GENERATION_RATE",
+	[QKDN_W_QKD_STATE] = "QKD_STATE",
+	[QKDN_W_QBER] = "QBER",
+	[QKDN_W_STORE_STATUS] = "STORE_STATUS",
+	[QKDN_W_EVENT] = "EVENT",
+	[QKDN_W_SOURCE_NODE_ID] = "SOURCE_NODE_ID",
+	[QKDN_W_PRIORITY] = "PRIORITY",
+	[QKDN_W_TOLERANCE_MS] = "TOLERANCE_MS",
+	[QKDN_W_ROUTE_TABLE] = "ROUTE_TABLE",
+	[QKDN_W_ROUTE] = "ROUTE",
+	[QKDN_W_NEXT_HOP_NODE_ID] = "NEXT_HOP_NODE_ID",
+	[QKDN_W_PROTECTION_NEXT_HOP] = "PROTECTION_NEXT_HOP",
+	[QKDN_W_ROUTE_OP] = "ROUTE_OP",
+	[QKDN_W_PATH] = "PATH",
+	[QKDN_W_PROTECTION_PATH] = "PROTECTION_PATH",
+	[QKDN_W_CRL] = "CRL",
 };
 
 _Static_assert(sizeof(cmd_names) / sizeof(cmd_names[0]) == __QKDN_W_CMD_LAST,
@@ -132,6 +164,140 @@ const struct qkdn_wire_policy qkdn_wire_kx_policy = {
 	.name = "kx",
 	.cmds = kx_cmds,
 	.max_cmd = QKDN_W_CMD_KEEPALIVE,
+};
+
+/* Ck policy */
+
+#define NODE_ID(req) { .type = QKDN_WT_U32, .required = (req), .min_val = 1, \
+		       .max_val = QKDN_NODE_ID_MAX }
+#define U8_RANGE(req, lo, hi) { .type = QKDN_WT_U8, .required = (req), .min_val = (lo), \
+				.max_val = (hi) }
+#define PATH_ARRAY { .type = QKDN_WT_U32_ARRAY, .min_len = 2 * 4, \
+		     .max_len = QKDN_W_PATH_MAX * 4 }
+
+static const struct qkdn_wire_attr_policy ck_auth_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_AUTH_INFO] = STR(QKDN_W_STR_MAX),
+	[QKDN_W_SENDER_HOSTNAME] = STR(QKDN_ID_MAXLEN),
+};
+
+static const struct qkdn_wire_attr_policy link_status_attrs[QKDN_W_MAX + 1] = {
+	[QKDN_W_PEER_NODE_ID] = NODE_ID(true),
+	[QKDN_W_LINK_STATE] = U8_RANGE(true, 1, QKDN_W_STATE_MAX),
+	[QKDN_W_PEER_UP] = U8_RANGE(true, 0, 1),
+	[QKDN_W_KEY_AMOUNT] = { .type = QKDN_WT_U64 },
+	[QKDN_W_CONSUMPTION_RATE] = { .type = QKDN_WT_U64 },
+	[QKDN_W_GENERATION_RATE] = { .type = QKDN_WT_U64 },
+	[QKDN_W_QKD_STATE] = U8_RANGE(false, 0, QKDN_QKD_STATE_MAX),
+	[QKDN_W_QBER] = { .type = QKDN_WT_U32, .max_val = QKDN_W_QBER_MAX },
+};
+
+const struct qkdn_wire_nest_policy qkdn_wire_ck_link_status_nest = {
+	link_status_attrs, QKDN_W_MAX
+};
+
+static const struct qkdn_wire_attr_policy store_status_attrs[QKDN_W_MAX + 1] = {
+	[QKDN_W_DEST_NODE_ID] = NODE_ID(true),
+	[QKDN_W_KEY_AMOUNT] = { .type = QKDN_WT_U64, .required = true },
+};
+
+const struct qkdn_wire_nest_policy qkdn_wire_ck_store_status_nest = {
+	store_status_attrs, QKDN_W_MAX
+};
+
+static const struct qkdn_wire_attr_policy status_table_members[QKDN_W_MAX + 1] = {
+	[QKDN_W_LINK_STATUS] = { .type = QKDN_WT_NESTED,
+				 .nested = &qkdn_wire_ck_link_status_nest },
+	[QKDN_W_STORE_STATUS] = { .type = QKDN_WT_NESTED,
+				  .nested = &qkdn_wire_ck_store_status_nest },
+};
+
+static const struct qkdn_wire_nest_policy status_table = { status_table_members, QKDN_W_MAX };
+
+static const struct qkdn_wire_attr_policy route_attrs[QKDN_W_MAX + 1] = {
+	[QKDN_W_SESSION_ID] = { .type = QKDN_WT_U64, .required = true },
+	[QKDN_W_SOURCE_NODE_ID] = NODE_ID(true),
+	[QKDN_W_DEST_NODE_ID] = NODE_ID(true),
+	[QKDN_W_NEXT_HOP_NODE_ID] = NODE_ID(true),
+	[QKDN_W_PROTECTION_NEXT_HOP] = NODE_ID(false),
+	[QKDN_W_ROUTE_OP] = U8_RANGE(true, 1, QKDN_W_ROUTE_OP_MAX),
+	[QKDN_W_PATH] = PATH_ARRAY,
+	[QKDN_W_PROTECTION_PATH] = PATH_ARRAY,
+};
+
+const struct qkdn_wire_nest_policy qkdn_wire_ck_route_nest = { route_attrs, QKDN_W_MAX };
+
+static const struct qkdn_wire_attr_policy route_table_members[QKDN_W_MAX + 1] = {
+	[QKDN_W_ROUTE] = { .type = QKDN_WT_NESTED, .nested = &qkdn_wire_ck_route_nest },
+};
+
+static const struct qkdn_wire_nest_policy route_table = { route_table_members, QKDN_W_MAX };
+
+#define STATUS_TABLE(req) { .type = QKDN_WT_TABLE, .required = (req), .nested = &status_table }
+#define ROUTE_TABLE(req) { .type = QKDN_WT_TABLE, .required = (req), .nested = &route_table }
+#define REASON { .type = QKDN_WT_STRING, .max_len = QKDN_W_REASON_MAX }
+
+static const struct qkdn_wire_attr_policy ck_status_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_PERIOD] = { .type = QKDN_WT_U32, .required = true, .max_val = QKDN_W_PERIOD_MAX },
+	[QKDN_W_STATUS_PARAMS] = { .type = QKDN_WT_U32, .required = true,
+				   .max_val = __QKDN_W_STATUS_ALL },
+};
+
+/* Success carries the state and table, failure a reason: the receiver
+ * checks which by the response code. */
+static const struct qkdn_wire_attr_policy ck_status_resp[QKDN_W_MAX + 1] = {
+	[QKDN_W_REASON] = REASON,
+	[QKDN_W_KM_STATE] = U8_RANGE(false, 1, QKDN_W_STATE_MAX),
+	[QKDN_W_STATUS_TABLE] = STATUS_TABLE(false),
+};
+
+static const struct qkdn_wire_attr_policy ck_notify_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_EVENT] = { .type = QKDN_WT_U16, .required = true, .min_val = 1,
+			   .max_val = QKDN_W_EVENT_MAX },
+	[QKDN_W_PEER_NODE_ID] = NODE_ID(false),
+	[QKDN_W_DEST_NODE_ID] = NODE_ID(false),
+	[QKDN_W_KM_STATE] = U8_RANGE(false, 1, QKDN_W_STATE_MAX),
+	[QKDN_W_STATUS_TABLE] = STATUS_TABLE(true),
+	[QKDN_W_ROUTE_TABLE] = ROUTE_TABLE(false),
+};
+
+static const struct qkdn_wire_attr_policy ck_route_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_SOURCE_NODE_ID] = NODE_ID(true),
+	[QKDN_W_DEST_NODE_ID] = NODE_ID(true),
+	[QKDN_W_KEY_AMOUNT] = { .type = QKDN_WT_U64, .required = true },
+	[QKDN_W_PRIORITY] = U8_RANGE(false, 0, QKDN_W_PRIORITY_MAX),
+	[QKDN_W_TOLERANCE_MS] = { .type = QKDN_WT_U32 },
+};
+
+static const struct qkdn_wire_attr_policy ck_route_resp[QKDN_W_MAX + 1] = {
+	[QKDN_W_REASON] = REASON,
+	[QKDN_W_SESSION_ID] = { .type = QKDN_WT_U64 },
+	[QKDN_W_ROUTE_TABLE] = ROUTE_TABLE(false),
+};
+
+static const struct qkdn_wire_attr_policy ck_route_push_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_ROUTE_TABLE] = ROUTE_TABLE(true),
+};
+
+static const struct qkdn_wire_attr_policy ck_crl_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_CRL] = { .type = QKDN_WT_BINARY, .required = true, .min_len = 1,
+			 .max_len = QKDN_W_CRL_MAX },
+};
+
+static const struct qkdn_wire_cmd_policy ck_cmds[] = {
+	[QKDN_W_CMD_KEEPALIVE] = { empty, NULL },
+	[QKDN_W_CMD_CK_AUTH] = { ck_auth_cmd, plain_resp },
+	[QKDN_W_CMD_CK_STATUS] = { ck_status_cmd, ck_status_resp },
+	[QKDN_W_CMD_CK_NOTIFY] = { ck_notify_cmd, plain_resp },
+	[QKDN_W_CMD_CK_ROUTE] = { ck_route_cmd, ck_route_resp },
+	[QKDN_W_CMD_CK_ROUTE_PUSH] = { ck_route_push_cmd, plain_resp },
+	[QKDN_W_CMD_CK_CRL] = { ck_crl_cmd, plain_resp },
+};
+
+const struct qkdn_wire_policy qkdn_wire_ck_policy = {
+	.name = "ck",
+	.cmds = ck_cmds,
+	.max_cmd = QKDN_W_CMD_CK_CRL,
+	.extra_sender_id = QKDN_W_CONTROLLER_ID,
 };
 
 /* Message IDs */
@@ -355,12 +521,20 @@ static const char *type_name(enum qkdn_wire_type t)
 	case QKDN_WT_STRING: return "string";
 	case QKDN_WT_BINARY: return "binary";
 	case QKDN_WT_NESTED: return "nest";
+	case QKDN_WT_TABLE: return "table";
+	case QKDN_WT_U32_ARRAY: return "u32 array";
 	default: return "?";
 	}
 }
 
 static int validate_attr(const struct nlattr *a, const struct qkdn_wire_attr_policy *p,
 			 const char *name, char *err, size_t err_len);
+
+enum {
+	WALK_NESTED = 1,	/* inside a nest: members are named "nested" */
+	WALK_REPEATS = 2,	/* a table: members may repeat */
+	WALK_SKIP_UNKNOWN = 4,	/* skip what attrs does not know (layout still checked) */
+};
 
 /*
  * Walks the attributes in [start, start + len), checking the TLV layout
@@ -370,9 +544,10 @@ static int validate_attr(const struct nlattr *a, const struct qkdn_wire_attr_pol
 static int walk(const unsigned char *start, size_t len,
 		const struct qkdn_wire_attr_policy *attrs, unsigned int max,
 		const struct qkdn_wire_attr_policy *common, unsigned int common_max,
-		const struct nlattr **tb, bool nested_ctx, const char *ctx, char *err,
-		size_t err_len)
+		const struct nlattr **tb, unsigned int flags, const char *ctx,
+		char *err, size_t err_len)
 {
+	bool nested_ctx = flags & WALK_NESTED;
 	size_t off = 0;
 
 	while (off < len) {
@@ -400,14 +575,24 @@ static int walk(const unsigned char *start, size_t len,
 			p = &common[type];
 		else if (type <= max && attrs[type].type != QKDN_WT_UNSPEC)
 			p = &attrs[type];
+		if (!p && (flags & WALK_SKIP_UNKNOWN)) {
+			off += MNL_ALIGN(a->nla_len);
+			if (off > len) {
+				snprintf(err, err_len, "attribute %u (%s) lacks its padding", type,
+					 an);
+				return -EBADMSG;
+			}
+			continue;
+		}
 		if (!p)
 			return fail(err, err_len, "attribute %u (%s) not allowed in %s", type, an,
 				    ctx);
 		if ((raw & NLA_F_NET_BYTEORDER) ||
-		    !!(raw & NLA_F_NESTED) != (p->type == QKDN_WT_NESTED))
+		    !!(raw & NLA_F_NESTED) !=
+		    (p->type == QKDN_WT_NESTED || p->type == QKDN_WT_TABLE))
 			return fail(err, err_len, "attribute %u (%s) has wrong flags 0x%x", type,
 				    an, raw & ~NLA_TYPE_MASK);
-		if (tb[type])
+		if (tb[type] && !(flags & WALK_REPEATS))
 			return fail(err, err_len, "attribute %u (%s) appears twice", type, an);
 		ret = validate_attr(a, p, an, err, err_len);
 		if (ret)
@@ -467,8 +652,16 @@ static int validate_attr(const struct nlattr *a, const struct qkdn_wire_attr_pol
 				    type, name, len, p->min_len, max);
 		}
 		return 0;
+	case QKDN_WT_U32_ARRAY:
+		if (len % 4 || len < p->min_len || len > max)
+			return fail(err, err_len,
+				    "attribute %u (%s): %zu bytes, want %u..%zu in steps of 4",
+				    type, name, len, p->min_len, max);
+		return 0;
+	case QKDN_WT_TABLE:
 	case QKDN_WT_NESTED: {
 		const struct qkdn_wire_nest_policy *np = p->nested;
+		bool table = p->type == QKDN_WT_TABLE;
 		const struct nlattr **ntb;
 		int ret;
 
@@ -481,8 +674,9 @@ static int validate_attr(const struct nlattr *a, const struct qkdn_wire_attr_pol
 			return -ENOMEM;
 		}
 		ret = walk((const unsigned char *)mnl_attr_get_payload(a), len, np->attrs, np->max,
-			   NULL, 0, ntb, true, "a nest", err, err_len);
-		if (!ret)
+			   NULL, 0, ntb, WALK_NESTED | (table ? WALK_REPEATS : 0),
+			   table ? "a table" : "a nest", err, err_len);
+		if (!ret && !table)
 			ret = check_required(np->attrs, np->max, ntb, "nest", err, err_len);
 		free(ntb);
 		return ret;
@@ -493,6 +687,16 @@ static int validate_attr(const struct nlattr *a, const struct qkdn_wire_attr_pol
 	if (len != want)
 		return fail(err, err_len, "attribute %u (%s): %zu bytes, want %s (%zu)", type,
 			    name, len, type_name(p->type), want);
+	if (p->min_val || p->max_val) {
+		uint64_t v = want == 1 ? mnl_attr_get_u8(a) : want == 2 ? mnl_attr_get_u16(a) :
+			     want == 4 ? mnl_attr_get_u32(a) : mnl_attr_get_u64(a);
+
+		if (v < p->min_val || v > p->max_val)
+			return fail(err, err_len,
+				    "attribute %u (%s): %llu out of range %llu..%llu", type, name,
+				    (unsigned long long)v, (unsigned long long)p->min_val,
+				    (unsigned long long)p->max_val);
+	}
 	return 0;
 }
 
@@ -573,10 +777,11 @@ int qkdn_wire_parse(const void *buf, size_t len, const struct qkdn_wire_policy *
 	if (cp && response && !cp->response)
 		return fail(err, err_len, "%s has no response, but ORIG_MSG_ID is there",
 			    qkdn_wire_cmd_name(hdr->cmd));
-	/* Without a known command only the common items can be judged. */
 	attrs = !cp ? empty : response ? cp->response : cp->command;
-	ret = walk(body, body_len, attrs, QKDN_W_MAX, common_policy, COMMON_MAX, tb, false,
-		   !cp ? "a message" : response ? "a response" : qkdn_wire_cmd_name(hdr->cmd),
+	/* Without a known command only the common items can be judged: the
+	 * rest is skipped so that the answer is "not part of protocol". */
+	ret = walk(body, body_len, attrs, QKDN_W_MAX, common_policy, COMMON_MAX, tb,
+		   cp ? 0 : WALK_SKIP_UNKNOWN, !cp ? "a message" : response ? "a response" : qkdn_wire_cmd_name(hdr->cmd),
 		   err, err_len);
 	if (ret)
 		return ret;
@@ -590,7 +795,8 @@ int qkdn_wire_parse(const void *buf, size_t len, const struct qkdn_wire_policy *
 			 qkdn_wire_cmd_name(hdr->cmd), policy->name);
 		return -EOPNOTSUPP;
 	}
-	if (hdr->sender_id == 0 || hdr->sender_id > QKDN_NODE_ID_MAX)
+	if ((hdr->sender_id == 0 || hdr->sender_id > QKDN_NODE_ID_MAX) &&
+	    (!policy->extra_sender_id || hdr->sender_id != policy->extra_sender_id))
 		return fail(err, err_len, "sender ID %u out of range", hdr->sender_id);
 	if (!!tb[QKDN_W_ORIG_MSG_ID] != !!tb[QKDN_W_RESPONSE_CODE])
 		return fail(err, err_len, "a response needs both ORIG_MSG_ID and RESPONSE_CODE");
@@ -613,7 +819,7 @@ int qkdn_wire_parse_nested(const struct nlattr *nest, const struct qkdn_wire_nes
 	memset(tb_out, 0, sizeof(tb_out[0]) * (nested->max + 1));
 	ret = walk((const unsigned char *)mnl_attr_get_payload(nest),
 		   mnl_attr_get_payload_len(nest), nested->attrs, nested->max, NULL, 0, tb_out,
-		   true, "a nest", err, err_len);
+		   WALK_NESTED, "a nest", err, err_len);
 	if (ret)
 		return ret;
 	return check_required(nested->attrs, nested->max, tb_out, "nest", err, err_len);

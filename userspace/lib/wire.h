@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * The TLV wire codec of qkdn daemons (Kx between key managers today; Ck,
- * Mk, ... later), carried over TLS 1.3 with mutual authentication.
+ * The TLV wire codec of qkdn daemons (Kx between key managers, Ck between
+ * key managers and the controller; Mk, ... later), carried over TLS 1.3
+ * with mutual authentication.
  *
  * Framing
  * =======
@@ -24,7 +25,8 @@
  * Common items (seed 000 Tables 7-2, 7-3), in every message:
  *     QKDN_W_MSG_ID: u64, chosen by the sender, unique per sender process
  *     QKDN_W_CMD: u16, enum qkdn_wire_cmd
- *     QKDN_W_SENDER_ID: u32, the sender's node ID (1..QKDN_NODE_ID_MAX)
+ *     QKDN_W_SENDER_ID: u32, the sender's node ID (1..QKDN_NODE_ID_MAX;
+ *         the controller's on Ck, see there)
  *   and in responses, which carry the command code of what they answer:
  *     QKDN_W_ORIG_MSG_ID: u64, the QKDN_W_MSG_ID answered
  *     QKDN_W_RESPONSE_CODE: u16, enum qkdn_wire_response
@@ -82,6 +84,106 @@
  * QKDN_W_CMD_KEEPALIVE: the common items only, sent after a quiet
  *   interval so the receiver knows the connection is alive. No response.
  *
+ * Key manager to controller (Ck, seed 000 clause 8.1)
+ * ---------------------------------------------------
+ *
+ * The KM (qkdn-kmd) dials the controller (qkdn-ctld) over TLS 1.3 with
+ * mutual authentication; policy qkdn_wire_ck_policy. The controller is not
+ * a node: it sends with QKDN_W_SENDER_ID = QKDN_W_CONTROLLER_ID
+ * (0xffffffff, one above QKDN_NODE_ID_MAX, so never a node's ID), which
+ * only the Ck policy accepts. KMs send with their node ID, which must be
+ * the one their certificate names. Integers marked with a range are
+ * refused outside it; node IDs are 1..QKDN_NODE_ID_MAX.
+ *
+ * Tables hold repeated nests: QKDN_W_STATUS_TABLE and QKDN_W_ROUTE_TABLE
+ * are nests whose members, unlike anywhere else, may repeat (one per link,
+ * store or route), each checked against its own nest policy
+ * (qkdn_wire_ck_link_status_nest, _store_status_nest, _route_nest); an
+ * empty table is valid. Read them with mnl_attr_for_each_nested() and
+ * qkdn_wire_parse_nested().
+ *
+ * QKDN_W_CMD_CK_AUTH (Tables 7-2/7-3), KM -> controller, the first message:
+ *     QKDN_W_AUTH_INFO: string, "qkdn-node-<ID>", must equal the TLS peer
+ *         CN and name QKDN_W_SENDER_ID, required
+ *     QKDN_W_SENDER_HOSTNAME: string, the KM's name, required
+ *   Response: common items (QKDN_W_REASON on failure). Any other command
+ *   before a successful CK_AUTH is answered with failure "not
+ *   authenticated"; the controller closes after repeated violations.
+ *
+ * QKDN_W_CMD_CK_STATUS (Table 8-1), controller -> KM:
+ *     QKDN_W_PERIOD: u32, ms between responses, 0 = answer once,
+ *         0..QKDN_W_PERIOD_MAX, required
+ *     QKDN_W_STATUS_PARAMS: u32, QKDN_W_STATUS_* bits asked for, no other
+ *         bit, required
+ *   Response (Table 8-2), sent at once and then every PERIOD ms with the
+ *   same QKDN_W_ORIG_MSG_ID until a new CK_STATUS replaces it; on success:
+ *     QKDN_W_KM_STATE: u8, enum qkdn_wire_config_state
+ *     QKDN_W_STATUS_TABLE: table of
+ *       QKDN_W_LINK_STATUS: nest, one per KM link (neighbour):
+ *         QKDN_W_PEER_NODE_ID: u32, the neighbour, required
+ *         QKDN_W_LINK_STATE: u8, enum qkdn_wire_config_state, required
+ *         QKDN_W_PEER_UP: u8, 0..1, the Kx connection is up, required
+ *         QKDN_W_KEY_AMOUNT: u64, bytes available in the encrypting half
+ *         QKDN_W_CONSUMPTION_RATE: u64, bytes/s
+ *         QKDN_W_GENERATION_RATE: u64, bytes/s
+ *         QKDN_W_QKD_STATE: u8, enum qkdn_qkd_state
+ *         QKDN_W_QBER: u32, parts per million, 0..1000000
+ *       QKDN_W_STORE_STATUS: nest, one per relayed-key store:
+ *         QKDN_W_DEST_NODE_ID: u32, the remote node, required
+ *         QKDN_W_KEY_AMOUNT: u64, bytes available, required
+ *   The optional members are there when STATUS_PARAMS asked for them.
+ *
+ * QKDN_W_CMD_CK_NOTIFY, KM -> controller, proactive status supply:
+ *     QKDN_W_EVENT: u16, enum qkdn_wire_event, required
+ *     QKDN_W_PEER_NODE_ID: u32, the link's neighbour, for link and QKD
+ *         events
+ *     QKDN_W_DEST_NODE_ID: u32, the destination, for relay, protection
+ *         and route events
+ *     QKDN_W_KM_STATE: u8, optional
+ *     QKDN_W_STATUS_TABLE: as in CK_STATUS responses, every field, required
+ *     QKDN_W_ROUTE_TABLE: the KM's current routes (below), with
+ *         QKDN_W_EVENT_SYNC, sent right after CK_AUTH so that a restarted
+ *         controller rebuilds its sessions
+ *   Response: common items.
+ *
+ * QKDN_W_CMD_CK_ROUTE (Table 8-3), KM -> controller:
+ *     QKDN_W_SOURCE_NODE_ID: u32, required
+ *     QKDN_W_DEST_NODE_ID: u32, required, not the source
+ *     QKDN_W_KEY_AMOUNT: u64, bytes of key wanted, required
+ *     QKDN_W_PRIORITY: u8, 0 (highest)..QKDN_W_PRIORITY_MAX, optional
+ *     QKDN_W_TOLERANCE_MS: u32, how long the application tolerates an
+ *         interruption (recovery deadline, seed 004 Req_C-R 2), optional
+ *   Response (Table 8-4), sent once every other KM of the working and
+ *   protection paths acknowledged its CK_ROUTE_PUSH; on success:
+ *     QKDN_W_SESSION_ID: u64
+ *     QKDN_W_ROUTE_TABLE: the requester's entries
+ *   Failure reasons: "no route", "unknown node", ...
+ *
+ * QKDN_W_CMD_CK_ROUTE_PUSH, controller -> KM, proactive route supply:
+ *     QKDN_W_ROUTE_TABLE: required
+ *   Response: common items.
+ *
+ * QKDN_W_ROUTE_TABLE: table of
+ *   QKDN_W_ROUTE: nest, one hop-by-hop entry "toward DEST_NODE_ID, send to
+ *   NEXT_HOP_NODE_ID" (the module's QKDN_CMD_ROUTE_ADD/DEL):
+ *     QKDN_W_SESSION_ID: u64, the session the entry serves, required
+ *     QKDN_W_SOURCE_NODE_ID: u32, the session's source, required
+ *     QKDN_W_DEST_NODE_ID: u32, where this entry forwards to, required
+ *     QKDN_W_NEXT_HOP_NODE_ID: u32, required
+ *     QKDN_W_PROTECTION_NEXT_HOP: u32, where to send instead when the
+ *         working next hop fails, optional
+ *     QKDN_W_ROUTE_OP: u8, enum qkdn_wire_route_op, required
+ *     QKDN_W_PATH, QKDN_W_PROTECTION_PATH: binary, arrays of u32 node IDs
+ *         (2..QKDN_W_PATH_MAX of them), source first, optional,
+ *         informational
+ *
+ * QKDN_W_CMD_CK_CRL, controller -> KM:
+ *     QKDN_W_CRL: binary, the CA's CRL in DER, 1..QKDN_W_CRL_MAX bytes,
+ *         required
+ *   Response: common items.
+ *
+ * QKDN_W_CMD_KEEPALIVE: as on Kx, both ways.
+ *
  * Usage
  * =====
  *
@@ -112,6 +214,12 @@
 #define QKDN_W_REASON_MAX	256
 #define QKDN_W_KEY_ID_HASH_LEN	32
 #define QKDN_W_TIMER_MAX	(7U * 24 * 3600)
+#define QKDN_W_CONTROLLER_ID	0xffffffffU	/* Ck sender ID of the controller */
+#define QKDN_W_PERIOD_MAX	3600000U	/* ms */
+#define QKDN_W_PRIORITY_MAX	7
+#define QKDN_W_PATH_MAX		64		/* nodes in a path */
+#define QKDN_W_CRL_MAX		61440
+#define QKDN_W_QBER_MAX		1000000U
 
 enum qkdn_wire_cmd {
 	QKDN_W_CMD_UNSPEC,
@@ -120,6 +228,13 @@ enum qkdn_wire_cmd {
 	QKDN_W_CMD_UPDATE,
 	QKDN_W_CMD_KX,
 	QKDN_W_CMD_KEEPALIVE,
+	/* Ck: key manager and controller */
+	QKDN_W_CMD_CK_AUTH,
+	QKDN_W_CMD_CK_STATUS,
+	QKDN_W_CMD_CK_NOTIFY,
+	QKDN_W_CMD_CK_ROUTE,
+	QKDN_W_CMD_CK_ROUTE_PUSH,
+	QKDN_W_CMD_CK_CRL,
 	__QKDN_W_CMD_LAST
 };
 
@@ -145,6 +260,33 @@ enum qkdn_wire_attr {
 	QKDN_W_QOS,
 	QKDN_W_KEY_ID,
 	QKDN_W_KX_FRAME,
+	/* Ck */
+	QKDN_W_PERIOD,
+	QKDN_W_STATUS_PARAMS,
+	QKDN_W_KM_STATE,
+	QKDN_W_STATUS_TABLE,
+	QKDN_W_LINK_STATUS,
+	QKDN_W_PEER_NODE_ID,
+	QKDN_W_LINK_STATE,
+	QKDN_W_PEER_UP,
+	QKDN_W_KEY_AMOUNT,
+	QKDN_W_CONSUMPTION_RATE,
+	QKDN_W_GENERATION_RATE,
+	QKDN_W_QKD_STATE,
+	QKDN_W_QBER,
+	QKDN_W_STORE_STATUS,
+	QKDN_W_EVENT,
+	QKDN_W_SOURCE_NODE_ID,
+	QKDN_W_PRIORITY,
+	QKDN_W_TOLERANCE_MS,
+	QKDN_W_ROUTE_TABLE,
+	QKDN_W_ROUTE,
+	QKDN_W_NEXT_HOP_NODE_ID,
+	QKDN_W_PROTECTION_NEXT_HOP,
+	QKDN_W_ROUTE_OP,
+	QKDN_W_PATH,
+	QKDN_W_PROTECTION_PATH,
+	QKDN_W_CRL,
 	__QKDN_W_LAST
 };
 
@@ -164,6 +306,82 @@ enum qkdn_wire_response {
 
 #define QKDN_W_RESP_MAX (__QKDN_W_RESP_LAST - 1)
 
+/**
+ * enum qkdn_wire_config_state - configuration state of a KM or KM link
+ *   (seed 001 clause 8.2): QKDN_W_KM_STATE, QKDN_W_LINK_STATE
+ * @QKDN_W_STATE_IN_SERVICE: in use
+ * @QKDN_W_STATE_OUT_OF_SERVICE: faulty or de-activated: no route uses it
+ * @QKDN_W_STATE_STANDBY: working, not used by new routes unless no other
+ * @QKDN_W_STATE_RESERVED: kept for protection routes only
+ */
+enum qkdn_wire_config_state {
+	QKDN_W_STATE_UNSPEC,
+	QKDN_W_STATE_IN_SERVICE,
+	QKDN_W_STATE_OUT_OF_SERVICE,
+	QKDN_W_STATE_STANDBY,
+	QKDN_W_STATE_RESERVED,
+	__QKDN_W_STATE_LAST
+};
+
+#define QKDN_W_STATE_MAX (__QKDN_W_STATE_LAST - 1)
+
+/* QKDN_W_STATUS_PARAMS bits: what a CK_STATUS asks for. */
+enum {
+	QKDN_W_STATUS_KEY_AMOUNT = 1 << 0,
+	QKDN_W_STATUS_CONSUMPTION_RATE = 1 << 1,
+	QKDN_W_STATUS_GENERATION_RATE = 1 << 2,
+	QKDN_W_STATUS_LINK_STATE = 1 << 3,
+	QKDN_W_STATUS_KM_STATE = 1 << 4,
+	QKDN_W_STATUS_QKD_STATE = 1 << 5,	/* QKD_STATE and QBER */
+	QKDN_W_STATUS_STORES = 1 << 6,
+	__QKDN_W_STATUS_ALL = (1 << 7) - 1
+};
+
+/**
+ * enum qkdn_wire_event - QKDN_W_EVENT of a CK_NOTIFY
+ * @QKDN_W_EVENT_SYNC: after CK_AUTH: full status and route table
+ * @QKDN_W_EVENT_LINK_DOWN: the Kx connection to PEER_NODE_ID went down
+ * @QKDN_W_EVENT_LINK_UP: it came (back) up
+ * @QKDN_W_EVENT_POOL_LOW: PEER_NODE_ID's link pool fell below its threshold
+ * @QKDN_W_EVENT_POOL_CLEARED: the link pool was emptied (keys discarded)
+ * @QKDN_W_EVENT_QBER_HIGH: QBER above threshold or eavesdropping on the QKD
+ *   link to PEER_NODE_ID
+ * @QKDN_W_EVENT_QKD_DOWN: the QKD module of that link stopped producing
+ * @QKDN_W_EVENT_QKD_UP: it produces again
+ * @QKDN_W_EVENT_RELAY_FAILED: a relay to DEST_NODE_ID failed
+ * @QKDN_W_EVENT_PROTECTION_SWITCHED: the KM switched DEST_NODE_ID's entry to
+ *   its protection next hop
+ * @QKDN_W_EVENT_ROUTE_WITHDRAWN: DEST_NODE_ID is unreachable and there is
+ *   no protection entry: the controller must recover
+ */
+enum qkdn_wire_event {
+	QKDN_W_EVENT_UNSPEC,
+	QKDN_W_EVENT_SYNC,
+	QKDN_W_EVENT_LINK_DOWN,
+	QKDN_W_EVENT_LINK_UP,
+	QKDN_W_EVENT_POOL_LOW,
+	QKDN_W_EVENT_POOL_CLEARED,
+	QKDN_W_EVENT_QBER_HIGH,
+	QKDN_W_EVENT_QKD_DOWN,
+	QKDN_W_EVENT_QKD_UP,
+	QKDN_W_EVENT_RELAY_FAILED,
+	QKDN_W_EVENT_PROTECTION_SWITCHED,
+	QKDN_W_EVENT_ROUTE_WITHDRAWN,
+	__QKDN_W_EVENT_LAST
+};
+
+#define QKDN_W_EVENT_MAX (__QKDN_W_EVENT_LAST - 1)
+
+/* QKDN_W_ROUTE_OP */
+enum qkdn_wire_route_op {
+	QKDN_W_ROUTE_OP_UNSPEC,
+	QKDN_W_ROUTE_OP_INSTALL,	/* add, or replace the entry for DEST */
+	QKDN_W_ROUTE_OP_DELETE,
+	__QKDN_W_ROUTE_OP_LAST
+};
+
+#define QKDN_W_ROUTE_OP_MAX (__QKDN_W_ROUTE_OP_LAST - 1)
+
 /* Attribute types a policy can ask for. */
 enum qkdn_wire_type {
 	QKDN_WT_UNSPEC,		/* not allowed: the zero entry of a policy */
@@ -175,6 +393,11 @@ enum qkdn_wire_type {
 				 * end, at most max_len bytes with the NUL */
 	QKDN_WT_BINARY,		/* min_len..max_len bytes */
 	QKDN_WT_NESTED,		/* members checked against .nested */
+	QKDN_WT_TABLE,		/* a nest whose members may repeat: each is
+				 * checked against .nested's entry for its
+				 * type (itself a nest); none required */
+	QKDN_WT_U32_ARRAY,	/* binary of u32s: min_len..max_len bytes, a
+				 * multiple of 4 */
 };
 
 struct qkdn_wire_nest_policy;
@@ -185,7 +408,10 @@ struct qkdn_wire_attr_policy {
 	bool required;
 	uint16_t min_len;	/* BINARY */
 	uint16_t max_len;	/* STRING, BINARY (0: 65531, what fits) */
-	const struct qkdn_wire_nest_policy *nested;	/* NESTED */
+	const struct qkdn_wire_nest_policy *nested;	/* NESTED, TABLE */
+	/* Integers: when either is set, the value must be in
+	 * [min_val, max_val]. */
+	uint64_t min_val, max_val;
 };
 
 struct qkdn_wire_nest_policy {
@@ -209,10 +435,19 @@ struct qkdn_wire_policy {
 	const char *name;
 	const struct qkdn_wire_cmd_policy *cmds;
 	unsigned int max_cmd;
+	/* A sender ID accepted besides 1..QKDN_NODE_ID_MAX, 0 for none. */
+	uint32_t extra_sender_id;
 };
 
 /* Kx between key managers: HELLO, SESSION, UPDATE, KX, KEEPALIVE. */
 extern const struct qkdn_wire_policy qkdn_wire_kx_policy;
+/* Ck between a key manager and the controller: CK_AUTH, CK_STATUS,
+ * CK_NOTIFY, CK_ROUTE, CK_ROUTE_PUSH, CK_CRL, KEEPALIVE. */
+extern const struct qkdn_wire_policy qkdn_wire_ck_policy;
+/* The members of Ck tables, for qkdn_wire_parse_nested(). */
+extern const struct qkdn_wire_nest_policy qkdn_wire_ck_link_status_nest;
+extern const struct qkdn_wire_nest_policy qkdn_wire_ck_store_status_nest;
+extern const struct qkdn_wire_nest_policy qkdn_wire_ck_route_nest;
 
 /* The common items of a parsed message. */
 struct qkdn_wire_hdr {

@@ -10,6 +10,8 @@
 #include "tap.h"
 #include "wire.h"
 
+#define QKDN_ARRAY_SIZE_T(a) (sizeof(a) / sizeof((a)[0]))
+
 /* Hand-built messages, for what the builder refuses to make. */
 struct raw {
 	uint32_t words[(QKDN_KX_FRAME_MAX + 4096) / 4];
@@ -203,7 +205,7 @@ static const struct qkdn_wire_attr_policy nest_cmd[QKDN_W_MAX + 1] = {
 static const struct qkdn_wire_cmd_policy nest_cmds[] = {
 	[QKDN_W_CMD_UPDATE] = { nest_cmd, NULL },
 };
-static const struct qkdn_wire_policy nest_policy = { "test", nest_cmds, QKDN_W_CMD_UPDATE };
+static const struct qkdn_wire_policy nest_policy = { "test", nest_cmds, QKDN_W_CMD_UPDATE, 0 };
 
 static void test_nests(void)
 {
@@ -594,11 +596,457 @@ static void test_rejections(void)
 	ok(ret == -EPROTO && strstr(hdr.error, "missing"), "empty body: %s", hdr.error);
 }
 
+
+/* Ck */
+
+/* The controller's sender ID, and a node's. */
+#define CTL QKDN_W_CONTROLLER_ID
+#define KM 3
+
+static void put_link_status(struct qkdn_wire_msg *m, uint32_t peer, uint64_t amount)
+{
+	long n = qkdn_wire_nest_start(m, QKDN_W_LINK_STATUS);
+
+	qkdn_wire_put_u32(m, QKDN_W_PEER_NODE_ID, peer);
+	qkdn_wire_put_u8(m, QKDN_W_LINK_STATE, QKDN_W_STATE_IN_SERVICE);
+	qkdn_wire_put_u8(m, QKDN_W_PEER_UP, 1);
+	qkdn_wire_put_u64(m, QKDN_W_KEY_AMOUNT, amount);
+	qkdn_wire_put_u64(m, QKDN_W_CONSUMPTION_RATE, 10);
+	qkdn_wire_put_u64(m, QKDN_W_GENERATION_RATE, 1000);
+	qkdn_wire_put_u8(m, QKDN_W_QKD_STATE, QKDN_QKD_UP);
+	qkdn_wire_put_u32(m, QKDN_W_QBER, 25000);
+	qkdn_wire_nest_end(m, n);
+}
+
+static void put_status_table(struct qkdn_wire_msg *m)
+{
+	long t = qkdn_wire_nest_start(m, QKDN_W_STATUS_TABLE), n;
+
+	put_link_status(m, 2, 4096);
+	put_link_status(m, 4, 8192);
+	n = qkdn_wire_nest_start(m, QKDN_W_STORE_STATUS);
+	qkdn_wire_put_u32(m, QKDN_W_DEST_NODE_ID, 6);
+	qkdn_wire_put_u64(m, QKDN_W_KEY_AMOUNT, 512);
+	qkdn_wire_nest_end(m, n);
+	qkdn_wire_nest_end(m, t);
+}
+
+static void put_route(struct qkdn_wire_msg *m, uint64_t session, uint32_t dest, uint32_t next,
+		      uint32_t protect)
+{
+	const uint32_t path[] = { 1, 2, 6 }, ppath[] = { 1, 4, 5, 6 };
+	long n = qkdn_wire_nest_start(m, QKDN_W_ROUTE);
+
+	qkdn_wire_put_u64(m, QKDN_W_SESSION_ID, session);
+	qkdn_wire_put_u32(m, QKDN_W_SOURCE_NODE_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_DEST_NODE_ID, dest);
+	qkdn_wire_put_u32(m, QKDN_W_NEXT_HOP_NODE_ID, next);
+	if (protect)
+		qkdn_wire_put_u32(m, QKDN_W_PROTECTION_NEXT_HOP, protect);
+	qkdn_wire_put_u8(m, QKDN_W_ROUTE_OP, QKDN_W_ROUTE_OP_INSTALL);
+	qkdn_wire_put_bin(m, QKDN_W_PATH, path, sizeof(path));
+	qkdn_wire_put_bin(m, QKDN_W_PROTECTION_PATH, ppath, sizeof(ppath));
+	qkdn_wire_nest_end(m, n);
+}
+
+static void put_route_table(struct qkdn_wire_msg *m)
+{
+	long t = qkdn_wire_nest_start(m, QKDN_W_ROUTE_TABLE);
+
+	put_route(m, 77, 6, 2, 4);
+	put_route(m, 77, 1, 1, 0);
+	qkdn_wire_nest_end(m, t);
+}
+
+/*
+ * A valid Ck command cmd with every attribute it may carry, except the
+ * one of type omit (0: none). Returns the sender it used.
+ */
+static struct qkdn_wire_msg *ck_command(uint16_t cmd, uint16_t omit)
+{
+	bool from_ctl = cmd == QKDN_W_CMD_CK_STATUS || cmd == QKDN_W_CMD_CK_ROUTE_PUSH ||
+			cmd == QKDN_W_CMD_CK_CRL;
+	struct qkdn_wire_msg *m = qkdn_wire_msg_new(cmd, from_ctl ? CTL : KM);
+	static const unsigned char crl[300] = { 0x30, 0x82 };
+
+#define PUT(t, call) do { if (omit != (t)) call; } while (0)
+	switch (cmd) {
+	case QKDN_W_CMD_CK_AUTH:
+		PUT(QKDN_W_AUTH_INFO, qkdn_wire_put_str(m, QKDN_W_AUTH_INFO, "qkdn-node-3"));
+		PUT(QKDN_W_SENDER_HOSTNAME, qkdn_wire_put_str(m, QKDN_W_SENDER_HOSTNAME, "gamma"));
+		break;
+	case QKDN_W_CMD_CK_STATUS:
+		PUT(QKDN_W_PERIOD, qkdn_wire_put_u32(m, QKDN_W_PERIOD, 1000));
+		PUT(QKDN_W_STATUS_PARAMS, qkdn_wire_put_u32(m, QKDN_W_STATUS_PARAMS,
+							    __QKDN_W_STATUS_ALL));
+		break;
+	case QKDN_W_CMD_CK_NOTIFY:
+		PUT(QKDN_W_EVENT, qkdn_wire_put_u16(m, QKDN_W_EVENT, QKDN_W_EVENT_SYNC));
+		PUT(QKDN_W_PEER_NODE_ID, qkdn_wire_put_u32(m, QKDN_W_PEER_NODE_ID, 2));
+		PUT(QKDN_W_DEST_NODE_ID, qkdn_wire_put_u32(m, QKDN_W_DEST_NODE_ID, 6));
+		PUT(QKDN_W_KM_STATE, qkdn_wire_put_u8(m, QKDN_W_KM_STATE, QKDN_W_STATE_IN_SERVICE));
+		PUT(QKDN_W_STATUS_TABLE, put_status_table(m));
+		PUT(QKDN_W_ROUTE_TABLE, put_route_table(m));
+		break;
+	case QKDN_W_CMD_CK_ROUTE:
+		PUT(QKDN_W_SOURCE_NODE_ID, qkdn_wire_put_u32(m, QKDN_W_SOURCE_NODE_ID, 3));
+		PUT(QKDN_W_DEST_NODE_ID, qkdn_wire_put_u32(m, QKDN_W_DEST_NODE_ID, 6));
+		PUT(QKDN_W_KEY_AMOUNT, qkdn_wire_put_u64(m, QKDN_W_KEY_AMOUNT, 1 << 20));
+		PUT(QKDN_W_PRIORITY, qkdn_wire_put_u8(m, QKDN_W_PRIORITY, 2));
+		PUT(QKDN_W_TOLERANCE_MS, qkdn_wire_put_u32(m, QKDN_W_TOLERANCE_MS, 3000));
+		break;
+	case QKDN_W_CMD_CK_ROUTE_PUSH:
+		PUT(QKDN_W_ROUTE_TABLE, put_route_table(m));
+		break;
+	case QKDN_W_CMD_CK_CRL:
+		PUT(QKDN_W_CRL, qkdn_wire_put_bin(m, QKDN_W_CRL, crl, sizeof(crl)));
+		break;
+	}
+#undef PUT
+	return m;
+}
+
+static const struct {
+	uint16_t cmd;
+	uint16_t required[4];
+} ck_required[] = {
+	{ QKDN_W_CMD_CK_AUTH, { QKDN_W_AUTH_INFO, QKDN_W_SENDER_HOSTNAME } },
+	{ QKDN_W_CMD_CK_STATUS, { QKDN_W_PERIOD, QKDN_W_STATUS_PARAMS } },
+	{ QKDN_W_CMD_CK_NOTIFY, { QKDN_W_EVENT, QKDN_W_STATUS_TABLE } },
+	{ QKDN_W_CMD_CK_ROUTE, { QKDN_W_SOURCE_NODE_ID, QKDN_W_DEST_NODE_ID, QKDN_W_KEY_AMOUNT } },
+	{ QKDN_W_CMD_CK_ROUTE_PUSH, { QKDN_W_ROUTE_TABLE } },
+	{ QKDN_W_CMD_CK_CRL, { QKDN_W_CRL } },
+};
+
+static int ck_parse(struct qkdn_wire_msg *m, const struct nlattr **tb, struct qkdn_wire_hdr *hdr)
+{
+	void *copy;
+	int ret = parse_msg(m, &qkdn_wire_ck_policy, tb, hdr, &copy);
+
+	free(copy);
+	qkdn_wire_msg_free(m);
+	return ret;
+}
+
+static void test_ck_valid(void)
+{
+	const struct nlattr *tb[QKDN_W_MAX + 1], *ntb[QKDN_W_MAX + 1], *a;
+	unsigned int links = 0, stores = 0, routes = 0, parsed = 0;
+	uint64_t amounts = 0;
+	struct qkdn_wire_hdr hdr;
+	struct qkdn_wire_msg *m;
+	char err[160];
+	void *copy;
+	int ret;
+
+	for (size_t i = 0; i < QKDN_ARRAY_SIZE_T(ck_required); i++) {
+		uint16_t cmd = ck_required[i].cmd;
+
+		ret = ck_parse(ck_command(cmd, 0), tb, &hdr);
+		ok(ret == 0 && hdr.cmd == cmd, "%s with every attribute accepted (%s)",
+		   qkdn_wire_cmd_name(cmd), hdr.error);
+	}
+	ok(strcmp(qkdn_wire_cmd_name(QKDN_W_CMD_CK_ROUTE_PUSH), "CK_ROUTE_PUSH") == 0 &&
+	   strcmp(qkdn_wire_attr_name(QKDN_W_PROTECTION_NEXT_HOP), "PROTECTION_NEXT_HOP") == 0 &&
+	   strcmp(qkdn_wire_attr_name(QKDN_W_CRL), "CRL") == 0, "Ck names");
+
+	/* The controller's sender ID. */
+	ret = ck_parse(ck_command(QKDN_W_CMD_CK_STATUS, 0), tb, &hdr);
+	ok(ret == 0 && hdr.sender_id == QKDN_W_CONTROLLER_ID, "controller sender ID on Ck");
+	m = qkdn_wire_msg_new(QKDN_W_CMD_KEEPALIVE, QKDN_W_CONTROLLER_ID);
+	ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+	ok(ret == -EPROTO && strstr(hdr.error, "sender ID 4294967295 out of range"),
+	   "controller sender ID refused on Kx: %s", hdr.error);
+	free(copy);
+	qkdn_wire_msg_free(m);
+	ret = ck_parse(qkdn_wire_msg_new(QKDN_W_CMD_KEEPALIVE, KM), tb, &hdr);
+	ok(ret == 0, "KEEPALIVE on Ck (%s)", hdr.error);
+
+	/* A status response: tables with repeated members, read back. */
+	m = qkdn_wire_response_new(QKDN_W_CMD_CK_STATUS, KM, 99, QKDN_W_RESP_SUCCESS);
+	qkdn_wire_put_u8(m, QKDN_W_KM_STATE, QKDN_W_STATE_STANDBY);
+	put_status_table(m);
+	ret = parse_msg(m, &qkdn_wire_ck_policy, tb, &hdr, &copy);
+	ok(ret == 0 && hdr.is_response && hdr.orig_msg_id == 99 &&
+	   qkdn_wire_get_u8(tb[QKDN_W_KM_STATE]) == QKDN_W_STATE_STANDBY,
+	   "CK_STATUS response accepted (%s)", hdr.error);
+	if (ret == 0) {
+		mnl_attr_for_each_nested(a, tb[QKDN_W_STATUS_TABLE]) {
+			if (mnl_attr_get_type(a) == QKDN_W_LINK_STATUS &&
+			    qkdn_wire_parse_nested(a, &qkdn_wire_ck_link_status_nest, ntb, err,
+						   sizeof(err)) == 0) {
+				links++;
+				amounts += qkdn_wire_get_u64(ntb[QKDN_W_KEY_AMOUNT]);
+				parsed += qkdn_wire_get_u32(ntb[QKDN_W_QBER]) == 25000;
+			} else if (mnl_attr_get_type(a) == QKDN_W_STORE_STATUS &&
+				   qkdn_wire_parse_nested(a, &qkdn_wire_ck_store_status_nest, ntb,
+							  err, sizeof(err)) == 0) {
+				stores++;
+				amounts += qkdn_wire_get_u64(ntb[QKDN_W_KEY_AMOUNT]);
+			}
+		}
+	}
+	ok(links == 2 && stores == 1 && parsed == 2 && amounts == 4096 + 8192 + 512,
+	   "status table read back: %u links, %u stores, %llu bytes", links, stores,
+	   (unsigned long long)amounts);
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_response_new(QKDN_W_CMD_CK_STATUS, KM, 99, QKDN_W_RESP_SUCCESS);
+	qkdn_wire_put_u8(m, QKDN_W_KM_STATE, QKDN_W_STATE_IN_SERVICE);
+	qkdn_wire_nest_end(m, qkdn_wire_nest_start(m, QKDN_W_STATUS_TABLE));
+	ok(ck_parse(m, tb, &hdr) == 0, "empty status table accepted (%s)", hdr.error);
+
+	/* A route response: the session and the requester's entries. */
+	m = qkdn_wire_response_new(QKDN_W_CMD_CK_ROUTE, CTL, 5, QKDN_W_RESP_SUCCESS);
+	qkdn_wire_put_u64(m, QKDN_W_SESSION_ID, 77);
+	put_route_table(m);
+	ret = parse_msg(m, &qkdn_wire_ck_policy, tb, &hdr, &copy);
+	ok(ret == 0 && qkdn_wire_get_u64(tb[QKDN_W_SESSION_ID]) == 77,
+	   "CK_ROUTE response accepted (%s)", hdr.error);
+	parsed = 0;
+	if (ret == 0) {
+		mnl_attr_for_each_nested(a, tb[QKDN_W_ROUTE_TABLE]) {
+			if (qkdn_wire_parse_nested(a, &qkdn_wire_ck_route_nest, ntb, err,
+						   sizeof(err)) != 0)
+				continue;
+			routes++;
+			if (qkdn_wire_get_u32(ntb[QKDN_W_DEST_NODE_ID]) == 6 &&
+			    qkdn_wire_get_u32(ntb[QKDN_W_NEXT_HOP_NODE_ID]) == 2 &&
+			    qkdn_wire_get_u32(ntb[QKDN_W_PROTECTION_NEXT_HOP]) == 4 &&
+			    qkdn_wire_get_len(ntb[QKDN_W_PATH]) == 12 &&
+			    ((const uint32_t *)qkdn_wire_get_bin(ntb[QKDN_W_PATH]))[2] == 6 &&
+			    qkdn_wire_get_len(ntb[QKDN_W_PROTECTION_PATH]) == 16)
+				parsed++;
+		}
+	}
+	ok(routes == 2 && parsed == 1, "route table read back: %u routes", routes);
+	free(copy);
+	qkdn_wire_msg_free(m);
+
+	m = qkdn_wire_response_new(QKDN_W_CMD_CK_ROUTE, CTL, 5, QKDN_W_RESP_FAILURE);
+	qkdn_wire_put_str(m, QKDN_W_REASON, "no route");
+	ret = ck_parse(m, tb, &hdr);
+	ok(ret == 0 && hdr.response_code == QKDN_W_RESP_FAILURE, "CK_ROUTE failure accepted");
+
+	for (uint16_t cmd = QKDN_W_CMD_CK_AUTH; cmd <= QKDN_W_CMD_CK_CRL; cmd++) {
+		if (cmd == QKDN_W_CMD_CK_STATUS || cmd == QKDN_W_CMD_CK_ROUTE)
+			continue;
+		m = qkdn_wire_response_new(cmd, cmd == QKDN_W_CMD_CK_AUTH ||
+					   cmd == QKDN_W_CMD_CK_NOTIFY ? CTL : KM, 1,
+					   QKDN_W_RESP_SUCCESS);
+		ok(ck_parse(m, tb, &hdr) == 0, "%s plain response accepted (%s)",
+		   qkdn_wire_cmd_name(cmd), hdr.error);
+	}
+}
+
+static void test_ck_refused(void)
+{
+	const struct nlattr *tb[QKDN_W_MAX + 1];
+	struct qkdn_wire_hdr hdr;
+	struct qkdn_wire_msg *m;
+	char want[96];
+	long n, t;
+	int ret;
+
+	for (size_t i = 0; i < QKDN_ARRAY_SIZE_T(ck_required); i++) {
+		for (size_t j = 0; j < 4 && ck_required[i].required[j]; j++) {
+			uint16_t cmd = ck_required[i].cmd, attr = ck_required[i].required[j];
+
+			ret = ck_parse(ck_command(cmd, attr), tb, &hdr);
+			snprintf(want, sizeof(want), "%s: required attribute %u (%s) missing",
+				 qkdn_wire_cmd_name(cmd), attr, qkdn_wire_attr_name(attr));
+			ok(ret == -EPROTO && strstr(hdr.error, want), "%s without %s refused: %s",
+			   qkdn_wire_cmd_name(cmd), qkdn_wire_attr_name(attr), hdr.error);
+		}
+	}
+
+	/* Commands of another protocol, both ways. */
+	for (uint16_t cmd = QKDN_W_CMD_HELLO; cmd <= QKDN_W_CMD_KX; cmd++) {
+		ret = ck_parse(qkdn_wire_msg_new(cmd, KM), tb, &hdr);
+		snprintf(want, sizeof(want), "not part of protocol ck");
+		ok(ret == -EOPNOTSUPP && strstr(hdr.error, want), "Kx %s refused on Ck: %s",
+		   qkdn_wire_cmd_name(cmd), hdr.error);
+	}
+	for (uint16_t cmd = QKDN_W_CMD_CK_AUTH; cmd <= QKDN_W_CMD_CK_CRL; cmd++) {
+		void *copy;
+
+		m = ck_command(cmd, 0);
+		ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+		ok(ret == -EOPNOTSUPP && strstr(hdr.error, "not part of protocol kx"),
+		   "Ck %s refused on Kx: %s", qkdn_wire_cmd_name(cmd), hdr.error);
+		free(copy);
+		qkdn_wire_msg_free(m);
+	}
+
+	/* Wrong types. */
+	m = qkdn_wire_msg_new(QKDN_W_CMD_CK_STATUS, CTL);
+	qkdn_wire_put_u64(m, QKDN_W_PERIOD, 1000);
+	qkdn_wire_put_u32(m, QKDN_W_STATUS_PARAMS, 1);
+	ret = ck_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "PERIOD): 8 bytes, want u32"),
+	   "PERIOD as u64 refused: %s", hdr.error);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_CK_AUTH, KM);
+	qkdn_wire_put_u32(m, QKDN_W_AUTH_INFO, 3);
+	qkdn_wire_put_str(m, QKDN_W_SENDER_HOSTNAME, "gamma");
+	ret = ck_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "AUTH_INFO): string not NUL-terminated"),
+	   "AUTH_INFO as u32 refused: %s", hdr.error);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_CK_ROUTE_PUSH, CTL);
+	qkdn_wire_put_u32(m, QKDN_W_ROUTE_TABLE, 1);	/* no NLA_F_NESTED */
+	ret = ck_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "ROUTE_TABLE) has wrong flags"),
+	   "ROUTE_TABLE not a nest refused: %s", hdr.error);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_CK_ROUTE_PUSH, CTL);
+	t = qkdn_wire_nest_start(m, QKDN_W_ROUTE_TABLE);
+	n = qkdn_wire_nest_start(m, QKDN_W_ROUTE);
+	qkdn_wire_put_u64(m, QKDN_W_SESSION_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_SOURCE_NODE_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_DEST_NODE_ID, 2);
+	qkdn_wire_put_u32(m, QKDN_W_NEXT_HOP_NODE_ID, 2);
+	qkdn_wire_put_u8(m, QKDN_W_ROUTE_OP, QKDN_W_ROUTE_OP_DELETE);
+	qkdn_wire_put_bin(m, QKDN_W_PATH, "\1\0\0\0\2\0", 6);
+	qkdn_wire_nest_end(m, n);
+	qkdn_wire_nest_end(m, t);
+	ret = ck_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "6 bytes, want 8..256 in steps of 4"),
+	   "PATH of 6 bytes refused: %s", hdr.error);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_CK_ROUTE_PUSH, CTL);
+	t = qkdn_wire_nest_start(m, QKDN_W_ROUTE_TABLE);
+	n = qkdn_wire_nest_start(m, QKDN_W_ROUTE);
+	qkdn_wire_put_u64(m, QKDN_W_SESSION_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_SOURCE_NODE_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_DEST_NODE_ID, 2);
+	qkdn_wire_put_u8(m, QKDN_W_ROUTE_OP, QKDN_W_ROUTE_OP_DELETE);
+	qkdn_wire_nest_end(m, n);
+	qkdn_wire_nest_end(m, t);
+	ret = ck_parse(m, tb, &hdr);
+	snprintf(want, sizeof(want), "nest: required attribute %u", QKDN_W_NEXT_HOP_NODE_ID);
+	ok(ret == -EPROTO && strstr(hdr.error, want), "route entry without a next hop refused: %s",
+	   hdr.error);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_CK_ROUTE_PUSH, CTL);
+	t = qkdn_wire_nest_start(m, QKDN_W_ROUTE_TABLE);
+	put_link_status(m, 2, 1);
+	qkdn_wire_nest_end(m, t);
+	ret = ck_parse(m, tb, &hdr);
+	snprintf(want, sizeof(want), "attribute %u (nested) not allowed in a table",
+		 QKDN_W_LINK_STATUS);
+	ok(ret == -EPROTO && strstr(hdr.error, want), "link status in a route table refused: %s",
+	   hdr.error);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_CK_NOTIFY, KM);
+	qkdn_wire_put_u16(m, QKDN_W_EVENT, QKDN_W_EVENT_LINK_DOWN);
+	t = qkdn_wire_nest_start(m, QKDN_W_STATUS_TABLE);
+	n = qkdn_wire_nest_start(m, QKDN_W_LINK_STATUS);
+	qkdn_wire_put_u32(m, QKDN_W_PEER_NODE_ID, 2);
+	qkdn_wire_put_u8(m, QKDN_W_LINK_STATE, QKDN_W_STATE_IN_SERVICE);
+	qkdn_wire_put_u8(m, QKDN_W_PEER_UP, 0);
+	qkdn_wire_put_u8(m, QKDN_W_PEER_UP, 0);
+	qkdn_wire_nest_end(m, n);
+	qkdn_wire_nest_end(m, t);
+	ret = ck_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "appears twice"),
+	   "repeated member inside a link status refused: %s", hdr.error);
+
+	/* Ranges. */
+	{
+		static const struct {
+			uint16_t cmd, attr;
+			uint64_t value;
+			int size;
+			const char *what;
+		} bad[] = {
+			{ QKDN_W_CMD_CK_ROUTE, QKDN_W_PRIORITY, 8, 1, "8 out of range 0..7" },
+			{ QKDN_W_CMD_CK_ROUTE, QKDN_W_SOURCE_NODE_ID, 0, 4, "0 out of range 1..4294967294" },
+			{ QKDN_W_CMD_CK_ROUTE, QKDN_W_DEST_NODE_ID, 0xffffffff, 4,
+			  "4294967295 out of range 1..4294967294" },
+			{ QKDN_W_CMD_CK_NOTIFY, QKDN_W_EVENT, 0, 2, "0 out of range 1..11" },
+			{ QKDN_W_CMD_CK_NOTIFY, QKDN_W_EVENT, QKDN_W_EVENT_MAX + 1, 2,
+			  "12 out of range 1..11" },
+			{ QKDN_W_CMD_CK_NOTIFY, QKDN_W_KM_STATE, 5, 1, "5 out of range 1..4" },
+			{ QKDN_W_CMD_CK_STATUS, QKDN_W_STATUS_PARAMS, 0x80, 4, "128 out of range 0..127" },
+			{ QKDN_W_CMD_CK_STATUS, QKDN_W_PERIOD, QKDN_W_PERIOD_MAX + 1, 4,
+			  "3600001 out of range 0..3600000" },
+		};
+
+		for (size_t i = 0; i < QKDN_ARRAY_SIZE_T(bad); i++) {
+			m = ck_command(bad[i].cmd, bad[i].attr);
+			if (bad[i].size == 1)
+				qkdn_wire_put_u8(m, bad[i].attr, (uint8_t)bad[i].value);
+			else if (bad[i].size == 2)
+				qkdn_wire_put_u16(m, bad[i].attr, (uint16_t)bad[i].value);
+			else
+				qkdn_wire_put_u32(m, bad[i].attr, (uint32_t)bad[i].value);
+			ret = ck_parse(m, tb, &hdr);
+			ok(ret == -EPROTO && strstr(hdr.error, bad[i].what), "%s %s=%llu refused: %s",
+			   qkdn_wire_cmd_name(bad[i].cmd), qkdn_wire_attr_name(bad[i].attr),
+			   (unsigned long long)bad[i].value, hdr.error);
+		}
+	}
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_CK_NOTIFY, KM);
+	qkdn_wire_put_u16(m, QKDN_W_EVENT, QKDN_W_EVENT_QBER_HIGH);
+	t = qkdn_wire_nest_start(m, QKDN_W_STATUS_TABLE);
+	n = qkdn_wire_nest_start(m, QKDN_W_LINK_STATUS);
+	qkdn_wire_put_u32(m, QKDN_W_PEER_NODE_ID, 2);
+	qkdn_wire_put_u8(m, QKDN_W_LINK_STATE, QKDN_W_STATE_IN_SERVICE);
+	qkdn_wire_put_u8(m, QKDN_W_PEER_UP, 1);
+	qkdn_wire_put_u32(m, QKDN_W_QBER, QKDN_W_QBER_MAX + 1);
+	qkdn_wire_nest_end(m, n);
+	qkdn_wire_nest_end(m, t);
+	ret = ck_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "1000001 out of range 0..1000000"),
+	   "QBER over 100 %% refused: %s", hdr.error);
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_CK_ROUTE_PUSH, CTL);
+	t = qkdn_wire_nest_start(m, QKDN_W_ROUTE_TABLE);
+	n = qkdn_wire_nest_start(m, QKDN_W_ROUTE);
+	qkdn_wire_put_u64(m, QKDN_W_SESSION_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_SOURCE_NODE_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_DEST_NODE_ID, 2);
+	qkdn_wire_put_u32(m, QKDN_W_NEXT_HOP_NODE_ID, 2);
+	qkdn_wire_put_u8(m, QKDN_W_ROUTE_OP, QKDN_W_ROUTE_OP_MAX + 1);
+	qkdn_wire_nest_end(m, n);
+	qkdn_wire_nest_end(m, t);
+	ret = ck_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "3 out of range 1..2"), "route op 3 refused: %s",
+	   hdr.error);
+
+	{
+		static unsigned char crl[QKDN_W_CRL_MAX + 1];
+
+		m = qkdn_wire_msg_new(QKDN_W_CMD_CK_CRL, CTL);
+		qkdn_wire_put_bin(m, QKDN_W_CRL, crl, sizeof(crl));
+		ret = ck_parse(m, tb, &hdr);
+		ok(ret == -EPROTO && strstr(hdr.error, "61441 bytes, want 1..61440"),
+		   "CRL over QKDN_W_CRL_MAX refused: %s", hdr.error);
+	}
+
+	m = qkdn_wire_response_new(QKDN_W_CMD_CK_AUTH, CTL, 1, QKDN_W_RESP_SUCCESS);
+	qkdn_wire_put_u64(m, QKDN_W_SESSION_ID, 1);
+	ret = ck_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "SESSION_ID) not allowed in a response"),
+	   "CK_AUTH response with a route attribute refused: %s", hdr.error);
+
+	m = ck_command(QKDN_W_CMD_CK_ROUTE, 0);
+	qkdn_wire_put_str(m, QKDN_W_REASON, "x");
+	ret = ck_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "REASON) not allowed in CK_ROUTE"),
+	   "response-only attribute in CK_ROUTE refused: %s", hdr.error);
+}
+
 int main(void)
 {
 	test_round_trips();
 	test_nests();
 	test_builder_limits();
 	test_rejections();
+	test_ck_valid();
+	test_ck_refused();
 	return tap_done();
 }
