@@ -58,6 +58,10 @@ static const struct nla_policy qkdn_keys_policy[QKDN_A_KEY + 1] = {
 	[QKDN_A_KEY]		= NLA_POLICY_NESTED(qkdn_key_policy),
 };
 
+static const struct nla_policy qkdn_sae_ids_policy[QKDN_A_PEER_SAE_ID + 1] = {
+	[QKDN_A_PEER_SAE_ID]	= QKDN_ID_POLICY,
+};
+
 static const struct nla_policy qkdn_policy[QKDN_A_MAX + 1] = {
 	[QKDN_A_NODE_ID]	= NLA_POLICY_FULL_RANGE(NLA_U32,
 							&qkdn_node_id_range),
@@ -112,6 +116,7 @@ static const struct nla_policy qkdn_policy[QKDN_A_MAX + 1] = {
 	[QKDN_A_QKD_QBER]	= NLA_POLICY_FULL_RANGE(NLA_U32,
 							&qkdn_qber_range),
 	[QKDN_A_QKD_UPDATED]	= { .type = NLA_REJECT },
+	[QKDN_A_PEER_SAE_IDS]	= NLA_POLICY_NESTED(qkdn_sae_ids_policy),
 };
 
 static struct qkdn_node *info_node(struct genl_info *info)
@@ -123,22 +128,27 @@ static struct qkdn_node *info_node(struct genl_info *info)
  * IDs travel in keyring descriptions as "<sae>:<peer-sae>[:<key-id>]", so
  * they must be non-empty and free of separators and blanks.
  */
-static const char *get_id(struct genl_info *info, int attr)
+static const char *id_of(const struct nlattr *attr,
+			 struct netlink_ext_ack *extack)
 {
-	const char *id, *c;
+	const char *id = nla_data(attr), *c;
 
-	if (GENL_REQ_ATTR_CHECK(info, attr))
-		return NULL;
-	id = nla_data(info->attrs[attr]);
 	for (c = id; *c; ++c)
 		if (*c == ':' || *c <= ' ' || *c > '~')
 			break;
 	if (!*id || *c) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[attr],
+		NL_SET_ERR_MSG_ATTR(extack, attr,
 				    "IDs are printable ASCII without ':' or blanks");
 		return NULL;
 	}
 	return id;
+}
+
+static const char *get_id(struct genl_info *info, int attr)
+{
+	if (GENL_REQ_ATTR_CHECK(info, attr))
+		return NULL;
+	return id_of(info->attrs[attr], info->extack);
 }
 
 static int qkdn_nl_ping(struct sk_buff *skb, struct genl_info *info)
@@ -1062,11 +1072,41 @@ static int qkdn_nl_route_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	return skb->len;
 }
 
+/* QKDN_A_KEY_AMOUNT and QKDN_A_KEY_SIZE of a relay, defaults 1 and 256. */
+static int relay_amount(struct genl_info *info, u32 *count, u32 *bits)
+{
+	struct nlattr **attrs = info->attrs;
+
+	*count = 1;
+	*bits = 256;
+	if (attrs[QKDN_A_KEY_AMOUNT])
+		*count = nla_get_u32(attrs[QKDN_A_KEY_AMOUNT]);
+	if (*count > QKDN_RELAY_KEYS_MAX) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKDN_A_KEY_AMOUNT],
+				    "at most QKDN_RELAY_KEYS_MAX keys a relay");
+		return -ERANGE;
+	}
+	if (attrs[QKDN_A_KEY_SIZE])
+		*bits = nla_get_u32(attrs[QKDN_A_KEY_SIZE]);
+	if (*bits % 64 || *bits < QKDN_KEY_UNIT_MIN * 8 ||
+	    *bits > QKDN_KEY_UNIT_MAX * 8) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKDN_A_KEY_SIZE],
+				    "key size: a multiple of 64 bits, 128..8192");
+		return -EINVAL;
+	}
+	if (*count * (*bits / 8) > QKDN_RELAY_BYTES_MAX) {
+		NL_SET_ERR_MSG(info->extack,
+			       "at most QKDN_RELAY_BYTES_MAX key bytes a relay");
+		return -EMSGSIZE;
+	}
+	return 0;
+}
+
 static int qkdn_nl_relay(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkdn_node *node = info_node(info);
 	struct nlattr **attrs = info->attrs;
-	u32 count = 1, bits = 256, dest;
+	u32 count, bits, dest;
 	struct qkdn_relay *relay;
 	struct nlattr *keys, *entry;
 	unsigned long timeout;
@@ -1079,26 +1119,9 @@ static int qkdn_nl_relay(struct sk_buff *skb, struct genl_info *info)
 	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_DEST_NODE_ID))
 		return -EINVAL;
 	dest = nla_get_u32(attrs[QKDN_A_DEST_NODE_ID]);
-	if (attrs[QKDN_A_KEY_AMOUNT])
-		count = nla_get_u32(attrs[QKDN_A_KEY_AMOUNT]);
-	if (count > QKDN_RELAY_KEYS_MAX) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKDN_A_KEY_AMOUNT],
-				    "at most QKDN_RELAY_KEYS_MAX keys a relay");
-		return -ERANGE;
-	}
-	if (attrs[QKDN_A_KEY_SIZE])
-		bits = nla_get_u32(attrs[QKDN_A_KEY_SIZE]);
-	if (bits % 64 || bits < QKDN_KEY_UNIT_MIN * 8 ||
-	    bits > QKDN_KEY_UNIT_MAX * 8) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[QKDN_A_KEY_SIZE],
-				    "key size: a multiple of 64 bits, 128..8192");
-		return -EINVAL;
-	}
-	if (count * (bits / 8) > QKDN_RELAY_BYTES_MAX) {
-		NL_SET_ERR_MSG(info->extack,
-			       "at most QKDN_RELAY_BYTES_MAX key bytes a relay");
-		return -EMSGSIZE;
-	}
+	ret = relay_amount(info, &count, &bits);
+	if (ret)
+		return ret;
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
@@ -1142,6 +1165,63 @@ static int qkdn_nl_relay(struct sk_buff *skb, struct genl_info *info)
 	nla_nest_end(msg, keys);
 	genlmsg_end(msg, hdr);
 	return genlmsg_reply(msg, info);
+}
+
+/* The additional slave SAEs of a multicast request, checked as IDs. */
+static int get_more_saes(struct genl_info *info, const char **saes, u32 max)
+{
+	struct nlattr *nest = info->attrs[QKDN_A_PEER_SAE_IDS], *entry;
+	int rem;
+	u32 n = 0;
+
+	if (!nest)
+		return 0;
+	nla_for_each_nested(entry, nest, rem) {
+		if (n == max) {
+			NL_SET_ERR_MSG_ATTR(info->extack, nest,
+					    "at most QKDN_MULTICAST_SAES_MAX slave SAEs");
+			return -ERANGE;
+		}
+		saes[n] = id_of(entry, info->extack);
+		if (!saes[n++])
+			return -EINVAL;
+	}
+	if (!n) {
+		NL_SET_ERR_MSG_ATTR(info->extack, nest,
+				    "an empty list of slave SAEs");
+		return -EINVAL;
+	}
+	return n;
+}
+
+static int qkdn_nl_key_get_multicast(struct sk_buff *skb,
+				     struct genl_info *info)
+{
+	const char *more[QKDN_MULTICAST_SAES_MAX - 1];
+	struct qkdn_node *node = info_node(info);
+	struct supply_reply reply = {};
+	struct qkdn_supply req = {};
+	u32 count, bits;
+	int n, ret;
+
+	ret = supply_request(info, &req, &reply);
+	if (ret)
+		return ret;
+	n = get_more_saes(info, more, ARRAY_SIZE(more));
+	if (n < 0)
+		return n;
+	ret = relay_amount(info, &count, &bits);
+	if (ret)
+		return ret;
+
+	mutex_lock(&node->lock);
+	ret = qkdn_supply_multicast(node, &req, more, n, count, bits / 8);
+	mutex_unlock(&node->lock);
+	if (ret) {
+		supply_reply_free(&reply);
+		return ret;
+	}
+	return supply_reply_send(&reply, req.link_id);
 }
 
 static int qkdn_nl_kx_frame(struct sk_buff *skb, struct genl_info *info)
@@ -1288,8 +1368,7 @@ void qkdn_netlink_ksa_mismatch(struct qkdn_node *node, u32 peer)
 			   nla_put_u32(msg, QKDN_A_DEST_NODE_ID, peer));
 }
 
-void qkdn_netlink_relay_failed(struct qkdn_node *node,
-			       struct qkdn_relay *relay)
+static void relay_failed(struct qkdn_node *node, u32 dest, u64 id)
 {
 	struct sk_buff *msg;
 	void *hdr;
@@ -1297,9 +1376,21 @@ void qkdn_netlink_relay_failed(struct qkdn_node *node,
 	msg = alarm_new(node, QKDN_ALARM_RELAY_FAILED, &hdr);
 	if (msg)
 		alarm_send(node, msg, hdr,
-			   nla_put_u32(msg, QKDN_A_DEST_NODE_ID, relay->dest) ||
-			   nla_put_u64_64bit(msg, QKDN_A_RELAY_ID, relay->id,
+			   nla_put_u32(msg, QKDN_A_DEST_NODE_ID, dest) ||
+			   nla_put_u64_64bit(msg, QKDN_A_RELAY_ID, id,
 					     QKDN_A_PAD));
+}
+
+/* One alarm per destination: a multicast relay fails on every leg. */
+void qkdn_netlink_relay_failed(struct qkdn_node *node,
+			       struct qkdn_relay *relay)
+{
+	u32 i;
+
+	if (!relay->legs)
+		relay_failed(node, relay->dest, relay->id);
+	for (i = 0; i < relay->legs; ++i)
+		relay_failed(node, relay->leg[i].dest, relay->leg[i].id);
 }
 
 static const struct genl_ops qkdn_ops[] = {
@@ -1388,6 +1479,9 @@ static const struct genl_ops qkdn_ops[] = {
 		.start = qkdn_nl_cursor_start,
 		.dumpit = qkdn_nl_store_dump,
 		.done = qkdn_nl_dump_done,
+	}, {
+		.cmd = QKDN_CMD_KEY_GET_MULTICAST,
+		.doit = qkdn_nl_key_get_multicast,
 	},
 };
 

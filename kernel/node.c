@@ -174,10 +174,12 @@ void qkdn_app_del(struct qkdn_node *node, struct qkdn_app *app)
 
 /*
  * The checks every key supply request passes first: a local SAE the caller
- * may act as, and a remote peer SAE. Returns the peer's node ID.
+ * may act as, and a remote peer SAE (or, with @local_ok, one of this node:
+ * keys a multicast relay kept here are taken by ID). Returns the peer's
+ * node ID.
  */
 static int supply_check(struct qkdn_node *node, struct qkdn_supply *req,
-			struct qkdn_app **app_out)
+			struct qkdn_app **app_out, bool local_ok)
 {
 	struct netlink_ext_ack *extack = req->extack;
 	struct qkdn_app *app, *peer;
@@ -200,8 +202,12 @@ static int supply_check(struct qkdn_node *node, struct qkdn_supply *req,
 		NL_SET_ERR_MSG(extack, "unknown peer SAE ID");
 		return -ENOENT;
 	}
-	if (peer->node == node->id) {
+	if (peer->node == node->id && !local_ok) {
 		NL_SET_ERR_MSG(extack, "peer SAE is attached to this node");
+		return -EINVAL;
+	}
+	if (peer == app) {
+		NL_SET_ERR_MSG(extack, "peer SAE is the SAE itself");
 		return -EINVAL;
 	}
 	*app_out = app;
@@ -371,7 +377,7 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 	u32 peer_node;
 	int ret;
 
-	ret = supply_check(node, req, &app);
+	ret = supply_check(node, req, &app, false);
 	if (ret < 0)
 		return ret;
 	peer_node = ret;
@@ -454,7 +460,7 @@ int qkdn_supply_by_id(struct qkdn_node *node, struct qkdn_supply *req,
 	u32 bytes = 0;
 	int ret;
 
-	ret = supply_check(node, req, &app);
+	ret = supply_check(node, req, &app, true);
 	if (ret < 0)
 		return ret;
 	peer_node = ret;
@@ -518,6 +524,101 @@ int qkdn_supply_by_id(struct qkdn_node *node, struct qkdn_supply *req,
 	}
 	if (!delete && !ret)
 		app->supplied += count;
+	return ret;
+}
+
+/*
+ * Multicast key supply (ETSI GS QKD 014 additional slave SAEs): fresh keys
+ * for the local SAE req->sae, relayed to the node of every slave SAE
+ * (req->peer_sae, then @more) and handed to the caller only once each of
+ * those nodes acknowledged them. Copies for slave SAEs of this node wait
+ * in its store for itself. Every slave then takes the keys by ID, once.
+ * Called with node->lock held; drops it while the relay is in flight.
+ */
+int qkdn_supply_multicast(struct qkdn_node *node, struct qkdn_supply *req,
+			  const char *const *more, u32 n_more, u32 amount,
+			  u32 len)
+{
+	struct netlink_ext_ack *extack = req->extack;
+	u32 dests[QKDN_MULTICAST_SAES_MAX];
+	u32 n_dests = 0, local = 0, i, j;
+	struct qkdn_relay *relay;
+	unsigned long timeout;
+	struct qkdn_app *app;
+	long waited;
+	int ret;
+
+	if (n_more >= QKDN_MULTICAST_SAES_MAX) {
+		NL_SET_ERR_MSG(extack, "at most QKDN_MULTICAST_SAES_MAX slave SAEs");
+		return -ERANGE;
+	}
+	ret = supply_check(node, req, &app, true);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i <= n_more; ++i) {
+		const char *sae = i ? more[i - 1] : req->peer_sae;
+		struct qkdn_app *slave = qkdn_app_find(node, sae);
+
+		if (!slave) {
+			NL_SET_ERR_MSG(extack, "unknown slave SAE ID");
+			return -ENOENT;
+		}
+		if (slave == app) {
+			NL_SET_ERR_MSG(extack, "a slave SAE is the master SAE");
+			return -EINVAL;
+		}
+		for (j = 0; j < i; ++j) {
+			if (!strcmp(sae, j ? more[j - 1] : req->peer_sae)) {
+				NL_SET_ERR_MSG(extack, "a slave SAE is named twice");
+				return -EINVAL;
+			}
+		}
+		if (slave->node == node->id)
+			++local;
+		else
+			dests[n_dests++] = slave->node;
+	}
+	if (!n_dests) {
+		NL_SET_ERR_MSG(extack,
+			       "no slave SAE is attached to another node: no link to draw keys from");
+		return -EINVAL;
+	}
+	ret = req->prepare(req->ctx, amount, amount * len);
+	if (ret)
+		return ret;
+	ret = qkdn_multicast_start(node, dests, n_dests, amount, len, local,
+				   extack, &relay);
+	if (ret)
+		return ret;
+
+	timeout = msecs_to_jiffies(node->relay_timeout_ms);
+	mutex_unlock(&node->lock);
+	waited = wait_for_completion_killable_timeout(&relay->done, timeout);
+	mutex_lock(&node->lock);
+
+	ret = qkdn_relay_finish(node, relay, waited);
+	if (ret) {
+		NL_SET_ERR_MSG(extack,
+			       "a slave SAE's node did not acknowledge in time; relay abandoned at every one");
+	} else {
+		qkdn_multicast_keep(node, relay);
+		for (i = 0; !ret && i < relay->count; ++i) {
+			struct qkdn_relayed_key *key = relay->keys[i];
+			struct qkdn_pool_key out = {
+				.id = key->id,
+				.data = key->data,
+				.len = key->len,
+				.created = key->created,
+			};
+
+			ret = req->visit(req->ctx, &out);
+		}
+		req->link_id = 0;
+		app = qkdn_app_find(node, req->sae);
+		if (app && !ret)
+			app->supplied += relay->count;
+	}
+	qkdn_relay_put(relay);
 	return ret;
 }
 

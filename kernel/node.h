@@ -174,5 +174,8 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		    u32 amount);
 int qkdn_supply_by_id(struct qkdn_node *node, struct qkdn_supply *req,
 		      const u8 *ids, u32 count, bool delete);
+int qkdn_supply_multicast(struct qkdn_node *node, struct qkdn_supply *req,
+			  const char *const *more, u32 n_more, u32 amount,
+			  u32 len);
 
 #endif /* _QKDN_NODE_H */

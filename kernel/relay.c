@@ -350,34 +350,20 @@ static int kx_send_bare(struct qkdn_node *node, u8 type, u32 dest,
 	return kx_send(node, &out, NULL);
 }
 
-int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
-		     struct netlink_ext_ack *extack, struct qkdn_relay **started)
+/*
+ * A relay of @count fresh keys of @len bytes, with new random IDs; the key
+ * bytes are filled in when the first frame takes its link keys.
+ */
+static struct qkdn_relay *relay_new(struct qkdn_node *node, u32 dest,
+				    u32 count, u32 len)
 {
-	struct kx_out out = {
-		.type = QKDN_KX_RELAY,
-		.source = node->id,
-		.dest = dest,
-		.count = count,
-		.key_len = len,
-	};
 	struct qkdn_relay *relay;
 	u64 now = ktime_get_real_ns();
-	int ret = -ENOMEM;
 	u32 i;
 
-	if (!node->id) {
-		NL_SET_ERR_MSG(extack, "node ID not set");
-		return -EINVAL;
-	}
-	if (dest == node->id) {
-		NL_SET_ERR_MSG(extack, "cannot relay to this node");
-		return -EINVAL;
-	}
-	if (!store_get(node, dest))
-		return -ENOMEM;
 	relay = kzalloc(sizeof(*relay), GFP_KERNEL);
 	if (!relay)
-		return -ENOMEM;
+		return NULL;
 	qkdn_objects_inc();
 	kref_init(&relay->ref);
 	init_completion(&relay->done);
@@ -387,8 +373,10 @@ int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
 	for (i = 0; i < count; ++i) {
 		struct qkdn_relayed_key *key = relayed_alloc(len);
 
-		if (!key)
-			goto err;
+		if (!key) {
+			qkdn_relay_put(relay);
+			return NULL;
+		}
 		get_random_bytes(key->id, QKDN_KEY_ID_LEN);
 		key->id[6] = (key->id[6] & 0x0f) | 0x80;
 		key->id[8] = (key->id[8] & 0x3f) | 0x80;
@@ -402,6 +390,35 @@ int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
 		key->method = QKDN_KX_OTP_POLY1305;
 		key->own = true;
 	}
+	return relay;
+}
+
+int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
+		     struct netlink_ext_ack *extack, struct qkdn_relay **started)
+{
+	struct kx_out out = {
+		.type = QKDN_KX_RELAY,
+		.source = node->id,
+		.dest = dest,
+		.count = count,
+		.key_len = len,
+	};
+	struct qkdn_relay *relay;
+	int ret;
+
+	if (!node->id) {
+		NL_SET_ERR_MSG(extack, "node ID not set");
+		return -EINVAL;
+	}
+	if (dest == node->id) {
+		NL_SET_ERR_MSG(extack, "cannot relay to this node");
+		return -EINVAL;
+	}
+	if (!store_get(node, dest))
+		return -ENOMEM;
+	relay = relay_new(node, dest, count, len);
+	if (!relay)
+		return -ENOMEM;
 	out.relay_id = relay->id;
 	out.keys = relay->keys;
 	ret = kx_send(node, &out, extack);
@@ -417,6 +434,158 @@ err:
 	return ret;
 }
 
+/*
+ * A multicast relay failed: every destination, acknowledged or not, wipes
+ * its copies, so no slave SAE ever holds a key the others lack.
+ */
+static void multicast_abort(struct qkdn_node *node, struct qkdn_relay *relay)
+{
+	u32 i;
+
+	node->relay_stats.failed += relay->legs;
+	for (i = 0; i < relay->legs; ++i)
+		kx_send_bare(node, QKDN_KX_ABORT, relay->leg[i].dest,
+			     relay->leg[i].id);
+	qkdn_netlink_relay_failed(node, relay);
+}
+
+/*
+ * A multicast relay (ETSI GS QKD 014 additional slave SAEs): the same
+ * fresh keys, under the same IDs, to every node in @dests, one leg per
+ * entry (a node listed twice gets two copies, one per slave SAE there),
+ * each with its own relay ID and ACK. The key bytes are drawn from the
+ * first link of the first leg, whose frame names those link keys as a
+ * relay's first frame does; the other legs' frames carry the keys
+ * one-time-padded from their first hop on, so they leave with a hop count
+ * of 1. @local more copies of each key are allocated for slave SAEs of
+ * this node. Everything that can fail is checked for every leg before the
+ * first link key is taken.
+ */
+int qkdn_multicast_start(struct qkdn_node *node, const u32 *dests, u32 n,
+			 u32 count, u32 len, u32 local,
+			 struct netlink_ext_ack *extack,
+			 struct qkdn_relay **started)
+{
+	struct qkdn_link *links[QKDN_MULTICAST_SAES_MAX];
+	u16 need[QKDN_MULTICAST_SAES_MAX];
+	struct kx_out out = {
+		.type = QKDN_KX_RELAY,
+		.source = node->id,
+		.count = count,
+		.key_len = len,
+	};
+	struct qkdn_relay *relay;
+	u32 i, j, sum;
+	int ret = 0;
+
+	if (!node->id || !n || n + local > QKDN_MULTICAST_SAES_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; ++i) {
+		if (dests[i] == node->id)
+			return -EINVAL;
+		out.dest = dests[i];
+		out.hops = i ? 1 : 0;
+		links[i] = kx_route(node, &out, &need[i], extack);
+		if (IS_ERR(links[i]))
+			return PTR_ERR(links[i]);
+		if (qkdn_kx_frame_len(out.type, count, len, need[i], out.hops) >
+		    QKDN_KX_FRAME_MAX) {
+			NL_SET_ERR_MSG(extack, "frame too large for a KX_FRAME");
+			return -EMSGSIZE;
+		}
+	}
+	for (i = 0; i < n; ++i) {
+		for (sum = 0, j = 0; j < n; ++j)
+			if (links[j] == links[i])
+				sum += need[j];
+		if (links[i]->pool.enc_avail < sum) {
+			NL_SET_ERR_MSG(extack,
+				       "not enough keys on a first link for every slave's node");
+			return -EAGAIN;
+		}
+	}
+	for (i = 0; i < n; ++i)
+		if (!store_get(node, dests[i]))
+			return -ENOMEM;
+	if (local && !store_get(node, node->id))
+		return -ENOMEM;
+	relay = relay_new(node, dests[0], count, len);
+	if (!relay)
+		return -ENOMEM;
+	relay->local = local;
+	if (local) {
+		relay->copies = kcalloc(local * count, sizeof(*relay->copies),
+					GFP_KERNEL);
+		for (i = 0; relay->copies && i < local * count; ++i) {
+			relay->copies[i] = relayed_alloc(len);
+			if (!relay->copies[i])
+				break;
+		}
+		if (!relay->copies || i < local * count) {
+			qkdn_relay_put(relay);
+			return -ENOMEM;
+		}
+	}
+	for (i = 0; i < n; ++i) {
+		relay->leg[i].id = i ? get_random_u64() : relay->id;
+		relay->leg[i].dest = dests[i];
+	}
+	out.keys = relay->keys;
+	for (i = 0; i < n && !ret; ++i) {
+		out.dest = dests[i];
+		out.relay_id = relay->leg[i].id;
+		out.hops = i ? 1 : 0;
+		ret = kx_send(node, &out, extack);
+		if (!ret) {
+			relay->legs = i + 1;
+			++node->relay_stats.started;
+		}
+	}
+	if (ret) {
+		/* Only ENOMEM gets here: abandon the legs already sent. */
+		if (relay->legs)
+			multicast_abort(node, relay);
+		qkdn_relay_put(relay);
+		return ret;
+	}
+	relay->pending = n;
+	kref_get(&relay->ref);
+	list_add_tail(&relay->list, &node->relays);
+	*started = relay;
+	return 0;
+}
+
+/*
+ * A multicast relay every destination acknowledged: the copies for this
+ * node's own slave SAEs join its store for itself, where KEY_GET_ID finds
+ * them. Nothing here can fail: they were allocated before the first frame
+ * left.
+ */
+void qkdn_multicast_keep(struct qkdn_node *node, struct qkdn_relay *relay)
+{
+	struct qkdn_store *store = qkdn_store_find(node, node->id);
+	u64 now = ktime_get_real_ns();
+	u32 i;
+
+	for (i = 0; store && i < relay->local * relay->count; ++i) {
+		const struct qkdn_relayed_key *key =
+			relay->keys[i % relay->count];
+		struct qkdn_relayed_key *copy = relay->copies[i];
+
+		memcpy(copy->id, key->id, QKDN_KEY_ID_LEN);
+		memcpy(copy->data, key->data, key->len);
+		copy->relay_id = relay->id;
+		copy->created = key->created;
+		copy->relayed = now;
+		copy->source = node->id;
+		copy->dest = node->id;
+		copy->method = key->method;
+		store_add(node, store, copy);
+		relay->copies[i] = NULL;
+		++store->relayed_in;
+	}
+}
+
 static void relay_release(struct kref *ref)
 {
 	struct qkdn_relay *relay = container_of(ref, struct qkdn_relay, ref);
@@ -424,6 +593,9 @@ static void relay_release(struct kref *ref)
 
 	for (i = 0; i < relay->count; ++i)
 		qkdn_relayed_free(NULL, NULL, relay->keys[i]);
+	for (i = 0; relay->copies && i < relay->local * relay->count; ++i)
+		qkdn_relayed_free(NULL, NULL, relay->copies[i]);
+	kfree(relay->copies);
 	kfree(relay);
 	qkdn_objects_dec();
 }
@@ -461,22 +633,66 @@ int qkdn_relay_finish(struct qkdn_node *node, struct qkdn_relay *relay,
 	if (relay->result != -EINPROGRESS)
 		return relay->result;
 	relay->result = wait_result < 0 ? -EINTR : -ETIMEDOUT;
-	++node->relay_stats.failed;
 	list_del(&relay->list);
-	kx_send_bare(node, QKDN_KX_ABORT, relay->dest, relay->id);
-	qkdn_netlink_relay_failed(node, relay);
+	if (relay->legs) {
+		multicast_abort(node, relay);
+	} else {
+		++node->relay_stats.failed;
+		kx_send_bare(node, QKDN_KX_ABORT, relay->dest, relay->id);
+		qkdn_netlink_relay_failed(node, relay);
+	}
 	qkdn_relay_put(relay);
 	return relay->result;
+}
+
+static struct qkdn_relay_leg *multicast_leg(struct qkdn_relay *relay, u64 id,
+					    u32 dest)
+{
+	u32 i;
+
+	for (i = 0; i < relay->legs; ++i)
+		if (relay->leg[i].id == id && relay->leg[i].dest == dest)
+			return &relay->leg[i];
+	return NULL;
 }
 
 static struct qkdn_relay *relay_find(struct qkdn_node *node, u64 id, u32 dest)
 {
 	struct qkdn_relay *relay;
 
-	list_for_each_entry(relay, &node->relays, list)
-		if (relay->id == id && relay->dest == dest)
+	list_for_each_entry(relay, &node->relays, list) {
+		if (relay->legs ? !!multicast_leg(relay, id, dest) :
+		    relay->id == id && relay->dest == dest)
 			return relay;
+	}
 	return NULL;
+}
+
+/*
+ * One destination of a multicast relay acknowledged; the keys become
+ * usable only once every one has, and then only for the waiting caller.
+ */
+static void multicast_acked(struct qkdn_node *node, struct qkdn_relay *relay,
+			    u64 id, u32 dest)
+{
+	struct qkdn_relay_leg *leg = multicast_leg(relay, id, dest);
+	struct qkdn_store *store;
+
+	if (!leg || leg->acked)
+		return;
+	leg->acked = true;
+	if (--relay->pending)
+		return;
+	for (leg = relay->leg; leg < relay->leg + relay->legs; ++leg) {
+		store = qkdn_store_find(node, leg->dest);
+		if (store)
+			store->relayed_out += relay->count;
+	}
+	relay->result = 0;
+	node->relay_stats.completed += relay->legs;
+	list_del(&relay->list);
+	complete(&relay->done);
+	qkdn_relay_put(relay);
 }
 
 /* ABORT reached the destination: wipe what that relay left here. */
@@ -495,6 +711,22 @@ static void relay_aborted(struct qkdn_node *node, u32 source, u64 relay_id)
 	}
 }
 
+/*
+ * Whether @key may join the keys held here under its ID: only if it is
+ * new, or another copy of one the same source relayed here (a multicast
+ * relay sends one leg per slave SAE at this node, each taken once). The
+ * same ID never names different bytes.
+ */
+static bool relayed_copy_ok(struct qkdn_node *node, u32 source,
+			    const struct qkdn_relayed_key *key)
+{
+	struct qkdn_relayed_key *held = qkdn_relayed_find(node, key->id);
+
+	return !held || (!held->own && held->source == source &&
+			 held->len == key->len &&
+			 !crypto_memneq(held->data, key->data, key->len));
+}
+
 /* A RELAY frame reached its destination: store, then acknowledge. */
 static int relay_arrived(struct qkdn_node *node, const struct qkdn_kx *kx,
 			 struct qkdn_relayed_key **keys)
@@ -505,7 +737,7 @@ static int relay_arrived(struct qkdn_node *node, const struct qkdn_kx *kx,
 	if (!store)
 		return -ENOMEM;
 	for (i = 0; i < kx->count; ++i) {
-		if (qkdn_relayed_find(node, keys[i]->id))
+		if (!relayed_copy_ok(node, kx->source, keys[i]))
 			return -EEXIST;
 	}
 	for (i = 0; i < kx->count; ++i) {
@@ -763,7 +995,9 @@ static int kx_dispatch(struct qkdn_node *node, const struct qkdn_kx *kx,
 		ret = kx_send(node, &out, extack);
 	} else if (kx->type == QKDN_KX_ACK) {
 		relay = relay_find(node, kx->relay_id, kx->source);
-		if (relay)
+		if (relay && relay->legs)
+			multicast_acked(node, relay, kx->relay_id, kx->source);
+		else if (relay)
 			relay_complete(node, relay);
 	} else if (kx->type == QKDN_KX_ABORT) {
 		relay_aborted(node, kx->source, kx->relay_id);

@@ -110,6 +110,18 @@ struct qkdn_sync {
 };
 
 /**
+ * struct qkdn_relay_leg - one destination of a multicast relay
+ * @id: the leg's relay ID, in its frames, its ACK and its ABORT
+ * @dest: the node of one slave SAE
+ * @acked: its ACK arrived
+ */
+struct qkdn_relay_leg {
+	u64 id;
+	u32 dest;
+	bool acked;
+};
+
+/**
  * struct qkdn_relay - a relay this node started, until it is acknowledged
  *	or abandoned
  * @list: in qkdn_node.relays
@@ -121,6 +133,14 @@ struct qkdn_sync {
  * @count: keys in @keys
  * @keys: the keys, until they are stored on acknowledgment
  * @ids: their IDs, which outlive the keys' move into the store
+ * @legs: a multicast relay's destinations (0: a relay to @dest alone); its
+ *	keys stay in @keys for the caller, and @id and @dest are the first
+ *	leg's
+ * @pending: legs not yet acknowledged
+ * @leg: the destinations
+ * @local: copies of each key kept for slave SAEs of this node
+ * @copies: those copies (@local times @count), allocated before the first
+ *	frame leaves, so that nothing can fail once every leg acknowledged
  */
 struct qkdn_relay {
 	struct list_head list;
@@ -132,6 +152,11 @@ struct qkdn_relay {
 	u32 count;
 	struct qkdn_relayed_key *keys[QKDN_RELAY_KEYS_MAX];
 	u8 ids[QKDN_RELAY_KEYS_MAX][QKDN_KEY_ID_LEN];
+	u32 legs;
+	u32 pending;
+	struct qkdn_relay_leg leg[QKDN_MULTICAST_SAES_MAX];
+	u32 local;
+	struct qkdn_relayed_key **copies;
 };
 
 int qkdn_route_add(struct qkdn_node *node, u32 dest, u32 next_hop,
@@ -143,6 +168,11 @@ int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
 int qkdn_relay_finish(struct qkdn_node *node, struct qkdn_relay *relay,
 		      int wait_result);
 void qkdn_relay_put(struct qkdn_relay *relay);
+int qkdn_multicast_start(struct qkdn_node *node, const u32 *dests, u32 n,
+			 u32 count, u32 len, u32 local,
+			 struct netlink_ext_ack *extack,
+			 struct qkdn_relay **started);
+void qkdn_multicast_keep(struct qkdn_node *node, struct qkdn_relay *relay);
 
 int qkdn_kx_receive(struct qkdn_node *node, u32 from, const u8 *frame,
 		    size_t len, struct netlink_ext_ack *extack);

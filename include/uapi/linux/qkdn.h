@@ -248,6 +248,39 @@
  *   stay consumed; EINTR the caller was killed while waiting (abandoned
  *   the same way).
  *
+ * QKDN_CMD_KEY_GET_MULTICAST [app] (ETSI GS QKD 014 enc_keys with
+ *   additional_slave_SAE_IDs): fresh keys for the local SAE QKDN_A_SAE_ID
+ *   that every slave SAE takes by ID (KEY_GET_ID) exactly once, byte for
+ *   byte the same. The module relays them to the node of each slave SAE
+ *   attached elsewhere, one leg per slave (its own relay ID, frames and
+ *   ACK; a neighbour's leg is a one-hop relay), and answers only once every
+ *   leg is acknowledged; copies for slave SAEs of this node then wait in
+ *   this node's store for itself. If any leg is not acknowledged within
+ *   QKDN_A_RELAY_TIMEOUT, every leg is abandoned and ABORTed, acknowledged
+ *   or not, so no key is ever usable at some slaves only.
+ *     QKDN_A_SAE_ID: NLA_NUL_STRING, required: the master SAE, local
+ *     QKDN_A_PEER_SAE_ID: NLA_NUL_STRING, required: the slave SAE
+ *     QKDN_A_PEER_SAE_IDS: NLA_NESTED, optional: the additional slave SAEs,
+ *         QKDN_A_PEER_SAE_ID entries, 1..QKDN_MULTICAST_SAES_MAX - 1
+ *     QKDN_A_KEY_AMOUNT, QKDN_A_KEY_SIZE: as for RELAY (at most
+ *         QKDN_RELAY_KEYS_MAX keys, default 1 of 256 bits)
+ *   At least one slave must be attached to another node: the keys are
+ *   drawn from the first link towards the first such slave. A node with
+ *   two slave SAEs gets two legs, hence two copies, each taken once.
+ *   Reply: as for KEY_GET, with QKDN_A_LINK_ID 0. The call sleeps (without
+ *   the node lock) until the last ACK or the timeout.
+ *   Errors: ENOENT unknown master or slave SAE; EACCES as KEY_GET; EINVAL
+ *   master not local, a slave named twice or equal to the master, no slave
+ *   attached to another node, bad size; ERANGE too many slaves or keys;
+ *   EMSGSIZE as RELAY; EHOSTUNREACH no route or link towards a slave's
+ *   node; EAGAIN too few keys on a first link for every leg it carries;
+ *   all of these before anything is taken. ETIMEDOUT, EINTR: a leg was
+ *   not acknowledged in time; every leg is abandoned (RELAY_FAILED alarm
+ *   per leg), the link keys the frames used stay consumed.
+ *   KEY_GET_ID (and KEY_DEL) accept a peer SAE of this node for the copies
+ *   kept here (ENOKEY if there are none); a peer SAE that is the SAE
+ *   itself is refused (EINVAL) by every supply command.
+ *
  * QKDN_CMD_KX_FRAME: on the "kx" multicast group, a frame for a
  *   neighbour; as an [admin] command, a frame from a neighbour.
  *     QKDN_A_PEER_NODE_ID: NLA_U32, the neighbour the frame goes to, or
@@ -292,6 +325,13 @@
  *
  * RELAY frames carry keys; ACK and ABORT frames carry none and only name
  * the relay ID, on the way back to the source or on to the destination.
+ * A RELAY frame with hop count 0 carries no key bytes: its keys are the
+ * pad stretch of the link keys it names. A multicast relay's first leg
+ * sends such a frame; its other legs' frames carry the same keys
+ * one-time-padded from the first hop on and so leave the source with hop
+ * count 1. A destination accepts a relayed key ID it already holds only
+ * as another copy of the same bytes from the same source (a second slave
+ * SAE there); otherwise EEXIST.
  * SYNC and SYNC_ACK frames (KSA synchronisation, below) carry entries of
  * 32 bytes instead: a 16-byte key ID and, in SYNC, the first 16 bytes of
  * SHA-256("qkdn ksa sync v1" || key ID || key), in SYNC_ACK a u8 verdict
@@ -359,6 +399,7 @@
 #define QKDN_RELAY_BYTES_MAX	16384
 #define QKDN_RELAY_TIMEOUT_MS_DEFAULT	5000
 #define QKDN_RELAY_TIMEOUT_MS_MAX	60000
+#define QKDN_MULTICAST_SAES_MAX	16
 
 enum qkdn_cmd {
 	QKDN_CMD_UNSPEC,
@@ -384,6 +425,7 @@ enum qkdn_cmd {
 	QKDN_CMD_KX_FRAME,
 	QKDN_CMD_STORE_GET,
 	QKDN_CMD_QKD_STATUS,
+	QKDN_CMD_KEY_GET_MULTICAST,
 	__QKDN_CMD_LAST
 };
 
@@ -432,6 +474,7 @@ enum qkdn_attr {
 	QKDN_A_QKD_KEY_RATE,
 	QKDN_A_QKD_QBER,
 	QKDN_A_QKD_UPDATED,
+	QKDN_A_PEER_SAE_IDS,
 	__QKDN_A_LAST
 };
 
