@@ -8,6 +8,7 @@
 #include <linux/moduleparam.h>
 #include <net/genetlink.h>
 
+#include "ak.h"
 #include "keytype.h"
 #include "main.h"
 #include "netlink.h"
@@ -34,9 +35,12 @@ static int __init qkdn_init(void)
 	ret = qkdn_node_register();
 	if (ret)
 		return ret;
-	ret = qkdn_keytype_init();
+	ret = qkdn_ak_init();
 	if (ret)
 		goto err_node;
+	ret = qkdn_keytype_init();
+	if (ret)
+		goto err_ak;
 	ret = qkdn_netlink_init();
 	if (ret)
 		goto err_keytype;
@@ -45,6 +49,8 @@ static int __init qkdn_init(void)
 
 err_keytype:
 	qkdn_keytype_uninit();
+err_ak:
+	qkdn_ak_uninit();
 err_node:
 	qkdn_node_unregister();
 	return ret;
@@ -56,6 +62,7 @@ static void __exit qkdn_exit(void)
 
 	qkdn_netlink_uninit();
 	qkdn_keytype_uninit();
+	qkdn_ak_uninit();
 	qkdn_node_unregister();
 	left = atomic_long_read(&qkdn_objects);
 	if (left)

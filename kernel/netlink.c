@@ -15,6 +15,7 @@
 #include <net/sock.h>
 #include <crypto/algapi.h>
 
+#include "ak.h"
 #include "main.h"
 #include "netlink.h"
 #include "node.h"
@@ -117,6 +118,13 @@ static const struct nla_policy qkdn_policy[QKDN_A_MAX + 1] = {
 							&qkdn_qber_range),
 	[QKDN_A_QKD_UPDATED]	= { .type = NLA_REJECT },
 	[QKDN_A_PEER_SAE_IDS]	= NLA_POLICY_NESTED(qkdn_sae_ids_policy),
+	[QKDN_A_AK_SESSION_ID]	= NLA_POLICY_MIN(NLA_U64, 1),
+	[QKDN_A_AK_APP_CODE]	= NLA_POLICY_RANGE(NLA_U8, QKDN_AK_ENCRYPT,
+						   QKDN_AK_APP_MAX),
+	[QKDN_A_AK_COUNT_ID]	= { .type = NLA_REJECT },
+	[QKDN_A_AK_RESPONSE]	= { .type = NLA_REJECT },
+	[QKDN_A_AK_STATUS]	= { .type = NLA_REJECT },
+	[QKDN_A_AK_GET_STATUS]	= { .type = NLA_FLAG },
 };
 
 static struct qkdn_node *info_node(struct genl_info *info)
@@ -824,23 +832,15 @@ static void reply_wipe_on_free(struct sk_buff *skb)
 	skb_zcopy_set(skb, &reply_wipe_uarg, NULL);
 }
 
-/* A key supply reply under construction. */
-struct supply_reply {
-	struct genl_info *info;
-	struct sk_buff *msg;
-	void *hdr;
-	struct nlattr *keys;
-	u8 cmd;
-};
-
-static int supply_reply_prepare(void *ctx, u32 count, u32 bytes)
+int qkdn_supply_reply_prepare(void *ctx, u32 count, u32 bytes)
 {
-	struct supply_reply *reply = ctx;
+	struct qkdn_supply_reply *reply = ctx;
 	size_t size = nla_total_size(sizeof(u32)) + nla_total_size(0) +
 		      count * (nla_total_size(0) +
 			       nla_total_size(QKDN_KEY_ID_LEN) +
 			       nla_total_size_64bit(sizeof(u64)) +
-			       nla_total_size(0) + NLA_ALIGNTO) + bytes;
+			       nla_total_size(0) + NLA_ALIGNTO) + bytes +
+		      reply->extra;
 
 	reply->msg = genlmsg_new(size, GFP_KERNEL);
 	if (!reply->msg)
@@ -854,9 +854,9 @@ static int supply_reply_prepare(void *ctx, u32 count, u32 bytes)
 	return reply->keys ? 0 : -EMSGSIZE;
 }
 
-static int supply_reply_key(void *ctx, const struct qkdn_pool_key *key)
+int qkdn_supply_reply_key(void *ctx, const struct qkdn_pool_key *key)
 {
-	struct supply_reply *reply = ctx;
+	struct qkdn_supply_reply *reply = ctx;
 	struct sk_buff *msg = reply->msg;
 	struct nlattr *entry;
 
@@ -872,32 +872,41 @@ static int supply_reply_key(void *ctx, const struct qkdn_pool_key *key)
 }
 
 /* Frees a reply that was not sent; reply_wipe() wipes it. */
-static void supply_reply_free(struct supply_reply *reply)
+void qkdn_supply_reply_free(struct qkdn_supply_reply *reply)
 {
 	nlmsg_free(reply->msg);
 }
 
-static int supply_reply_send(struct supply_reply *reply, u32 link_id)
+int qkdn_supply_reply_end(struct qkdn_supply_reply *reply, u32 link_id)
 {
 	nla_nest_end(reply->msg, reply->keys);
 	if (nla_put_u32(reply->msg, QKDN_A_LINK_ID, link_id)) {
-		supply_reply_free(reply);
+		qkdn_supply_reply_free(reply);
 		return -EMSGSIZE;
 	}
+	return 0;
+}
+
+static int supply_reply_send(struct qkdn_supply_reply *reply, u32 link_id)
+{
+	int ret = qkdn_supply_reply_end(reply, link_id);
+
+	if (ret)
+		return ret;
 	genlmsg_end(reply->msg, reply->hdr);
 	return genlmsg_reply(reply->msg, reply->info);
 }
 
 static int supply_request(struct genl_info *info, struct qkdn_supply *req,
-			  struct supply_reply *reply)
+			  struct qkdn_supply_reply *reply)
 {
 	req->sae = get_id(info, QKDN_A_SAE_ID);
 	req->peer_sae = req->sae ? get_id(info, QKDN_A_PEER_SAE_ID) : NULL;
 	if (!req->peer_sae)
 		return -EINVAL;
 	req->caller = current_euid();
-	req->prepare = supply_reply_prepare;
-	req->visit = supply_reply_key;
+	req->prepare = qkdn_supply_reply_prepare;
+	req->visit = qkdn_supply_reply_key;
 	req->ctx = reply;
 	req->extack = info->extack;
 	reply->info = info;
@@ -908,7 +917,7 @@ static int supply_request(struct genl_info *info, struct qkdn_supply *req,
 static int qkdn_nl_key_get(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkdn_node *node = info_node(info);
-	struct supply_reply reply = {};
+	struct qkdn_supply_reply reply = {};
 	struct qkdn_supply req = {};
 	u32 amount = 1;
 	int ret;
@@ -925,7 +934,7 @@ static int qkdn_nl_key_get(struct sk_buff *skb, struct genl_info *info)
 	ret = qkdn_supply_new(node, &req, amount);
 	mutex_unlock(&node->lock);
 	if (ret) {
-		supply_reply_free(&reply);
+		qkdn_supply_reply_free(&reply);
 		return ret;
 	}
 	return supply_reply_send(&reply, req.link_id);
@@ -975,7 +984,7 @@ static u8 *get_key_ids(struct genl_info *info, u32 *count)
 static int key_by_id(struct genl_info *info, bool delete)
 {
 	struct qkdn_node *node = info_node(info);
-	struct supply_reply reply = {};
+	struct qkdn_supply_reply reply = {};
 	struct qkdn_supply req = {};
 	u32 count;
 	u8 *ids;
@@ -995,7 +1004,7 @@ static int key_by_id(struct genl_info *info, bool delete)
 	mutex_unlock(&node->lock);
 	kfree(ids);
 	if (ret || delete) {
-		supply_reply_free(&reply);
+		qkdn_supply_reply_free(&reply);
 		return ret;
 	}
 	return supply_reply_send(&reply, req.link_id);
@@ -1199,7 +1208,7 @@ static int qkdn_nl_key_get_multicast(struct sk_buff *skb,
 {
 	const char *more[QKDN_MULTICAST_SAES_MAX - 1];
 	struct qkdn_node *node = info_node(info);
-	struct supply_reply reply = {};
+	struct qkdn_supply_reply reply = {};
 	struct qkdn_supply req = {};
 	u32 count, bits;
 	int n, ret;
@@ -1218,7 +1227,7 @@ static int qkdn_nl_key_get_multicast(struct sk_buff *skb,
 	ret = qkdn_supply_multicast(node, &req, more, n, count, bits / 8);
 	mutex_unlock(&node->lock);
 	if (ret) {
-		supply_reply_free(&reply);
+		qkdn_supply_reply_free(&reply);
 		return ret;
 	}
 	return supply_reply_send(&reply, req.link_id);
@@ -1393,6 +1402,34 @@ void qkdn_netlink_relay_failed(struct qkdn_node *node,
 		relay_failed(node, relay->leg[i].dest, relay->leg[i].id);
 }
 
+/* For the Ak session commands, whose handlers are in ak.c. */
+
+const char *qkdn_netlink_id(struct genl_info *info, int attr)
+{
+	return get_id(info, attr);
+}
+
+u8 *qkdn_netlink_key_ids(struct genl_info *info, u32 *count)
+{
+	return get_key_ids(info, count);
+}
+
+struct sk_buff *qkdn_netlink_reply_new(struct genl_info *info, size_t size,
+				       void **hdr)
+{
+	struct sk_buff *msg = genlmsg_new(size, GFP_KERNEL);
+
+	if (!msg)
+		return NULL;
+	*hdr = genlmsg_put_reply(msg, info, &qkdn_family, 0,
+				 info->genlhdr->cmd);
+	if (!*hdr) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
 static const struct genl_ops qkdn_ops[] = {
 	{
 		.cmd = QKDN_CMD_PING,
@@ -1482,6 +1519,15 @@ static const struct genl_ops qkdn_ops[] = {
 	}, {
 		.cmd = QKDN_CMD_KEY_GET_MULTICAST,
 		.doit = qkdn_nl_key_get_multicast,
+	}, {
+		.cmd = QKDN_CMD_AK_AUTH,
+		.doit = qkdn_ak_nl_auth,
+	}, {
+		.cmd = QKDN_CMD_AK_KEY,
+		.doit = qkdn_ak_nl_key,
+	}, {
+		.cmd = QKDN_CMD_AK_DEL,
+		.doit = qkdn_ak_nl_del,
 	},
 };
 

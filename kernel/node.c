@@ -368,12 +368,45 @@ static int supply_relayed(struct qkdn_node *node, struct qkdn_supply *req,
 	return ret;
 }
 
+/* For Ak sessions (ak.c), which check as KEY_GET does. */
+int qkdn_supply_check(struct qkdn_node *node, struct qkdn_supply *req,
+		      struct qkdn_app **app)
+{
+	return supply_check(node, req, app, false);
+}
+
+/* The link GET_KEY takes keys from for @peer_node: the one with most. */
+struct qkdn_link *qkdn_supply_link(struct qkdn_node *node, u32 peer_node)
+{
+	struct qkdn_link *link, *best = NULL;
+	unsigned long index;
+
+	xa_for_each(&node->links, index, link) {
+		if (link->peer_node != peer_node)
+			continue;
+		if (!best || link->pool.enc_avail > best->pool.enc_avail)
+			best = link;
+	}
+	return best;
+}
+
+/*
+ * Keys one GET_KEY can take from @link: with KSA synchronisation, the
+ * SYNC frame's MAC key comes from the same half.
+ */
+u64 qkdn_supply_link_avail(struct qkdn_node *node, struct qkdn_link *link)
+{
+	u32 mac = node->ksa_sync ?
+		  DIV_ROUND_UP(QKDN_KX_MAC_KEY_LEN, link->pool.unit) : 0;
+
+	return link->pool.enc_avail > mac ? link->pool.enc_avail - mac : 0;
+}
+
 int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		    u32 amount)
 {
-	struct qkdn_link *link, *best = NULL;
+	struct qkdn_link *best;
 	struct qkdn_app *app;
-	unsigned long index;
 	u32 peer_node;
 	int ret;
 
@@ -382,12 +415,7 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		return ret;
 	peer_node = ret;
 
-	xa_for_each(&node->links, index, link) {
-		if (link->peer_node != peer_node)
-			continue;
-		if (!best || link->pool.enc_avail > best->pool.enc_avail)
-			best = link;
-	}
+	best = qkdn_supply_link(node, peer_node);
 	if (!best)
 		return supply_relayed(node, req, app, peer_node, amount);
 	if (req->size_bits && req->size_bits != best->pool.unit * 8) {
@@ -398,9 +426,7 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		NL_SET_ERR_MSG(req->extack, "too many key bytes for one reply");
 		return -EMSGSIZE;
 	}
-	/* With KSA synchronisation, the SYNC frame's MAC key comes too. */
-	if (best->pool.enc_avail < amount + (node->ksa_sync ?
-			DIV_ROUND_UP(QKDN_KX_MAC_KEY_LEN, best->pool.unit) : 0)) {
+	if (qkdn_supply_link_avail(node, best) < amount) {
 		NL_SET_ERR_MSG(req->extack, "not enough keys in the pool");
 		return -EAGAIN;
 	}
@@ -631,6 +657,7 @@ static int __net_init qkdn_net_init(struct net *net)
 	xa_init(&node->links);
 	INIT_LIST_HEAD(&node->apps);
 	qkdn_relay_node_init(node);
+	qkdn_ak_node_init(node);
 	node->generation = 1;
 	return 0;
 }
@@ -643,6 +670,7 @@ static void __net_exit qkdn_net_exit(struct net *net)
 	unsigned long index;
 
 	mutex_lock(&node->lock);
+	qkdn_ak_node_exit(node);
 	qkdn_relay_node_exit(node);
 	xa_for_each(&node->links, index, link)
 		qkdn_link_del(node, link);

@@ -13,6 +13,7 @@
 
 #include "pool.h"
 #include "relay.h"
+#include "ak.h"
 
 /**
  * struct qkdn_link - a KMA link to a neighbour node and its key pool
@@ -94,6 +95,7 @@ struct qkdn_app {
  * @relay_timeout_ms: how long a relay or a KSA synchronisation waits
  * @ksa_sync: check keys with the peer's node before supplying them
  * @relay_stats: relay counters
+ * @ak: Ak key supply sessions (ak.c)
  */
 struct qkdn_node {
 	struct net *net;
@@ -115,6 +117,7 @@ struct qkdn_node {
 	u32 relay_timeout_ms;
 	bool ksa_sync;
 	struct qkdn_relay_stats relay_stats;
+	struct qkdn_ak ak;
 };
 
 struct qkdn_link_config {
@@ -174,6 +177,12 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		    u32 amount);
 int qkdn_supply_by_id(struct qkdn_node *node, struct qkdn_supply *req,
 		      const u8 *ids, u32 count, bool delete);
+
+/* For Ak sessions (ak.c): the checks and the link of KEY_GET. */
+int qkdn_supply_check(struct qkdn_node *node, struct qkdn_supply *req,
+		      struct qkdn_app **app);
+struct qkdn_link *qkdn_supply_link(struct qkdn_node *node, u32 peer_node);
+u64 qkdn_supply_link_avail(struct qkdn_node *node, struct qkdn_link *link);
 int qkdn_supply_multicast(struct qkdn_node *node, struct qkdn_supply *req,
 			  const char *const *more, u32 n_more, u32 amount,
 			  u32 len);

@@ -3,9 +3,11 @@
  * The module side of qkdn-kmd: node identity, relay timeout and routes at
  * start, then relay frames both ways.
  *
- * Two netlink sockets: one for requests (synchronous, answered by the
+ * Three netlink sockets: one for requests (synchronous, answered by the
  * kernel without sleeping), one that only listens to the "kx" multicast
- * group, so notifications never interleave with request answers.
+ * group, so notifications never interleave with request answers, and one
+ * for the "alarm" group: pool, QKD and relay alarms become route switches
+ * (routes.c) and notifications to the controller (ck.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 
 #include "kmd.h"
 #include "log.h"
+#include "wire.h"
 
 /* The errno's symbolic name for logs, as the uapi header writes them. */
 static const char *errno_name(int err)
@@ -216,6 +219,139 @@ static int setup_kx_group(struct kmd *kmd)
 	return 0;
 }
 
+int kmd_kernel_route_set(struct kmd *kmd, uint32_t dest, uint32_t next_hop)
+{
+	char q[600];
+	int ret;
+
+	if (kmd->no_kernel)
+		return 0;
+	qkdn_nl_msg_reset(kmd->frame_msg, QKDN_CMD_ROUTE_ADD, 0);
+	qkdn_nl_put_u32(kmd->frame_msg, QKDN_A_DEST_NODE_ID, dest);
+	qkdn_nl_put_u32(kmd->frame_msg, QKDN_A_NEXT_HOP_NODE_ID, next_hop);
+	/* ROUTE_ADD replaces the route to dest in one step: relays never
+	 * see the destination without a route. */
+	ret = qkdn_nl_request(kmd->nl, kmd->frame_msg, NULL, NULL);
+	if (ret)
+		qkdn_log(QKDN_LOG_ERR, "ROUTE_ADD failed",
+			 "event=route-failed dest=%u next_hop=%u errno=%s extack=%s", dest,
+			 next_hop, errno_name(-ret),
+			 qkdn_log_quote(q, sizeof(q), qkdn_nl_extack(kmd->nl)));
+	else
+		qkdn_log(QKDN_LOG_DEBUG, "route set", "event=route-set dest=%u via=%u", dest,
+			 next_hop);
+	return ret;
+}
+
+int kmd_kernel_route_del(struct kmd *kmd, uint32_t dest)
+{
+	char q[600];
+	int ret;
+
+	if (kmd->no_kernel)
+		return 0;
+	qkdn_nl_msg_reset(kmd->frame_msg, QKDN_CMD_ROUTE_DEL, 0);
+	qkdn_nl_put_u32(kmd->frame_msg, QKDN_A_DEST_NODE_ID, dest);
+	ret = qkdn_nl_request(kmd->nl, kmd->frame_msg, NULL, NULL);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		qkdn_log(QKDN_LOG_ERR, "ROUTE_DEL failed",
+			 "event=route-failed dest=%u errno=%s extack=%s", dest, errno_name(-ret),
+			 qkdn_log_quote(q, sizeof(q), qkdn_nl_extack(kmd->nl)));
+	else
+		qkdn_log(QKDN_LOG_DEBUG, "route deleted", "event=route-del dest=%u", dest);
+	return ret;
+}
+
+static int alarm_notification(const struct nlmsghdr *nlh, void *data)
+{
+	struct kmd *kmd = data;
+	const struct nlattr *tb[QKDN_A_MAX + 1];
+	uint32_t alarm, peer = 0, dest = 0;
+
+	if (nlh->nlmsg_type != qkdn_nl_family_id(kmd->nl_alarm) ||
+	    qkdn_nl_cmd(nlh) != QKDN_CMD_ALARM)
+		return 0;
+	if (qkdn_nl_parse(nlh, tb, QKDN_A_MAX) < 0 || !qkdn_nla_u32(tb[QKDN_A_ALARM], &alarm)) {
+		kmd->stats.bad_notifications++;
+		return 0;
+	}
+	qkdn_nla_u32(tb[QKDN_A_PEER_NODE_ID], &peer);
+	qkdn_nla_u32(tb[QKDN_A_DEST_NODE_ID], &dest);
+	qkdn_log(QKDN_LOG_DEBUG, "module alarm", "event=alarm alarm=%u peer=%u dest=%u", alarm,
+		 peer, dest);
+	switch (alarm) {
+	case QKDN_ALARM_POOL_LOW:
+		kmd_ck_notify(kmd, QKDN_W_EVENT_POOL_LOW, peer, 0);
+		break;
+	case QKDN_ALARM_POOL_LOW_CLEARED:
+		kmd_ck_notify(kmd, QKDN_W_EVENT_POOL_CLEARED, peer, 0);
+		break;
+	case QKDN_ALARM_QKD_DOWN:
+		kmd_ck_notify(kmd, QKDN_W_EVENT_QKD_DOWN, peer, 0);
+		break;
+	case QKDN_ALARM_QKD_EAVESDROP:
+		kmd_ck_notify(kmd, QKDN_W_EVENT_QBER_HIGH, peer, 0);
+		break;
+	case QKDN_ALARM_QKD_UP:
+		kmd_ck_notify(kmd, QKDN_W_EVENT_QKD_UP, peer, 0);
+		break;
+	case QKDN_ALARM_RELAY_FAILED:
+		qkdn_log(QKDN_LOG_WARN, "relay failed", "event=relay-failed dest=%u", dest);
+		kmd_routes_relay_failed(kmd, dest);
+		kmd_ck_notify(kmd, QKDN_W_EVENT_RELAY_FAILED, 0, dest);
+		break;
+	}
+	return 0;
+}
+
+static void alarm_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct kmd *kmd = arg;
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < 64; i++) {
+		int ret = qkdn_nl_recv_notifications(kmd->nl_alarm, alarm_notification, kmd);
+
+		if (ret == -EAGAIN || ret == -EWOULDBLOCK)
+			return;
+		if (ret == -ENOBUFS) {
+			kmd->stats.notify_overruns++;
+			qkdn_log(QKDN_LOG_WARN, "kernel dropped alarm notifications",
+				 "event=notify-overrun group=alarm");
+			continue;
+		}
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0) {
+			qkdn_log(QKDN_LOG_ERR, "reading alarms failed",
+				 "event=notify-failed err=\"%s\"", strerror(-ret));
+			return;
+		}
+	}
+}
+
+static int setup_alarm_group(struct kmd *kmd)
+{
+	int fd, flags, ret;
+
+	ret = qkdn_nl_open(&kmd->nl_alarm);
+	if (!ret)
+		ret = qkdn_nl_join_group(kmd->nl_alarm, QKDN_MCGRP_ALARM);
+	if (ret)
+		return start_failed(kmd, "joining the alarm group failed", ret);
+	fd = qkdn_nl_fd(kmd->nl_alarm);
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return start_failed(kmd, "alarm socket", -errno);
+	kmd->alarm_event = event_new(kmd->base, fd, EV_READ | EV_PERSIST, alarm_readable, kmd);
+	if (!kmd->alarm_event || event_add(kmd->alarm_event, NULL) < 0)
+		return start_failed(kmd, "alarm socket event", -ENOMEM);
+	return 0;
+}
+
 int kmd_kernel_start(struct kmd *kmd)
 {
 	struct qkdn_nl_msg *msg;
@@ -246,11 +382,19 @@ int kmd_kernel_start(struct kmd *kmd)
 	}
 	/* Kept for the frames: one locked buffer, reset for each. */
 	kmd->frame_msg = msg;
-	return setup_kx_group(kmd);
+	ret = setup_kx_group(kmd);
+	if (!ret)
+		ret = setup_alarm_group(kmd);
+	return ret;
 }
 
 void kmd_kernel_stop(struct kmd *kmd)
 {
+	if (kmd->alarm_event)
+		event_free(kmd->alarm_event);
+	kmd->alarm_event = NULL;
+	qkdn_nl_close(kmd->nl_alarm);
+	kmd->nl_alarm = NULL;
 	if (kmd->kx_event)
 		event_free(kmd->kx_event);
 	kmd->kx_event = NULL;

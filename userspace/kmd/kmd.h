@@ -11,6 +11,13 @@
  *              KEEPALIVE (see lib/wire.h), reconnects, keep-alive
  *   etsi014.c  the ETSI GS QKD 014 key delivery API for local SAEs
  *              ([etsi014]): HTTPS, key requests on one worker thread
+ *   routes.c   the route table the controller installs: working and
+ *              protection next hops, switching without the controller,
+ *              withdrawals (seed 004 Req_KM-P 1)
+ *   ck.c       the controller client (Ck, [controller]): AUTH, status,
+ *              notifications, route requests and pushes, CRL
+ *   supply.c   store refill ([session]): relays on a worker thread keep
+ *              each session's relayed store topped up, by priority
  *   main.c     options, start-up order, signals, shutdown, counters
  *
  * One libevent loop. Netlink requests are synchronous: the kernel
@@ -45,9 +52,36 @@
  * are dropped (the module times its relays out). */
 #define KMD_OUTPUT_MAX		(4U << 20)
 
+/* Kx UPDATE QOS of a route withdrawal (wire.h defines it once the Ck
+ * definitions are in; the same value). */
+#ifndef QKDN_W_QOS_UNREACHABLE
+#define QKDN_W_QOS_UNREACHABLE	0xffffffffU
+#endif
+
 struct kmd;
 struct kmd_conn;
 struct kmd_e14;
+struct kmd_ck;
+struct kmd_supply;
+
+/*
+ * One hop-by-hop route entry "toward dest, send to next_hop" (routes.c).
+ * Entries of controller sessions are keyed by (session, dest); [route]s
+ * of the config are session 0 and never switched. Per destination the
+ * module holds the newest entry's active next hop.
+ */
+struct kmd_route {
+	uint64_t session_id;		/* 0: a [route] of the config */
+	uint32_t source;		/* the session's source (0 for [route]) */
+	uint32_t dest;			/* where this entry forwards to */
+	uint32_t next_hop;		/* working */
+	uint32_t protection;		/* 0: none */
+	uint32_t active;		/* next_hop, protection, or 0: withdrawn */
+	uint32_t other_end;		/* the session end that is not dest, 0 unknown */
+	uint64_t seq;			/* install order; the newest entry wins */
+	uint32_t path[64], protection_path[64];	/* informational */
+	uint8_t n_path, n_protection_path;
+};
 
 /* Counters of one neighbour, since start. */
 struct kmd_peer_stats {
@@ -103,6 +137,17 @@ struct kmd {
 	void (*stop_done)(struct kmd *kmd);
 	struct kmd_stats stats;
 	struct kmd_e14 *e14;		/* NULL without [etsi014] */
+	/* Issue 5: routes, controller, store refill. */
+	struct kmd_route *routes;
+	size_t n_routes, routes_cap;
+	uint64_t route_seq;
+	uint64_t protection_switches;	/* counters, logged with the others */
+	uint64_t withdrawals_sent, withdrawals_received;
+	struct qkdn_nl *nl_alarm;	/* "alarm" notifications */
+	struct event *alarm_event;
+	struct kmd_ck *ck;		/* NULL without [controller] */
+	struct kmd_supply *supply;	/* NULL without sessions */
+	SSL_CTX *tls_ck;		/* Ck, when [controller] has its own cert */
 };
 
 /* kernel.c */
@@ -127,6 +172,65 @@ void kmd_peer_send_frame(struct kmd_peer *peer, const void *frame, size_t len);
 int kmd_etsi014_start(struct kmd *kmd);
 /* Answers the requests in progress, then closes every connection. */
 void kmd_etsi014_free(struct kmd *kmd);
+
+/* kernel.c: routes in the module. 0 or -errno (logged). */
+int kmd_kernel_route_set(struct kmd *kmd, uint32_t dest, uint32_t next_hop);
+int kmd_kernel_route_del(struct kmd *kmd, uint32_t dest);
+
+/* peer.c */
+/* Framing shared by Kx and Ck connections: queue a finished message
+ * (freed; 0 or -errno), and take the next whole message out of in (1 and a
+ * malloc'ed, aligned copy in *msg; 0 if incomplete; -EMSGSIZE, -ENOMEM). */
+struct bufferevent;
+struct evbuffer;
+struct qkdn_wire_msg;
+int kmd_wire_send(struct bufferevent *bev, struct qkdn_wire_msg *m);
+int kmd_wire_next(struct evbuffer *in, void **msg, size_t *len);
+bool kmd_peer_is_up(struct kmd *kmd, uint32_t id);
+/* Kx UPDATE with QKDN_W_QOS_UNREACHABLE: dest is not reachable through
+ * us. Nothing if the neighbour's session is down. */
+void kmd_peer_send_withdrawal(struct kmd *kmd, uint32_t peer_id, uint32_t dest);
+/* Drops the Kx connections whose peer certificate the store now finds
+ * revoked (after a CRL reload). Returns how many. */
+unsigned int kmd_peers_drop_revoked(struct kmd *kmd);
+
+/* routes.c: all on the loop thread. */
+enum kmd_route_op { KMD_ROUTE_INSTALL, KMD_ROUTE_DELETE };
+/* Installs (replaces) or deletes the entry (session, dest) and programs
+ * the module. 0 or -errno. */
+int kmd_routes_apply(struct kmd *kmd, enum kmd_route_op op, const struct kmd_route *r);
+/* The entry the module holds for dest, or NULL. */
+const struct kmd_route *kmd_routes_effective(const struct kmd *kmd, uint32_t dest);
+/* Switch triggers: (a) Kx to peer down, (b) a relay to dest failed,
+ * (c) neighbour from withdrew dest. */
+void kmd_routes_peer_down(struct kmd *kmd, uint32_t peer);
+void kmd_routes_peer_up(struct kmd *kmd, uint32_t peer);
+void kmd_routes_relay_failed(struct kmd *kmd, uint32_t dest);
+void kmd_routes_withdrawn(struct kmd *kmd, uint32_t from, uint32_t dest);
+/* [route]s of the config into the table (session 0). */
+int kmd_routes_start(struct kmd *kmd);
+void kmd_routes_free(struct kmd *kmd);
+
+/* ck.c: all nothing without [controller]. */
+int kmd_ck_start(struct kmd *kmd);
+void kmd_ck_stop(struct kmd *kmd);
+void kmd_ck_free(struct kmd *kmd);
+/* A CK_NOTIFY (enum qkdn_wire_event) with a fresh status; peer and dest
+ * 0 when they do not apply. */
+void kmd_ck_notify(struct kmd *kmd, uint16_t event, uint32_t peer, uint32_t dest);
+
+/* supply.c */
+int kmd_supply_start(struct kmd *kmd);
+/* Asks the worker to stop after the relay in flight; _free waits for it
+ * (at most the relay timeout). */
+void kmd_supply_stop(struct kmd *kmd);
+void kmd_supply_free(struct kmd *kmd);
+/* A session this node is the source of: keep `keep` keys of key_bits in
+ * the store for dest, at priority (0 highest). Adds or updates; callable
+ * from any thread. 0 or -errno. */
+int kmd_supply_session(struct kmd *kmd, uint32_t dest, uint32_t keep, uint8_t priority,
+		       uint32_t key_bits, uint64_t session_id);
+void kmd_supply_log_stats(struct kmd *kmd, const char *why);
 
 /* main.c */
 void kmd_log_stats(struct kmd *kmd, const char *why);

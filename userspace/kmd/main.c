@@ -6,11 +6,13 @@
  *            [--foreground] [--help]
  *
  * Start-up, in order, each step fatal on failure: read the config
- * (lib/config.h); load the TLS certificate, key and CA; open netlink and
- * make the module's node the config's (NODE_GET; NODE_SET if its ID is
- * unset; refuse another ID); program relay-timeout-ms and every [route];
- * join the "kx" group; listen; dial every [peer]; serve the ETSI GS QKD
- * 014 API if [etsi014] is configured.
+ * (lib/config.h); load the TLS certificate, key and CA (and the CRL, if
+ * [node] crl names one); open netlink and make the module's node the
+ * config's (NODE_GET; NODE_SET if its ID is unset; refuse another ID);
+ * program relay-timeout-ms and every [route]; join the "kx" and "alarm"
+ * groups; listen; dial every [peer]; serve the ETSI GS QKD 014 API if
+ * [etsi014] is configured; dial the controller if [controller] is; start
+ * refilling the stores of the [session]s.
  *
  * Signals: SIGTERM/SIGINT close every connection with a TLS close_notify
  * and exit 0; SIGUSR1 logs the counters (as does shutdown); SIGHUP only
@@ -84,6 +86,12 @@ void kmd_log_stats(struct kmd *kmd, const char *why)
 		 why, kmd->stats.frames_no_peer, kmd->stats.bad_notifications,
 		 kmd->stats.notify_overruns, kmd->stats.protocol_errors,
 		 kmd->stats.refused_conns);
+	qkdn_log(QKDN_LOG_INFO, "route counters",
+		 "event=stats why=%s routes=%zu protection_switches=%" PRIu64
+		 " withdrawals_sent=%" PRIu64 " withdrawals_received=%" PRIu64,
+		 why, kmd->n_routes, kmd->protection_switches, kmd->withdrawals_sent,
+		 kmd->withdrawals_received);
+	kmd_supply_log_stats(kmd, why);
 }
 
 static void stopped(struct kmd *kmd)
@@ -118,6 +126,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		kmd->stop_deadline = evtimer_new(kmd->base, deadline_cb, kmd);
 		if (kmd->stop_deadline)
 			evtimer_add(kmd->stop_deadline, &grace);
+		kmd_supply_stop(kmd);
+		kmd_ck_stop(kmd);
 		kmd_peers_stop(kmd, stopped);
 		break;
 	case SIGHUP:
@@ -141,8 +151,11 @@ static void kmd_free(struct kmd *kmd)
 	struct event **sigs[] = { &kmd->sig_term, &kmd->sig_int, &kmd->sig_hup, &kmd->sig_usr1,
 				  &kmd->stop_deadline };
 
+	kmd_supply_free(kmd);
 	kmd_etsi014_free(kmd);
+	kmd_ck_free(kmd);
 	kmd_peers_free(kmd);
+	kmd_routes_free(kmd);
 	kmd_kernel_stop(kmd);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		if (*sigs[i])
@@ -151,6 +164,8 @@ static void kmd_free(struct kmd *kmd)
 	}
 	SSL_CTX_free(kmd->tls);
 	kmd->tls = NULL;
+	SSL_CTX_free(kmd->tls_ck);
+	kmd->tls_ck = NULL;
 	if (kmd->base)
 		event_base_free(kmd->base);
 	kmd->base = NULL;
@@ -221,6 +236,13 @@ int main(int argc, char **argv)
 	kmd.tls = qkdn_tls_ctx_new(kmd.cfg.cert, kmd.cfg.key, kmd.cfg.ca, err, sizeof(err));
 	if (!kmd.tls)
 		qkdn_die("%s", err);
+	if (kmd.cfg.crl) {
+		X509_CRL *crl = qkdn_tls_crl_load(kmd.cfg.crl, err, sizeof(err));
+
+		if (!crl || qkdn_tls_ctx_set_crl(kmd.tls, kmd.cfg.ca, crl, err, sizeof(err)) < 0)
+			qkdn_die("%s", err);
+		X509_CRL_free(crl);
+	}
 
 	kmd.base = event_base_new();
 	if (!kmd.base)
@@ -229,7 +251,13 @@ int main(int argc, char **argv)
 	if (!ret)
 		ret = kmd_peers_start(&kmd);
 	if (!ret)
+		ret = kmd_routes_start(&kmd);
+	if (!ret)
 		ret = kmd_etsi014_start(&kmd);
+	if (!ret)
+		ret = kmd_ck_start(&kmd);
+	if (!ret)
+		ret = kmd_supply_start(&kmd);
 	if (!ret && (add_signal(&kmd, &kmd.sig_term, SIGTERM) || add_signal(&kmd, &kmd.sig_int, SIGINT) ||
 		     add_signal(&kmd, &kmd.sig_hup, SIGHUP) || add_signal(&kmd, &kmd.sig_usr1, SIGUSR1)))
 		ret = -ENOMEM;
@@ -239,9 +267,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	qkdn_log(QKDN_LOG_INFO, "started",
-		 "event=started node=%u listen=%s peers=%zu routes=%zu kernel=%s",
+		 "event=started node=%u listen=%s peers=%zu routes=%zu sessions=%zu controller=%s "
+		 "crl=%s kernel=%s",
 		 kmd.cfg.node_id, kmd.cfg.listen_str, kmd.cfg.n_peers, kmd.cfg.n_routes,
-		 kmd.no_kernel ? "no" : "yes");
+		 kmd.cfg.n_sessions,
+		 kmd.cfg.controller.enabled ? kmd.cfg.controller.address_str : "none",
+		 kmd.cfg.crl ? "yes" : "no", kmd.no_kernel ? "no" : "yes");
 
 	event_base_dispatch(kmd.base);
 

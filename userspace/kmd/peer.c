@@ -19,13 +19,20 @@
  * Anything out of that order, a malformed message, or a sender ID other
  * than the one the certificate names closes the connection.
  *
- * Liveness: a side that has sent or received nothing for KMD_KEEPALIVE_S
- * sends a KEEPALIVE (at most one per interval; sending when idle on
- * either count keeps both ends hearing from each other), and drops the
- * connection after KMD_DEAD_S of receiving nothing. A connection not up
+ * Liveness: a side that has sent or received nothing for keepalive-ms
+ * ([node], default KMD_KEEPALIVE_S) sends a KEEPALIVE (at most one per
+ * interval; sending when idle on either count keeps both ends hearing
+ * from each other), and drops the connection after three intervals of
+ * receiving nothing: that is the failure detector protection switching
+ * (routes.c) relies on when a link is cut without a FIN. A connection not up
  * within KMD_HANDSHAKE_S is dropped. A lost neighbour is redialled with
  * exponential backoff, KMD_BACKOFF_MIN_MS doubling to KMD_BACKOFF_MAX_MS,
  * less up to 25 % jitter.
+ *
+ * Routes: a session going down or up is reported to routes.c (switching)
+ * and the controller (ck.c). An UPDATE whose QOS is QKDN_W_QOS_UNREACHABLE
+ * withdraws the destination it names (routes.c); kmd sends one when a
+ * destination became unreachable through it.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -173,6 +180,11 @@ static void conn_detach(struct kmd_conn *c, const char *reason)
 				 "frames_tx=%" PRIu64 " frames_rx=%" PRIu64,
 				 peer->id, peer->session_id, qkdn_log_quote(q, sizeof(q), reason),
 				 peer->stats.frames_tx, peer->stats.frames_rx);
+			peer->session_id = 0;
+			if (!c->kmd->stopping) {
+				kmd_routes_peer_down(c->kmd, peer->id);
+				kmd_ck_notify(c->kmd, QKDN_W_EVENT_LINK_DOWN, peer->id, 0);
+			}
 		}
 		peer->session_id = 0;
 	}
@@ -266,25 +278,59 @@ static int protocol_error(struct kmd_conn *c, const char *fmt, ...)
 
 /* Sending */
 
-static int conn_send(struct kmd_conn *c, struct qkdn_wire_msg *m)
+int kmd_wire_send(struct bufferevent *bev, struct qkdn_wire_msg *m)
 {
 	const void *bytes;
 	size_t len;
+	int ret;
+
+	if (!m)
+		return -ENOMEM;
+	ret = qkdn_wire_msg_finish(m, &bytes, &len);
+	if (ret == 0 && bufferevent_write(bev, bytes, len) < 0)
+		ret = -ENOMEM;
+	qkdn_wire_msg_free(m);
+	return ret;
+}
+
+int kmd_wire_next(struct evbuffer *in, void **msg, size_t *len)
+{
+	size_t avail = evbuffer_get_length(in);
+	unsigned char prefix[QKDN_WIRE_LEN_SIZE];
+	uint32_t body_len;
+	void *buf;
+
+	if (avail < sizeof(prefix))
+		return 0;
+	evbuffer_copyout(in, prefix, sizeof(prefix));
+	if (qkdn_wire_frame_body_len(prefix, &body_len) < 0)
+		return -EMSGSIZE;
+	if (avail < sizeof(prefix) + body_len)
+		return 0;
+	/* A copy from malloc(): aligned for the attribute walk. */
+	buf = malloc(sizeof(prefix) + body_len);
+	if (!buf)
+		return -ENOMEM;
+	evbuffer_remove(in, buf, sizeof(prefix) + body_len);
+	*msg = buf;
+	*len = sizeof(prefix) + body_len;
+	return 1;
+}
+
+static int conn_send(struct kmd_conn *c, struct qkdn_wire_msg *m)
+{
 	int ret;
 
 	if (!m) {
 		qkdn_log(QKDN_LOG_ERR, "out of memory", "event=send-failed peer=%u", c->peer_id);
 		return -ENOMEM;
 	}
-	ret = qkdn_wire_msg_finish(m, &bytes, &len);
-	if (ret == 0 && bufferevent_write(c->bev, bytes, len) < 0)
-		ret = -ENOMEM;
+	ret = kmd_wire_send(c->bev, m);
 	if (ret)
 		qkdn_log(QKDN_LOG_ERR, "cannot send", "event=send-failed peer=%u err=%s",
 			 c->peer_id, strerror(-ret));
 	else
 		c->last_tx_ms = now_ms();
-	qkdn_wire_msg_free(m);
 	return ret;
 }
 
@@ -353,6 +399,51 @@ static void send_updates(struct kmd_conn *c)
 		 c->peer_id, sent);
 }
 
+bool kmd_peer_is_up(struct kmd *kmd, uint32_t id)
+{
+	const struct kmd_peer *peer = kmd_peer_find(kmd, id);
+
+	return peer && peer->session_up;
+}
+
+void kmd_peer_send_withdrawal(struct kmd *kmd, uint32_t peer_id, uint32_t dest)
+{
+	struct kmd_peer *peer = kmd_peer_find(kmd, peer_id);
+	struct kmd_conn *c = peer ? peer->conn : NULL;
+	struct qkdn_wire_msg *m;
+
+	if (!c || c->state != CONN_UP)
+		return;
+	m = qkdn_wire_msg_new(QKDN_W_CMD_UPDATE, my_id(c));
+	if (m) {
+		qkdn_wire_put_str(m, QKDN_W_SENDER_IP, c->local_ip);
+		qkdn_wire_put_str(m, QKDN_W_RECEIVER_IP, c->remote_ip);
+		qkdn_wire_put_u32(m, QKDN_W_DEST_NODE_ID, dest);
+		qkdn_wire_put_u32(m, QKDN_W_QOS, QKDN_W_QOS_UNREACHABLE);
+	}
+	if (conn_send(c, m) == 0)
+		qkdn_log(QKDN_LOG_WARN, "route withdrawal sent",
+			 "event=withdrawal-tx peer=%u dest=%u", peer_id, dest);
+}
+
+unsigned int kmd_peers_drop_revoked(struct kmd *kmd)
+{
+	struct kmd_conn *c, *next;
+	unsigned int n = 0;
+
+	for (c = kmd->conns; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_TLS || c->state == CONN_CLOSING)
+			continue;
+		if (qkdn_tls_peer_revoked(bufferevent_openssl_get_ssl(c->bev))) {
+			n++;
+			kmd->stats.refused_conns++;
+			conn_close(c, QKDN_LOG_WARN, "peer certificate revoked");
+		}
+	}
+	return n;
+}
+
 void kmd_peer_send_frame(struct kmd_peer *peer, const void *frame, size_t len)
 {
 	struct kmd_conn *c = peer->conn;
@@ -398,6 +489,8 @@ static void session_up(struct kmd_conn *c, uint64_t session_id, uint32_t timer)
 		 "event=peer-up peer=%u name=%s session=%016" PRIx64 " timer=%u dir=%s remote=%s",
 		 peer->id, c->peer_name, session_id, timer, dir_name(c), c->remote);
 	send_updates(c);
+	kmd_routes_peer_up(c->kmd, peer->id);
+	kmd_ck_notify(c->kmd, QKDN_W_EVENT_LINK_UP, peer->id, 0);
 }
 
 static void maybe_start_session(struct kmd_conn *c)
@@ -545,6 +638,14 @@ static int on_update(struct kmd_conn *c, const struct nlattr **tb)
 
 	if (c->state != CONN_UP)
 		return protocol_error(c, "UPDATE in state %s", state_names[c->state]);
+	if (qkdn_wire_get_u32(tb[QKDN_W_QOS]) == QKDN_W_QOS_UNREACHABLE) {
+		uint32_t dest = qkdn_wire_get_u32(tb[QKDN_W_DEST_NODE_ID]);
+
+		qkdn_log(QKDN_LOG_WARN, "route withdrawn by a neighbour",
+			 "event=withdrawal-rx peer=%u dest=%u", c->peer_id, dest);
+		kmd_routes_withdrawn(c->kmd, c->peer_id, dest);
+		return 0;
+	}
 	/* Logged, not acted on: routes come from the config (and later the
 	 * controller), not from what neighbours claim. */
 	qkdn_log(QKDN_LOG_INFO, "route advertised",
@@ -608,29 +709,21 @@ static void read_cb(struct bufferevent *bev, void *arg)
 
 	c->last_rx_ms = now_ms();
 	while (c->state != CONN_CLOSING) {
-		size_t avail = evbuffer_get_length(in);
-		unsigned char prefix[QKDN_WIRE_LEN_SIZE];
-		uint32_t body_len;
 		void *buf;
-		int ret;
+		size_t len;
+		int ret = kmd_wire_next(in, &buf, &len);
 
-		if (avail < sizeof(prefix))
+		if (ret == 0)
 			return;
-		evbuffer_copyout(in, prefix, sizeof(prefix));
-		if (qkdn_wire_frame_body_len(prefix, &body_len) < 0) {
+		if (ret == -EMSGSIZE) {
 			protocol_error(c, "message over %u bytes announced", QKDN_WIRE_BODY_MAX);
 			return;
 		}
-		if (avail < sizeof(prefix) + body_len)
-			return;
-		/* A copy from malloc(): aligned for the attribute walk. */
-		buf = malloc(sizeof(prefix) + body_len);
-		if (!buf) {
-			protocol_error(c, "out of memory for a %u-byte message", body_len);
+		if (ret < 0) {
+			protocol_error(c, "out of memory for a message");
 			return;
 		}
-		evbuffer_remove(in, buf, sizeof(prefix) + body_len);
-		ret = handle_message(c, buf, sizeof(prefix) + body_len);
+		ret = handle_message(c, buf, len);
 		free(buf);
 		if (ret < 0)
 			return;
@@ -787,6 +880,16 @@ static void event_cb(struct bufferevent *bev, short events, void *arg)
 				 err ? strerror(err) : "connection lost");
 		}
 	}
+	if (c->state == CONN_TLS) {
+		const char *why = qkdn_tls_verify_failure(bufferevent_openssl_get_ssl(bev));
+
+		if (why) {
+			snprintf(reason, sizeof(reason), "%s", why);
+			c->kmd->stats.refused_conns++;
+			conn_close(c, QKDN_LOG_WARN, reason);
+			return;
+		}
+	}
 	/* Failed dials are routine while a neighbour is down. */
 	if (c->state == CONN_TLS && c->outgoing)
 		level = QKDN_LOG_INFO;
@@ -915,6 +1018,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct kmd *kmd = arg;
 	uint64_t now = now_ms();
 	struct kmd_conn *c, *next;
+	unsigned int ka = kmd->cfg.keepalive_ms ? kmd->cfg.keepalive_ms
+						: KMD_KEEPALIVE_S * 1000;
 
 	(void)fd;
 	(void)what;
@@ -931,13 +1036,15 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (c->state == CONN_TLS)
 			continue;
-		if (now - c->last_rx_ms >= KMD_DEAD_S * 1000) {
-			conn_close(c, QKDN_LOG_WARN, "nothing received for 45 s");
+		if (now - c->last_rx_ms >= 3 * (uint64_t)ka) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "nothing received for %u ms", 3 * ka);
+			conn_close(c, QKDN_LOG_WARN, why);
 			continue;
 		}
-		if ((now - c->last_rx_ms >= KMD_KEEPALIVE_S * 1000 ||
-		     now - c->last_tx_ms >= KMD_KEEPALIVE_S * 1000) &&
-		    now - c->last_keepalive_ms >= KMD_KEEPALIVE_S * 1000)
+		if ((now - c->last_rx_ms >= ka || now - c->last_tx_ms >= ka) &&
+		    now - c->last_keepalive_ms >= ka)
 			send_keepalive(c);
 	}
 }
@@ -946,6 +1053,12 @@ int kmd_peers_start(struct kmd *kmd)
 {
 	const struct qkdn_kmd_config *cfg = &kmd->cfg;
 	struct timeval tick = { KMD_TICK_S, 0 };
+
+	/* At least three ticks per keep-alive interval. */
+	if (cfg->keepalive_ms && cfg->keepalive_ms < 3000 * KMD_TICK_S) {
+		tick.tv_sec = 0;
+		tick.tv_usec = (suseconds_t)cfg->keepalive_ms * 1000 / 3;
+	}
 
 	kmd->peers = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*kmd->peers));
 	if (!kmd->peers)

@@ -179,17 +179,22 @@ const char *qkdn_format_sockaddr(const struct sockaddr *sa, char buf[QKDN_ADDR_S
 
 /* qkdn-kmd schema */
 
-enum section_kind { SEC_NONE, SEC_NODE, SEC_PEER, SEC_ROUTE, SEC_ETSI014, SEC_SAE };
+enum section_kind {
+	SEC_NONE, SEC_NODE, SEC_PEER, SEC_ROUTE, SEC_ETSI014, SEC_SAE, SEC_CONTROLLER,
+	SEC_SESSION,
+};
 
 /* Keys of each section, as bits of the "seen" mask. */
 enum {
 	K_NODE_ID, K_NODE_NAME, K_NODE_LISTEN, K_NODE_CERT, K_NODE_KEY, K_NODE_CA,
-	K_NODE_COMMUNITY, K_NODE_RELAY_TIMEOUT, K_NODE_KSA_SYNC,
+	K_NODE_COMMUNITY, K_NODE_RELAY_TIMEOUT, K_NODE_KSA_SYNC, K_NODE_KEEPALIVE, K_NODE_CRL,
 };
 enum { K_PEER_ID, K_PEER_ADDRESS };
 enum { K_ROUTE_DEST, K_ROUTE_VIA };
 enum { K_E14_LISTEN, K_E14_CERT, K_E14_KEY, K_E14_CA, K_E14_MAX_KEYS };
 enum { K_SAE_ID, K_SAE_CN };
+enum { K_CTL_ADDRESS, K_CTL_CERT, K_CTL_KEY, K_CTL_CA };
+enum { K_SES_DEST, K_SES_KEEP, K_SES_PRIORITY, K_SES_KEY_SIZE, K_SES_TOLERANCE };
 
 struct key_def {
 	const char *name;
@@ -206,6 +211,8 @@ static const struct key_def node_keys[] = {
 	[K_NODE_COMMUNITY] = { "community", true },
 	[K_NODE_RELAY_TIMEOUT] = { "relay-timeout-ms", false },
 	[K_NODE_KSA_SYNC] = { "ksa-sync", false },
+	[K_NODE_KEEPALIVE] = { "keepalive-ms", false },
+	[K_NODE_CRL] = { "crl", false },
 };
 
 static const struct key_def peer_keys[] = {
@@ -231,6 +238,21 @@ static const struct key_def sae_keys[] = {
 	[K_SAE_CN] = { "cn", true },
 };
 
+static const struct key_def controller_keys[] = {
+	[K_CTL_ADDRESS] = { "address", true },
+	[K_CTL_CERT] = { "cert", false },
+	[K_CTL_KEY] = { "key", false },
+	[K_CTL_CA] = { "ca", false },
+};
+
+static const struct key_def session_keys[] = {
+	[K_SES_DEST] = { "dest", true },
+	[K_SES_KEEP] = { "keep", false },
+	[K_SES_PRIORITY] = { "priority", false },
+	[K_SES_KEY_SIZE] = { "key-size", false },
+	[K_SES_TOLERANCE] = { "tolerance-ms", false },
+};
+
 struct reader {
 	struct qkdn_kmd_config *cfg;
 	const char *dir;
@@ -239,7 +261,7 @@ struct reader {
 	unsigned int seen;
 	bool node_seen;
 	unsigned int node_line;
-	size_t peers_cap, routes_cap, saes_cap;
+	size_t peers_cap, routes_cap, saes_cap, sessions_cap;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -276,6 +298,14 @@ static const struct key_def *section_keys(enum section_kind kind, size_t *n, con
 		*n = QKDN_ARRAY_SIZE(sae_keys);
 		*name = "sae";
 		return sae_keys;
+	case SEC_CONTROLLER:
+		*n = QKDN_ARRAY_SIZE(controller_keys);
+		*name = "controller";
+		return controller_keys;
+	case SEC_SESSION:
+		*n = QKDN_ARRAY_SIZE(session_keys);
+		*name = "session";
+		return session_keys;
 	default:
 		*n = 0;
 		*name = "";
@@ -305,6 +335,18 @@ static int parse_id(const char *key, const char *value, uint32_t *out, char *err
 	if (ret == -ERANGE)
 		return fail(err, err_len, "%s = %s: out of range 1..%u", key, value,
 			    QKDN_NODE_ID_MAX);
+	if (ret)
+		return fail(err, err_len, "%s = %s: not a decimal number", key, value);
+	return 0;
+}
+
+static int parse_range(const char *key, const char *value, uint32_t min, uint32_t max,
+		       uint32_t *out, char *err, size_t err_len)
+{
+	int ret = qkdn_parse_u32(value, min, max, out);
+
+	if (ret == -ERANGE)
+		return fail(err, err_len, "%s = %s: out of range %u..%u", key, value, min, max);
 	if (ret)
 		return fail(err, err_len, "%s = %s: not a decimal number", key, value);
 	return 0;
@@ -396,6 +438,59 @@ static int node_key(struct reader *r, int k, const char *key, const char *value,
 						     "not a decimal number");
 		return 0;
 	}
+	case K_NODE_KEEPALIVE:
+		return parse_range(key, value, QKDN_KMD_KEEPALIVE_MS_MIN,
+				   QKDN_KMD_KEEPALIVE_MS_MAX, &c->keepalive_ms, err, err_len);
+	case K_NODE_CRL:
+		return parse_path(key, value, r->dir, &c->crl, err, err_len);
+	}
+	return -EINVAL;
+}
+
+static int controller_key(struct reader *r, int k, const char *key, const char *value,
+			  char *err, size_t err_len)
+{
+	struct qkdn_kmd_controller_conf *ctl = &r->cfg->controller;
+
+	switch (k) {
+	case K_CTL_ADDRESS:
+		return parse_addr(key, value, ctl->address_str, &ctl->address, &ctl->address_len,
+				  err, err_len);
+	case K_CTL_CERT:
+		return parse_path(key, value, r->dir, &ctl->cert, err, err_len);
+	case K_CTL_KEY:
+		return parse_path(key, value, r->dir, &ctl->key, err, err_len);
+	case K_CTL_CA:
+		return parse_path(key, value, r->dir, &ctl->ca, err, err_len);
+	}
+	return -EINVAL;
+}
+
+static int session_key(struct reader *r, int k, const char *key, const char *value,
+		       char *err, size_t err_len)
+{
+	struct qkdn_kmd_session_conf *s = &r->cfg->sessions[r->cfg->n_sessions - 1];
+	uint32_t v;
+	int ret;
+
+	switch (k) {
+	case K_SES_DEST:
+		return parse_id(key, value, &s->dest, err, err_len);
+	case K_SES_KEEP:
+		return parse_range(key, value, 1, QKDN_KMD_SESSION_KEEP_MAX, &s->keep,
+				   err, err_len);
+	case K_SES_PRIORITY:
+		ret = parse_range(key, value, 0, QKDN_KMD_SESSION_PRIO_MAX, &v, err, err_len);
+		s->priority = (uint8_t)v;
+		return ret;
+	case K_SES_KEY_SIZE:
+		ret = parse_range(key, value, QKDN_KEY_UNIT_MIN * 8, QKDN_KEY_UNIT_MAX * 8,
+				  &s->key_bits, err, err_len);
+		if (!ret && s->key_bits % 64)
+			return fail(err, err_len, "%s = %s: not a multiple of 64", key, value);
+		return ret;
+	case K_SES_TOLERANCE:
+		return parse_range(key, value, 1, 3600000, &s->tolerance_ms, err, err_len);
 	}
 	return -EINVAL;
 }
@@ -486,9 +581,30 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 				return fail(err, err_len, "out of memory");
 			sae->line = line;
 			r->kind = SEC_SAE;
+		} else if (strcmp(section, "controller") == 0) {
+			if (c->controller.enabled)
+				return fail(err, err_len,
+					    "second [controller] section (first at line %u)",
+					    c->controller.line);
+			c->controller.enabled = true;
+			c->controller.line = line;
+			r->kind = SEC_CONTROLLER;
+		} else if (strcmp(section, "session") == 0) {
+			struct qkdn_kmd_session_conf *ses = qkdn_grow((void **)&c->sessions,
+								      &c->n_sessions,
+								      &r->sessions_cap,
+								      sizeof(*ses));
+
+			if (!ses)
+				return fail(err, err_len, "out of memory");
+			ses->line = line;
+			ses->keep = QKDN_KMD_SESSION_KEEP_DEFAULT;
+			ses->priority = QKDN_KMD_SESSION_PRIO_DEFAULT;
+			ses->key_bits = QKDN_KMD_SESSION_BITS_DEFAULT;
+			r->kind = SEC_SESSION;
 		} else {
 			return fail(err, err_len,
-				    "unknown section [%s] (known: [node], [peer], [route], [etsi014], [sae])",
+				    "unknown section [%s] (known: [node], [peer], [route], [etsi014], [sae], [controller], [session])",
 				    section);
 		}
 		return 0;
@@ -523,6 +639,10 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 	}
 	case SEC_ETSI014:
 		return etsi014_key(r, k, key, value, err, err_len);
+	case SEC_CONTROLLER:
+		return controller_key(r, k, key, value, err, err_len);
+	case SEC_SESSION:
+		return session_key(r, k, key, value, err, err_len);
 	case SEC_SAE: {
 		struct qkdn_kmd_sae_conf *sae = &c->saes[c->n_saes - 1];
 
@@ -573,6 +693,18 @@ static int cross_check(const struct qkdn_kmd_config *c, const char *name, char *
 					    "%s:%u: [route] dest %u already given at line %u",
 					    name, rt->line, rt->dest, c->routes[j].line);
 	}
+	for (size_t i = 0; i < c->n_sessions; i++) {
+		const struct qkdn_kmd_session_conf *s = &c->sessions[i];
+
+		if (s->dest == c->node_id)
+			return fail(err, err_len, "%s:%u: [session] dest %u is this node",
+				    name, s->line, s->dest);
+		for (size_t j = 0; j < i; j++)
+			if (c->sessions[j].dest == s->dest)
+				return fail(err, err_len,
+					    "%s:%u: [session] dest %u already given at line %u",
+					    name, s->line, s->dest, c->sessions[j].line);
+	}
 	if (c->n_saes && !c->etsi014.enabled)
 		return fail(err, err_len, "%s:%u: [sae] without an [etsi014] section to serve it",
 			    name, c->saes[0].line);
@@ -607,6 +739,7 @@ int qkdn_kmd_config_read(struct qkdn_kmd_config *cfg, FILE *f, const char *name,
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ksa_sync = true;
 	cfg->etsi014.max_keys_per_request = QKDN_KMD_E14_MAX_KEYS_DEFAULT;
+	cfg->keepalive_ms = QKDN_KMD_KEEPALIVE_MS_DEFAULT;
 	ret = qkdn_ini_read(f, name, ini_cb, &r, err, err_len);
 	if (!ret) {
 		char msg[QKDN_CONFIG_ERR_LEN];
@@ -701,6 +834,11 @@ void qkdn_kmd_config_free(struct qkdn_kmd_config *cfg)
 	free(cfg->etsi014.key);
 	free(cfg->etsi014.ca);
 	free(cfg->saes);
+	free(cfg->crl);
+	free(cfg->controller.cert);
+	free(cfg->controller.key);
+	free(cfg->controller.ca);
+	free(cfg->sessions);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

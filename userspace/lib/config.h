@@ -28,6 +28,13 @@
  *   ksa-sync = yes         yes or no, default yes: the module checks every
  *                          key with the peer's node before it supplies it
  *                          (KSA synchronisation, QKDN_A_KSA_SYNC)
+ *   keepalive-ms = 15000   optional, 100..60000: a Kx connection silent
+ *                          this long sends a KEEPALIVE, and one that heard
+ *                          nothing for three times as long is dropped (a
+ *                          failure detector for protection switching)
+ *   crl = crl.pem          optional: the CA's CRL (PEM or DER); peers it
+ *                          revokes fail the TLS handshake. Rewritten when
+ *                          the controller sends a new one (CK_CRL)
  *
  *   [peer]                 a neighbour, any number
  *   id = 2                 its node ID, required, unique, not the node's
@@ -52,7 +59,26 @@
  *   cn = app-a             the subject CN of its client certificate,
  *                          required, unique
  *
- * Relative cert/key/ca paths are relative to the directory of the file.
+ *   [controller]           optional, at most once: the QKDN controller
+ *                          (Ck, qkdn-ctld), dialled over TLS 1.3
+ *   address = 10.0.0.9:7400    where it listens, required, numeric
+ *   cert, key, ca          optional, default: [node]'s
+ *
+ *   [session]              continuous key supply to a distant node, any
+ *                          number (see kmd.rst "Store refill")
+ *   dest = 5               the node, required, unique, not this node
+ *   keep = 64              relayed keys kept in the store for dest,
+ *                          1..65536, default 64
+ *   priority = 0           0 (highest) .. 7, default 4: who is refilled
+ *                          first when link keys run short
+ *   key-size = 256         bits per relayed key, a multiple of 64 in
+ *                          QKDN_KEY_UNIT_MIN * 8..QKDN_KEY_UNIT_MAX * 8,
+ *                          default 256
+ *   tolerance-ms = 2000    optional, 1..3600000: how long the application
+ *                          tolerates an interruption (sent to the
+ *                          controller in CK_ROUTE)
+ *
+ * Relative cert/key/ca/crl paths are relative to the directory of the file.
  */
 #ifndef QKDN_CONFIG_H
 #define QKDN_CONFIG_H
@@ -127,6 +153,35 @@ struct qkdn_kmd_etsi014_conf {
 	unsigned int line;
 };
 
+/* [controller]: enabled is false when the section is absent. */
+struct qkdn_kmd_controller_conf {
+	bool enabled;
+	char address_str[QKDN_ADDR_STRLEN];
+	struct sockaddr_storage address;
+	socklen_t address_len;
+	char *cert, *key, *ca;		/* resolved paths; NULL: [node]'s */
+	unsigned int line;
+};
+
+#define QKDN_KMD_SESSION_KEEP_DEFAULT	64
+#define QKDN_KMD_SESSION_KEEP_MAX	65536
+#define QKDN_KMD_SESSION_PRIO_DEFAULT	4
+#define QKDN_KMD_SESSION_PRIO_MAX	7
+#define QKDN_KMD_SESSION_BITS_DEFAULT	256
+#define QKDN_KMD_KEEPALIVE_MS_DEFAULT	15000
+#define QKDN_KMD_KEEPALIVE_MS_MIN	100
+#define QKDN_KMD_KEEPALIVE_MS_MAX	60000
+
+/* [session]: a store kept topped up. */
+struct qkdn_kmd_session_conf {
+	uint32_t dest;
+	uint32_t keep;			/* keys */
+	uint8_t priority;		/* 0 highest */
+	uint32_t key_bits;
+	uint32_t tolerance_ms;		/* 0: not set */
+	unsigned int line;
+};
+
 struct qkdn_kmd_config {
 	uint32_t node_id;
 	char name[QKDN_ID_MAXLEN];
@@ -144,6 +199,12 @@ struct qkdn_kmd_config {
 	struct qkdn_kmd_etsi014_conf etsi014;
 	struct qkdn_kmd_sae_conf *saes;
 	size_t n_saes;
+	/* Controller, sessions, failure detection (issue 5). */
+	char *crl;			/* resolved path, NULL: none */
+	uint32_t keepalive_ms;
+	struct qkdn_kmd_controller_conf controller;
+	struct qkdn_kmd_session_conf *sessions;
+	size_t n_sessions;
 };
 
 /* Reads and checks a kmd config. On failure err holds "FILE:LINE: ..."

@@ -16,6 +16,7 @@
 #ifndef QKDN_TLS_H
 #define QKDN_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,45 @@ int qkdn_tls_cn_node_id(const char *cn, uint32_t *id);
  * -EPERM (no verified certificate), -EINVAL (CN missing, repeated or not
  * of that form) with err filled. */
 int qkdn_tls_peer_node_id(SSL *ssl, uint32_t *id, char *err, size_t err_len);
+
+/*
+ * Certificate revocation (seed 001 clause 8.4). Parses a CRL given as PEM
+ * or DER (len bytes at p); NULL with err filled if it is neither. The CRL
+ * must be signed by a CA of ctx's store: qkdn_tls_ctx_set_crl() checks
+ * that too.
+ */
+X509_CRL *qkdn_tls_crl_parse(const void *p, size_t len, char *err, size_t err_len);
+/* Reads a CRL file (PEM or DER). NULL with err filled. */
+X509_CRL *qkdn_tls_crl_load(const char *path, char *err, size_t err_len);
+/*
+ * Makes ctx check every peer certificate against crl from now on
+ * (X509_V_FLAG_CRL_CHECK): a fresh store holding the CAs of ca_path and
+ * crl replaces ctx's, so a newer CRL replaces an older one. Connections
+ * already up are not affected: see qkdn_tls_peer_revoked(). 0 or -EINVAL
+ * (CA unreadable, CRL not signed by it) with err filled; ctx unchanged
+ * then.
+ */
+int qkdn_tls_ctx_set_crl(SSL_CTX *ctx, const char *ca_path, X509_CRL *crl,
+			 char *err, size_t err_len);
+/* Whether the peer certificate of an established connection is revoked
+ * by the CRL now in its context's store. */
+bool qkdn_tls_peer_revoked(SSL *ssl);
+/* Why a handshake failed on certificates, for logs: "peer certificate
+ * revoked", "unknown CA", ... or NULL when verification was not the
+ * cause. */
+const char *qkdn_tls_verify_failure(SSL *ssl);
+/* Writes crl to path as PEM, atomically (a temporary file renamed). 0 or
+ * -errno with err filled. */
+int qkdn_tls_crl_save(X509_CRL *crl, const char *path, char *err, size_t err_len);
+
+/* qkdn-secd (and any SAE-facing server): the subject CN of the verified
+ * peer certificate, exactly one, printable ASCII, into cn[len]. 0, or
+ * -EPERM (no verified certificate), -EINVAL (CN missing, repeated, empty,
+ * too long, not printable) with err filled. */
+int qkdn_tls_peer_cn(SSL *ssl, char *cn, size_t len, char *err, size_t err_len);
+
+/* The controller's subject CN (DESIGN: identities). */
+#define QKDN_TLS_CN_CONTROLLER "qkdn-ctl"
 
 /* OpenSSL's error queue as one line ("" if empty), emptying it. */
 const char *qkdn_tls_error(char *buf, size_t len);

@@ -369,6 +369,111 @@
  * does the same as request_key(); a non-empty payload is refused (EINVAL).
  * The payload read with keyctl_read() is the key; /proc/keys shows its ID.
  * The same uid rule applies. Keys are wiped when revoked or destroyed.
+ *
+ * Ak key supply sessions
+ * ----------------------
+ *
+ * The key supply protocol of seed 000 clause 7.2.1: an application
+ * authenticates as its SAE towards a peer SAE and gets a session (Tables
+ * 7-2, 7-3), takes keys within it (7-4, 7-5) and deletes keys or ends it
+ * (7-6, 7-7). Keys come from the same pools and stores, by the same rules,
+ * as with KEY_GET and KEY_GET_ID; Documentation/ak.rst maps every item of
+ * the tables to its attribute.
+ *
+ * The items every message of the tables carries travel in the netlink
+ * headers: Message ID is the request's nlmsg_seq, and OrigMessage ID the
+ * same nlmsg_seq in the reply; Command code is genlmsghdr.cmd; Sender ID
+ * is QKDN_A_SAE_ID in a command (the application) and QKDN_A_NODE_ID in a
+ * reply (the KM). Authentication info is the credential of the calling
+ * process, which the kernel takes from the request itself: its effective
+ * uid must be the uid registered for the SAE (APP_ADD), exactly as for
+ * KEY_GET; nothing an application could forge travels in the message. The
+ * check is made when the session opens and again on every request in it,
+ * so a session never outlives the registration it was opened under.
+ *
+ * A session belongs to the netlink socket that opened it: requests on any
+ * other socket are refused (EPERM), and closing the socket ends every
+ * session it opened (NETLINK_URELEASE). A node holds at most
+ * QKDN_AK_SESSIONS_MAX sessions (ENOSPC beyond). A session holds no key
+ * bytes: keys it took are the application's, keys it did not take stay in
+ * their pools, so ending it wipes only its own state.
+ *
+ * Response codes travel in QKDN_A_AK_RESPONSE of a reply: enum
+ * qkdn_ak_result for AK_AUTH and AK_DEL, enum qkdn_ak_supply_code for
+ * AK_KEY. A failure (QKDN_AK_RESULT_FAILURE) is never in a reply: the
+ * request fails with an errno and an extended-ack message instead, and
+ * changes nothing.
+ *
+ * QKDN_CMD_AK_AUTH [app] (Tables 7-2, 7-3): open a session.
+ *     QKDN_A_SAE_ID: NLA_NUL_STRING, required: the local SAE
+ *     QKDN_A_PEER_SAE_ID: NLA_NUL_STRING, required: the remote SAE
+ *   Reply:
+ *     QKDN_A_AK_RESPONSE: NLA_U8, QKDN_AK_RESULT_SUCCESS
+ *     QKDN_A_AK_SESSION_ID: NLA_U64, random, never 0, unique in the node
+ *     QKDN_A_SAE_ID, QKDN_A_PEER_SAE_ID: as asked
+ *     QKDN_A_NODE_ID: this node; QKDN_A_PEER_NODE_ID: the peer SAE's node
+ *   Errors: ENOENT unknown SAE or peer SAE; EINVAL SAE not local, peer
+ *   not remote, missing or malformed IDs; EACCES the caller is not the
+ *   SAE's uid; ENOSPC QKDN_AK_SESSIONS_MAX sessions exist. Whether the
+ *   peer's node can be reached is a question for each request.
+ *
+ * QKDN_CMD_AK_KEY [app] (Tables 7-4, 7-5): one sub-session of key supply.
+ *     QKDN_A_AK_SESSION_ID: NLA_U64, required
+ *     QKDN_A_AK_APP_CODE: NLA_U8, enum qkdn_ak_app_code, required: ENCRYPT
+ *         takes new keys, as KEY_GET; DECRYPT takes the keys the peer SAE
+ *         took at its end, by ID, as KEY_GET_ID
+ *     QKDN_A_KEY_AMOUNT: NLA_U32, 1..QKDN_KEY_AMOUNT_MAX. ENCRYPT: default
+ *         1. DECRYPT: optional, and then the number of key IDs
+ *     QKDN_A_KEY_SIZE: NLA_U32, bits. ENCRYPT: as for KEY_GET. DECRYPT:
+ *         optional, and then the keys must total amount times size
+ *     QKDN_A_KEYS: DECRYPT only, required: key IDs as for KEY_GET_ID
+ *     QKDN_A_AK_GET_STATUS: NLA_FLAG: status only, no key is taken; then
+ *         QKDN_A_KEY_AMOUNT, QKDN_A_KEY_SIZE and QKDN_A_KEYS are refused
+ *     QKDN_A_SAE_ID, QKDN_A_PEER_SAE_ID (Source ID, Target ID): optional;
+ *         if present, must be the session's
+ *   Reply:
+ *     QKDN_A_AK_RESPONSE: NLA_U8, enum qkdn_ak_supply_code
+ *     QKDN_A_AK_SESSION_ID, QKDN_A_AK_APP_CODE: as asked
+ *     QKDN_A_SAE_ID, QKDN_A_PEER_SAE_ID: source and target SAE
+ *     QKDN_A_NODE_ID, QKDN_A_PEER_NODE_ID: source and target KM (node)
+ *     QKDN_A_AK_COUNT_ID: NLA_U32, see below
+ *     QKDN_A_KEY_SIZE: bits of each key (0: the keys differ in size)
+ *     QKDN_A_KEY_AMOUNT: keys supplied; with INSUFFICIENT, keys asked for;
+ *         absent with STATUS_TABLE
+ *     QKDN_A_KEYS, QKDN_A_LINK_ID: with SUCCESS and SUFFICIENT only, as in
+ *         a KEY_GET reply (Key ID and Key data of each key)
+ *     QKDN_A_AK_STATUS: NLA_NESTED, enum qkdn_ak_status_attr: with
+ *         INSUFFICIENT and STATUS_TABLE only
+ *   Count ID: each request of the session that supplies keys is a
+ *   sub-session and gets the next number, 1, 2, 3...; a status request or
+ *   an INSUFFICIENT answer gets none and carries the last one given (0
+ *   before the first).
+ *   Errors: EINVAL missing session ID or application code, or attributes
+ *   the application code or a status request does not allow; ENOENT no
+ *   such session in this node (never opened, or ended); EPERM the session
+ *   belongs to another socket; EBUSY another request of the session is
+ *   waiting for KSA synchronisation; then every error of KEY_GET (ENCRYPT)
+ *   or KEY_GET_ID (DECRYPT), EACCES and ENOENT included (the SAE's
+ *   registration changed), but EAGAIN: fewer keys than asked for is the
+ *   answer INSUFFICIENT, with nothing taken. A refused request takes no key
+ *   and no count ID.
+ *
+ * QKDN_CMD_AK_DEL [app] (Tables 7-6, 7-7): key deletion within a session.
+ *     QKDN_A_AK_SESSION_ID: NLA_U64, required
+ *     QKDN_A_AK_APP_CODE: NLA_U8, optional; with QKDN_A_KEYS, DECRYPT only
+ *     QKDN_A_KEYS: optional: wipe these keys of the decrypting half, as
+ *         KEY_DEL does, all or nothing; the session goes on. Without it,
+ *         end the session: its ID is forgotten and its state wiped
+ *     QKDN_A_SAE_ID, QKDN_A_PEER_SAE_ID: optional, as for AK_KEY
+ *   Reply:
+ *     QKDN_A_AK_RESPONSE: NLA_U8, QKDN_AK_RESULT_SUCCESS
+ *     QKDN_A_AK_SESSION_ID, QKDN_A_AK_APP_CODE (if given), QKDN_A_SAE_ID,
+ *     QKDN_A_PEER_SAE_ID, QKDN_A_NODE_ID, QKDN_A_PEER_NODE_ID
+ *     QKDN_A_KEY_AMOUNT: keys wiped (0 when the session ended)
+ *   Errors: as AK_KEY; with keys, those of KEY_DEL; EINVAL keys with
+ *   ENCRYPT (keys supplied for encryption are the application's: the KM
+ *   holds them no longer). Ending a session needs only its socket: it
+ *   works after the SAE's registration is gone.
  */
 
 #ifndef _UAPI_LINUX_QKDN_H
@@ -400,6 +505,7 @@
 #define QKDN_RELAY_TIMEOUT_MS_DEFAULT	5000
 #define QKDN_RELAY_TIMEOUT_MS_MAX	60000
 #define QKDN_MULTICAST_SAES_MAX	16
+#define QKDN_AK_SESSIONS_MAX	1024
 
 enum qkdn_cmd {
 	QKDN_CMD_UNSPEC,
@@ -426,6 +532,9 @@ enum qkdn_cmd {
 	QKDN_CMD_STORE_GET,
 	QKDN_CMD_QKD_STATUS,
 	QKDN_CMD_KEY_GET_MULTICAST,
+	QKDN_CMD_AK_AUTH,
+	QKDN_CMD_AK_KEY,
+	QKDN_CMD_AK_DEL,
 	__QKDN_CMD_LAST
 };
 
@@ -475,6 +584,12 @@ enum qkdn_attr {
 	QKDN_A_QKD_QBER,
 	QKDN_A_QKD_UPDATED,
 	QKDN_A_PEER_SAE_IDS,
+	QKDN_A_AK_SESSION_ID,
+	QKDN_A_AK_APP_CODE,
+	QKDN_A_AK_COUNT_ID,
+	QKDN_A_AK_RESPONSE,
+	QKDN_A_AK_STATUS,
+	QKDN_A_AK_GET_STATUS,
 	__QKDN_A_LAST
 };
 
@@ -709,5 +824,97 @@ enum qkdn_kx_method {
 	QKDN_KX_OTP_POLY1305,
 	__QKDN_KX_METHOD_LAST
 };
+
+/**
+ * enum qkdn_ak_app_code - Application code: how keys are to be consumed
+ *	(seed 000 Tables 7-4, 7-6)
+ * @QKDN_AK_ENCRYPT: 0x01, for encryption: new keys, as GET_KEY
+ * @QKDN_AK_DECRYPT: 0x02, for decryption: the peer's keys, by ID
+ */
+enum qkdn_ak_app_code {
+	QKDN_AK_APP_UNSPEC,
+	QKDN_AK_ENCRYPT,
+	QKDN_AK_DECRYPT,
+	__QKDN_AK_APP_LAST
+};
+
+#define QKDN_AK_APP_MAX (__QKDN_AK_APP_LAST - 1)
+
+/**
+ * enum qkdn_ak_result - Response code of authentication and key deletion
+ *	(seed 000 Tables 7-3, 7-7)
+ * @QKDN_AK_RESULT_SUCCESS: 0x01: the session is open, or the keys wiped or
+ *	the session ended
+ * @QKDN_AK_RESULT_FAILURE: 0x02: never in a reply: a failed request gets
+ *	an errno (and an extended-ack message) instead
+ */
+enum qkdn_ak_result {
+	QKDN_AK_RESULT_UNSPEC,
+	QKDN_AK_RESULT_SUCCESS,
+	QKDN_AK_RESULT_FAILURE,
+	__QKDN_AK_RESULT_LAST
+};
+
+/**
+ * enum qkdn_ak_supply_code - Response code of key supply (seed 000
+ *	Table 7-5)
+ * @QKDN_AK_SUPPLY_SUCCESS: 0x01: the keys asked for are in the reply, and
+ *	as many again are available: the same request would succeed again.
+ *	DECRYPT answers always this.
+ * @QKDN_AK_SUPPLY_SUFFICIENT: 0x02: the keys asked for are in the reply,
+ *	but they were just sufficient: fewer than that many remain, so the
+ *	same request would now be answered INSUFFICIENT. A hint to slow down
+ *	or to ask for fewer keys.
+ * @QKDN_AK_SUPPLY_INSUFFICIENT: 0x03: fewer keys are available than asked
+ *	for; none was taken and no count ID given. QKDN_A_AK_STATUS says how
+ *	many there are. (KEY_GET answers EAGAIN in this case.)
+ * @QKDN_AK_SUPPLY_STATUS_TABLE: 0x04: the request asked for status only
+ *	(QKDN_A_AK_GET_STATUS); QKDN_A_AK_STATUS carries it
+ */
+enum qkdn_ak_supply_code {
+	QKDN_AK_SUPPLY_UNSPEC,
+	QKDN_AK_SUPPLY_SUCCESS,
+	QKDN_AK_SUPPLY_SUFFICIENT,
+	QKDN_AK_SUPPLY_INSUFFICIENT,
+	QKDN_AK_SUPPLY_STATUS_TABLE,
+	__QKDN_AK_SUPPLY_LAST
+};
+
+/**
+ * enum qkdn_ak_status_attr - status of key supply to a session, the items
+ *	of ETSI GS QKD 014 Table 9 (its source_KME_ID, target_KME_ID,
+ *	master_SAE_ID and slave_SAE_ID are the reply's QKDN_A_NODE_ID,
+ *	QKDN_A_PEER_NODE_ID, QKDN_A_SAE_ID and QKDN_A_PEER_SAE_ID)
+ * @QKDN_AK_STATUS_A_STORED_KEY_COUNT: NLA_U64, keys one request of the
+ *	application code could take now. ENCRYPT: those of the encrypting
+ *	half of the link GET_KEY would use (less the key KSA synchronisation
+ *	spends on its MAC), or the relayed keys for the peer's node if no link
+ *	leads there. DECRYPT: every key waiting to be taken by ID, in links to
+ *	the peer's node and relayed from it
+ * @QKDN_AK_STATUS_A_MAX_KEY_COUNT: NLA_U64, capacity of the pools counted
+ *	(both halves); 0 for relayed keys, which have no fixed bound
+ * @QKDN_AK_STATUS_A_MAX_KEY_PER_REQUEST: NLA_U32, keys one request may ask
+ *	for: QKDN_KEY_AMOUNT_MAX, or fewer where QKDN_KEY_BYTES_MAX bounds it
+ * @QKDN_AK_STATUS_A_KEY_SIZE: NLA_U32, bits of the keys supplied
+ * @QKDN_AK_STATUS_A_MAX_KEY_SIZE: NLA_U32, bits: the largest size a
+ *	request may ask for (a link supplies its unit only: the key size)
+ * @QKDN_AK_STATUS_A_MIN_KEY_SIZE: NLA_U32, bits: the smallest (the same)
+ * @QKDN_AK_STATUS_A_PAD: padding for 64-bit attributes
+ *
+ * Sizes and the per-request bound are 0 while no key source is known.
+ */
+enum qkdn_ak_status_attr {
+	QKDN_AK_STATUS_A_UNSPEC,
+	QKDN_AK_STATUS_A_STORED_KEY_COUNT,
+	QKDN_AK_STATUS_A_MAX_KEY_COUNT,
+	QKDN_AK_STATUS_A_MAX_KEY_PER_REQUEST,
+	QKDN_AK_STATUS_A_KEY_SIZE,
+	QKDN_AK_STATUS_A_MAX_KEY_SIZE,
+	QKDN_AK_STATUS_A_MIN_KEY_SIZE,
+	QKDN_AK_STATUS_A_PAD,
+	__QKDN_AK_STATUS_A_LAST
+};
+
+#define QKDN_AK_STATUS_A_MAX (__QKDN_AK_STATUS_A_LAST - 1)
 
 #endif /* _UAPI_LINUX_QKDN_H */
