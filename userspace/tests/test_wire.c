@@ -1040,6 +1040,223 @@ static void test_ck_refused(void)
 	   "response-only attribute in CK_ROUTE refused: %s", hdr.error);
 }
 
+/* qkdn-mgrd: the management policy (Mk, Mq, Mc) */
+
+static const uint8_t test_key_id[QKDN_KEY_ID_LEN] = { 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4 };
+
+/* A valid management command with everything it may carry, except the
+ * attribute omit (0: none). */
+static struct qkdn_wire_msg *m_command(uint16_t cmd, uint16_t omit)
+{
+	struct qkdn_wire_msg *m = qkdn_wire_msg_new(cmd, cmd == QKDN_W_CMD_M_CONTROL ||
+						    cmd == QKDN_W_CMD_M_DIAG ? 4000 : 3);
+
+#define PUT(t, call) do { if (omit != (t)) call; } while (0)
+	if (cmd != QKDN_W_CMD_M_AUTH && cmd != QKDN_W_CMD_M_DIAG && cmd != QKDN_W_CMD_M_CONTROL) {
+		PUT(QKDN_W_M_SEQ, qkdn_wire_put_u64(m, QKDN_W_M_SEQ, 42));
+		PUT(QKDN_W_M_TIME_MS, qkdn_wire_put_u64(m, QKDN_W_M_TIME_MS, 1700000000000ULL));
+		PUT(QKDN_W_M_RESOURCE_ID, qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_ID, "qkd-link-3-1"));
+		qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_DESC, "QKD link 1 of node 3");
+	}
+	switch (cmd) {
+	case QKDN_W_CMD_M_AUTH:
+		PUT(QKDN_W_AUTH_INFO, qkdn_wire_put_str(m, QKDN_W_AUTH_INFO, "qkdn-qkd-3"));
+		PUT(QKDN_W_SENDER_HOSTNAME, qkdn_wire_put_str(m, QKDN_W_SENDER_HOSTNAME, "gamma"));
+		PUT(QKDN_W_M_AGENT_KIND, qkdn_wire_put_u8(m, QKDN_W_M_AGENT_KIND, QKDN_W_AGENT_QKD));
+		PUT(QKDN_W_M_EPOCH, qkdn_wire_put_u64(m, QKDN_W_M_EPOCH, 99));
+		qkdn_wire_put_str(m, QKDN_W_M_REQUESTOR, "QKD module");
+		break;
+	case QKDN_W_CMD_M_ALARM:
+		PUT(QKDN_W_M_ALARM_TYPE, qkdn_wire_put_u16(m, QKDN_W_M_ALARM_TYPE,
+							   QKDN_W_ALARM_QKD_LINK_DOWN));
+		PUT(QKDN_W_M_ALARM_ID, qkdn_wire_put_u64(m, QKDN_W_M_ALARM_ID, 7));
+		PUT(QKDN_W_M_ALARM_SOURCE, qkdn_wire_put_str(m, QKDN_W_M_ALARM_SOURCE, "A-tx"));
+		PUT(QKDN_W_M_SEVERITY, qkdn_wire_put_u8(m, QKDN_W_M_SEVERITY, QKDN_W_SEV_CRITICAL));
+		qkdn_wire_put_u64(m, QKDN_W_M_ALARM_VALUE, 0);
+		qkdn_wire_put_str(m, QKDN_W_M_ALARM_DESC, "no detections");
+		qkdn_wire_put_u32(m, QKDN_W_PEER_NODE_ID, 4);
+		break;
+	case QKDN_W_CMD_M_PERF:
+		PUT(QKDN_W_M_PERF_TYPE, qkdn_wire_put_u16(m, QKDN_W_M_PERF_TYPE, QKDN_W_PERF_QBER));
+		PUT(QKDN_W_M_PERF_TARGET, qkdn_wire_put_str(m, QKDN_W_M_PERF_TARGET, "A-tx"));
+		PUT(QKDN_W_M_PERF_VALUE, qkdn_wire_put_u64(m, QKDN_W_M_PERF_VALUE, 21000));
+		break;
+	case QKDN_W_CMD_M_CONFIG:
+		PUT(QKDN_W_M_RESOURCE_KIND, qkdn_wire_put_u8(m, QKDN_W_M_RESOURCE_KIND,
+							     QKDN_W_RES_QKD_LINK));
+		PUT(QKDN_W_M_RESOURCE_STATE, qkdn_wire_put_u8(m, QKDN_W_M_RESOURCE_STATE,
+							      QKDN_W_STATE_IN_SERVICE));
+		qkdn_wire_put_u32(m, QKDN_W_M_LINK_ID, 1);
+		qkdn_wire_put_str(m, QKDN_W_M_QKD_MODULE, "A-tx");
+		qkdn_wire_put_str(m, QKDN_W_M_PEER_QKD_MODULE, "B-rx");
+		qkdn_wire_put_u64(m, QKDN_W_KEY_AMOUNT, 4096);
+		break;
+	case QKDN_W_CMD_M_ACCOUNT:
+		PUT(QKDN_W_M_APP_ID, qkdn_wire_put_str(m, QKDN_W_M_APP_ID, "app-a"));
+		PUT(QKDN_W_M_KEY_COUNT, qkdn_wire_put_u64(m, QKDN_W_M_KEY_COUNT, 3));
+		PUT(QKDN_W_M_KEY_BITS, qkdn_wire_put_u64(m, QKDN_W_M_KEY_BITS, 768));
+		break;
+	case QKDN_W_CMD_M_SECURITY:
+		PUT(QKDN_W_M_SEC_EVENT, qkdn_wire_put_u16(m, QKDN_W_M_SEC_EVENT,
+							  QKDN_W_SEC_EAVESDROPPING));
+		qkdn_wire_put_u64(m, QKDN_W_M_ALARM_VALUE, 120000);
+		break;
+	case QKDN_W_CMD_M_KEY_EVENT:
+		PUT(QKDN_W_KEY_ID, qkdn_wire_put_bin(m, QKDN_W_KEY_ID, test_key_id,
+						     sizeof(test_key_id)));
+		PUT(QKDN_W_M_KEY_EVENT, qkdn_wire_put_u8(m, QKDN_W_M_KEY_EVENT, QKDN_W_KEY_RELAYED));
+		qkdn_wire_put_u32(m, QKDN_W_NEXT_HOP_NODE_ID, 5);
+		break;
+	case QKDN_W_CMD_M_RESILIENCE:
+		PUT(QKDN_W_M_RESIL_KIND, qkdn_wire_put_u8(m, QKDN_W_M_RESIL_KIND, QKDN_W_RESIL_LINK));
+		PUT(QKDN_W_M_RESIL_OP, qkdn_wire_put_u8(m, QKDN_W_M_RESIL_OP,
+							QKDN_W_RESIL_OP_MATCHUP));
+		PUT(QKDN_W_M_WORKING, qkdn_wire_put_str(m, QKDN_W_M_WORKING, "qkd-link-3-1"));
+		qkdn_wire_put_str(m, QKDN_W_M_PROTECTION, "qkd-link-3-2");
+		break;
+	case QKDN_W_CMD_M_DIAG:
+		PUT(QKDN_W_M_RESOURCE_ID, qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_ID, "qkd-link-3-1"));
+		break;
+	case QKDN_W_CMD_M_CONTROL:
+		PUT(QKDN_W_M_ACTION_TYPE, qkdn_wire_put_u8(m, QKDN_W_M_ACTION_TYPE,
+							   QKDN_W_ACTION_REROUTE));
+		PUT(QKDN_W_PRIORITY, qkdn_wire_put_u8(m, QKDN_W_PRIORITY, 1));
+		PUT(QKDN_W_M_ACTION_VALUE, qkdn_wire_put_str(m, QKDN_W_M_ACTION_VALUE,
+							     "avoid km-link-3-4"));
+		PUT(QKDN_W_M_RESOURCE_ID, qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_ID, "km-link-3-4"));
+		PUT(QKDN_W_M_ACTION_ID, qkdn_wire_put_u64(m, QKDN_W_M_ACTION_ID, 12));
+		break;
+	}
+#undef PUT
+	return m;
+}
+
+static const struct {
+	uint16_t cmd;
+	uint16_t required[6];
+} m_required[] = {
+	{ QKDN_W_CMD_M_AUTH, { QKDN_W_AUTH_INFO, QKDN_W_SENDER_HOSTNAME, QKDN_W_M_AGENT_KIND,
+			       QKDN_W_M_EPOCH } },
+	{ QKDN_W_CMD_M_ALARM, { QKDN_W_M_SEQ, QKDN_W_M_RESOURCE_ID, QKDN_W_M_ALARM_TYPE,
+				QKDN_W_M_ALARM_ID, QKDN_W_M_ALARM_SOURCE, QKDN_W_M_SEVERITY } },
+	{ QKDN_W_CMD_M_PERF, { QKDN_W_M_TIME_MS, QKDN_W_M_PERF_TYPE, QKDN_W_M_PERF_TARGET,
+			       QKDN_W_M_PERF_VALUE } },
+	{ QKDN_W_CMD_M_CONFIG, { QKDN_W_M_RESOURCE_KIND, QKDN_W_M_RESOURCE_STATE } },
+	{ QKDN_W_CMD_M_ACCOUNT, { QKDN_W_M_APP_ID, QKDN_W_M_KEY_COUNT, QKDN_W_M_KEY_BITS } },
+	{ QKDN_W_CMD_M_SECURITY, { QKDN_W_M_SEC_EVENT } },
+	{ QKDN_W_CMD_M_KEY_EVENT, { QKDN_W_KEY_ID, QKDN_W_M_KEY_EVENT } },
+	{ QKDN_W_CMD_M_RESILIENCE, { QKDN_W_M_RESIL_KIND, QKDN_W_M_RESIL_OP, QKDN_W_M_WORKING } },
+	{ QKDN_W_CMD_M_DIAG, { QKDN_W_M_RESOURCE_ID } },
+	{ QKDN_W_CMD_M_CONTROL, { QKDN_W_M_ACTION_TYPE, QKDN_W_PRIORITY, QKDN_W_M_ACTION_VALUE,
+				  QKDN_W_M_RESOURCE_ID, QKDN_W_M_ACTION_ID } },
+};
+
+/* tb points into the copy: the next m_parse() frees it. */
+static int m_parse(struct qkdn_wire_msg *m, const struct nlattr **tb, struct qkdn_wire_hdr *hdr)
+{
+	static void *copy;
+	int ret;
+
+	free(copy);
+	copy = NULL;
+	if (!m)
+		return 0;
+	ret = parse_msg(m, &qkdn_wire_mgmt_policy, tb, hdr, &copy);
+	qkdn_wire_msg_free(m);
+	return ret;
+}
+
+static void test_mgmt(void)
+{
+	const struct nlattr *tb[QKDN_W_MAX + 1];
+	struct qkdn_wire_hdr hdr;
+	struct qkdn_wire_msg *m;
+	char want[160];
+	int ret;
+
+	for (size_t i = 0; i < QKDN_ARRAY_SIZE_T(m_required); i++) {
+		uint16_t cmd = m_required[i].cmd;
+
+		ret = m_parse(m_command(cmd, 0), tb, &hdr);
+		ok(ret == 0 && hdr.cmd == cmd, "%s with every attribute accepted (%s)",
+		   qkdn_wire_cmd_name(cmd), hdr.error);
+		for (size_t j = 0; j < 6 && m_required[i].required[j]; j++) {
+			uint16_t t = m_required[i].required[j];
+
+			ret = m_parse(m_command(cmd, t), tb, &hdr);
+			snprintf(want, sizeof(want), "%s: required attribute %u (%s) missing",
+				 qkdn_wire_cmd_name(cmd), t, qkdn_wire_attr_name(t));
+			ok(ret == -EPROTO && !strcmp(hdr.error, want),
+			   "%s without %s refused: want \"%s\", got \"%s\"",
+			   qkdn_wire_cmd_name(cmd), qkdn_wire_attr_name(t), want, hdr.error);
+		}
+	}
+	ret = m_parse(m_command(QKDN_W_CMD_M_KEY_EVENT, 0), tb, &hdr);
+	ok(ret == 0 && qkdn_wire_get_len(tb[QKDN_W_KEY_ID]) == QKDN_KEY_ID_LEN &&
+	   !memcmp(qkdn_wire_get_bin(tb[QKDN_W_KEY_ID]), test_key_id, QKDN_KEY_ID_LEN) &&
+	   qkdn_wire_get_u32(tb[QKDN_W_NEXT_HOP_NODE_ID]) == 5 &&
+	   qkdn_wire_get_u64(tb[QKDN_W_M_SEQ]) == 42, "M_KEY_EVENT round trip");
+
+	/* Out of range. */
+	m = m_command(QKDN_W_CMD_M_ALARM, QKDN_W_M_SEVERITY);
+	qkdn_wire_put_u8(m, QKDN_W_M_SEVERITY, QKDN_W_SEV_MAX + 1);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(M_SEVERITY): 5 out of range 0..4"),
+	   "severity 5 refused: %s", hdr.error);
+	m = m_command(QKDN_W_CMD_M_PERF, QKDN_W_M_SEQ);
+	qkdn_wire_put_u64(m, QKDN_W_M_SEQ, 0);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(M_SEQ): 0 out of range"),
+	   "sequence number 0 refused: %s", hdr.error);
+	m = m_command(QKDN_W_CMD_M_ALARM, QKDN_W_M_ALARM_TYPE);
+	qkdn_wire_put_u16(m, QKDN_W_M_ALARM_TYPE, QKDN_W_ALARM_MAX + 1);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(M_ALARM_TYPE)"), "unknown alarm type refused: %s",
+	   hdr.error);
+	m = m_command(QKDN_W_CMD_M_KEY_EVENT, QKDN_W_KEY_ID);
+	qkdn_wire_put_bin(m, QKDN_W_KEY_ID, test_key_id, 8);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(KEY_ID): 8 bytes, want exactly 16"),
+	   "short key ID refused: %s", hdr.error);
+	m = m_command(QKDN_W_CMD_M_ALARM, QKDN_W_M_RESOURCE_ID);
+	qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_ID, "");
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(M_RESOURCE_ID): string of 1 bytes"),
+	   "empty resource ID refused: %s", hdr.error);
+	m = m_command(QKDN_W_CMD_M_CONFIG, 0);
+	qkdn_wire_put_u32(m, QKDN_W_QBER, 5);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(QBER) not allowed in M_CONFIG"),
+	   "foreign attribute refused: %s", hdr.error);
+
+	/* Other protocols' commands, and the controller's sender ID. */
+	m = ck_command(QKDN_W_CMD_CK_AUTH, 0);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EOPNOTSUPP && strstr(hdr.error, "not part of protocol mgmt"),
+	   "CK_AUTH refused on mgmt: %s", hdr.error);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_KEEPALIVE, QKDN_W_CONTROLLER_ID);
+	ok(m_parse(m, tb, &hdr) == 0, "controller's sender ID accepted on mgmt");
+
+	/* The busy answer. */
+	m = qkdn_wire_response_new(QKDN_W_CMD_M_PERF, 4000, 5, QKDN_W_RESP_FAILURE);
+	qkdn_wire_put_str(m, QKDN_W_REASON, "busy");
+	qkdn_wire_put_u64(m, QKDN_W_M_SEQ, 42);
+	qkdn_wire_put_u32(m, QKDN_W_M_RETRY_MS, 250);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == 0 && hdr.is_response && qkdn_wire_get_u32(tb[QKDN_W_M_RETRY_MS]) == 250 &&
+	   qkdn_wire_get_u64(tb[QKDN_W_M_SEQ]) == 42, "busy response with retry-after");
+	m = qkdn_wire_response_new(QKDN_W_CMD_M_PERF, 4000, 5, QKDN_W_RESP_FAILURE);
+	qkdn_wire_put_u32(m, QKDN_W_M_RETRY_MS, 0);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(M_RETRY_MS): 0 out of range 1..600000"),
+	   "retry-after 0 refused: %s", hdr.error);
+	ok(!strcmp(qkdn_wire_cmd_name(QKDN_W_CMD_M_RESILIENCE), "M_RESILIENCE") &&
+	   !strcmp(qkdn_wire_attr_name(QKDN_W_M_ACTION_ID), "M_ACTION_ID"), "management names");
+	m_parse(NULL, tb, &hdr);	/* frees the last copy */
+}
+
+/* qkdn-mgrd end */
+
 int main(void)
 {
 	test_round_trips();
@@ -1048,5 +1265,6 @@ int main(void)
 	test_rejections();
 	test_ck_valid();
 	test_ck_refused();
+	test_mgmt();
 	return tap_done();
 }
