@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/* The running controller's state, shared by net.c and control.c. */
+#ifndef QKDN_CTLD_NET_H
+#define QKDN_CTLD_NET_H
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "ctld.h"
+
+#define CTLD_KEEPALIVE_S	15
+#define CTLD_DEAD_S		45
+#define CTLD_HANDSHAKE_S	15
+#define CTLD_VIOLATIONS_MAX	3	/* protocol violations before closing */
+#define CTLD_EVENTS_MAX		256
+#define CTLD_STORES_MAX		64
+
+struct ck_conn;
+struct ctld_push;
+
+struct ctld_km {
+	uint32_t id;
+	char name[QKDN_ID_MAXLEN];
+	struct ck_conn *conn;		/* authenticated connection, or NULL */
+	int state;			/* enum qkdn_topo_state, admin-set */
+	int reported_state;		/* QKDN_W_KM_STATE, 0 if none */
+	uint64_t status_msg_id;		/* our CK_STATUS whose responses we take */
+	uint64_t status_rx;		/* status reports received */
+	uint64_t last_status_ms;
+	size_t n_stores;
+	struct { uint32_t dest; uint64_t amount; } stores[CTLD_STORES_MAX];
+};
+
+struct ctld_link {
+	uint32_t a, b;
+	int admin_state;		/* from the config or `ctl link-state` */
+	enum ctld_fault fault;		/* from the last reports */
+	struct ctld_link_report rep[2];	/* as a and as b report it */
+	bool have[2];
+	uint64_t consume[2], gen[2];
+	uint64_t adaptive_last;		/* key amount at the last adaptive reroute */
+};
+
+struct ctld_event {
+	uint64_t ts_ms;			/* CLOCK_REALTIME */
+	char type[24];
+	char detail[160];
+};
+
+struct ctld {
+	struct event_base *base;
+	struct ctld_config *cfg;
+	char *ca_path, *crl_path;
+	SSL_CTX *tls;
+	struct evconnlistener *listener, *control;
+	struct ck_conn *conns;
+	struct ctld_km *kms;
+	size_t n_kms;
+	struct ctld_link *links;
+	size_t n_links;
+	struct qkdn_topo *topo;
+	struct qkdn_route_opts opts;
+	struct ctld_session **sessions;
+	size_t n_sessions, sessions_cap;
+	struct ctld_table installed;	/* what we believe each KM holds */
+	uint64_t gen;
+	struct ctld_push *pushes;	/* ROUTE_PUSHes awaiting their response */
+	struct ctld_event events[CTLD_EVENTS_MAX];
+	uint64_t n_events;
+	struct event *tick, *sig_term, *sig_int, *sig_hup;
+	uint64_t last_fixed_ms;
+	unsigned int last_minute;
+	bool stopping;
+};
+
+uint64_t ctld_now_ms(void);
+__attribute__((format(printf, 3, 4)))
+void ctld_event(struct ctld *c, const char *type, const char *fmt, ...);
+struct ctld_km *ctld_km_find(struct ctld *c, uint32_t id);
+struct ctld_link *ctld_link_find(struct ctld *c, uint32_t a, uint32_t b);
+
+/* net.c */
+int ctld_net_start(struct ctld *c);
+void ctld_net_stop(struct ctld *c);
+/* Re-reads crl.pem, makes the TLS context use it, sends it to every KM
+ * (CK_CRL) and closes connections whose peer it revokes. */
+int ctld_reload_crl(struct ctld *c, char *err, size_t err_len);
+/* Reroutes every session (reason for logs). */
+void ctld_reroute_all(struct ctld *c, const char *reason);
+/* Applies an admin state change of a link or KM and reroutes. */
+int ctld_set_link_state(struct ctld *c, uint32_t a, uint32_t b, int state);
+int ctld_set_km_state(struct ctld *c, uint32_t id, int state);
+/* JSON views for the control socket. */
+json_t *ctld_json_kms(struct ctld *c);
+json_t *ctld_json_links(struct ctld *c);
+json_t *ctld_json_sessions(struct ctld *c);
+json_t *ctld_json_routes(struct ctld *c);
+json_t *ctld_json_events(struct ctld *c);
+
+/* control.c */
+int ctld_control_start(struct ctld *c);
+void ctld_control_stop(struct ctld *c);
+
+#endif
