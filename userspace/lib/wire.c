@@ -41,6 +41,17 @@ static const char *const cmd_names[] = {
 	[QKDN_W_CMD_CK_ROUTE] = "CK_ROUTE",
 	[QKDN_W_CMD_CK_ROUTE_PUSH] = "CK_ROUTE_PUSH",
 	[QKDN_W_CMD_CK_CRL] = "CK_CRL",
+	/* qkdn-mgrd */
+	[QKDN_W_CMD_M_AUTH] = "M_AUTH",
+	[QKDN_W_CMD_M_ALARM] = "M_ALARM",
+	[QKDN_W_CMD_M_PERF] = "M_PERF",
+	[QKDN_W_CMD_M_CONFIG] = "M_CONFIG",
+	[QKDN_W_CMD_M_ACCOUNT] = "M_ACCOUNT",
+	[QKDN_W_CMD_M_SECURITY] = "M_SECURITY",
+	[QKDN_W_CMD_M_KEY_EVENT] = "M_KEY_EVENT",
+	[QKDN_W_CMD_M_RESILIENCE] = "M_RESILIENCE",
+	[QKDN_W_CMD_M_DIAG] = "M_DIAG",
+	[QKDN_W_CMD_M_CONTROL] = "M_CONTROL",
 };
 
 static const char *const attr_names[] = {
@@ -89,6 +100,45 @@ static const char *const attr_names[] = {
 	[QKDN_W_PATH] = "PATH",
 	[QKDN_W_PROTECTION_PATH] = "PROTECTION_PATH",
 	[QKDN_W_CRL] = "CRL",
+	/* qkdn-mgrd */
+	[QKDN_W_M_AGENT_KIND] = "M_AGENT_KIND",
+	[QKDN_W_M_EPOCH] = "M_EPOCH",
+	[QKDN_W_M_SESSION] = "M_SESSION",
+	[QKDN_W_M_REQUESTOR] = "M_REQUESTOR",
+	[QKDN_W_M_SEQ] = "M_SEQ",
+	[QKDN_W_M_ACK_SEQ] = "M_ACK_SEQ",
+	[QKDN_W_M_RETRY_MS] = "M_RETRY_MS",
+	[QKDN_W_M_TIME_MS] = "M_TIME_MS",
+	[QKDN_W_M_RESOURCE_ID] = "M_RESOURCE_ID",
+	[QKDN_W_M_RESOURCE_DESC] = "M_RESOURCE_DESC",
+	[QKDN_W_M_RESOURCE_KIND] = "M_RESOURCE_KIND",
+	[QKDN_W_M_RESOURCE_STATE] = "M_RESOURCE_STATE",
+	[QKDN_W_M_ALARM_TYPE] = "M_ALARM_TYPE",
+	[QKDN_W_M_ALARM_ID] = "M_ALARM_ID",
+	[QKDN_W_M_ALARM_SOURCE] = "M_ALARM_SOURCE",
+	[QKDN_W_M_ALARM_VALUE] = "M_ALARM_VALUE",
+	[QKDN_W_M_ALARM_DESC] = "M_ALARM_DESC",
+	[QKDN_W_M_SEVERITY] = "M_SEVERITY",
+	[QKDN_W_M_PERF_TYPE] = "M_PERF_TYPE",
+	[QKDN_W_M_PERF_TARGET] = "M_PERF_TARGET",
+	[QKDN_W_M_PERF_VALUE] = "M_PERF_VALUE",
+	[QKDN_W_M_PERF_DESC] = "M_PERF_DESC",
+	[QKDN_W_M_LINK_ID] = "M_LINK_ID",
+	[QKDN_W_M_QKD_MODULE] = "M_QKD_MODULE",
+	[QKDN_W_M_PEER_QKD_MODULE] = "M_PEER_QKD_MODULE",
+	[QKDN_W_M_APP_ID] = "M_APP_ID",
+	[QKDN_W_M_KEY_COUNT] = "M_KEY_COUNT",
+	[QKDN_W_M_KEY_BITS] = "M_KEY_BITS",
+	[QKDN_W_M_SEC_EVENT] = "M_SEC_EVENT",
+	[QKDN_W_M_KEY_EVENT] = "M_KEY_EVENT",
+	[QKDN_W_M_RESIL_KIND] = "M_RESIL_KIND",
+	[QKDN_W_M_RESIL_OP] = "M_RESIL_OP",
+	[QKDN_W_M_WORKING] = "M_WORKING",
+	[QKDN_W_M_PROTECTION] = "M_PROTECTION",
+	[QKDN_W_M_DIAG_INFO] = "M_DIAG_INFO",
+	[QKDN_W_M_ACTION_TYPE] = "M_ACTION_TYPE",
+	[QKDN_W_M_ACTION_VALUE] = "M_ACTION_VALUE",
+	[QKDN_W_M_ACTION_ID] = "M_ACTION_ID",
 };
 
 _Static_assert(sizeof(cmd_names) / sizeof(cmd_names[0]) == __QKDN_W_CMD_LAST,
@@ -299,6 +349,160 @@ const struct qkdn_wire_policy qkdn_wire_ck_policy = {
 	.max_cmd = QKDN_W_CMD_CK_CRL,
 	.extra_sender_id = QKDN_W_CONTROLLER_ID,
 };
+
+/* qkdn-mgrd: management policy (Mk, Mq, Mc). Macros of the Ck policy are
+ * reused; the ones below are this block's own. */
+
+#define M_ID STR(QKDN_ID_MAXLEN)
+#define M_DESC { .type = QKDN_WT_STRING, .max_len = QKDN_W_M_DESC_MAX }
+#define M_U8(req, lo, hi) { .type = QKDN_WT_U8, .required = (req), .min_val = (lo), \
+			    .max_val = (hi) }
+#define M_U16(req, lo, hi) { .type = QKDN_WT_U16, .required = (req), .min_val = (lo), \
+			     .max_val = (hi) }
+#define M_U64(req) { .type = QKDN_WT_U64, .required = (req) }
+/* What every notification carries. */
+#define M_NOTIFY_COMMON \
+	[QKDN_W_M_SEQ] = { .type = QKDN_WT_U64, .required = true, .min_val = 1, \
+			   .max_val = UINT64_MAX }, \
+	[QKDN_W_M_TIME_MS] = M_U64(true), \
+	[QKDN_W_M_RESOURCE_ID] = M_ID, \
+	[QKDN_W_M_RESOURCE_DESC] = M_DESC, \
+	[QKDN_W_PRIORITY] = U8_RANGE(false, 0, QKDN_W_PRIORITY_MAX)
+
+static const struct qkdn_wire_attr_policy m_auth_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_AUTH_INFO] = STR(QKDN_W_STR_MAX),
+	[QKDN_W_SENDER_HOSTNAME] = STR(QKDN_ID_MAXLEN),
+	[QKDN_W_M_AGENT_KIND] = M_U8(true, 1, QKDN_W_AGENT_MAX),
+	[QKDN_W_M_EPOCH] = { .type = QKDN_WT_U64, .required = true, .min_val = 1,
+			     .max_val = UINT64_MAX },
+	[QKDN_W_M_REQUESTOR] = { .type = QKDN_WT_STRING, .max_len = QKDN_ID_MAXLEN },
+};
+
+static const struct qkdn_wire_attr_policy m_auth_resp[QKDN_W_MAX + 1] = {
+	[QKDN_W_REASON] = REASON,
+	[QKDN_W_M_SESSION] = M_U64(false),
+	[QKDN_W_M_ACK_SEQ] = M_U64(false),
+	[QKDN_W_M_RETRY_MS] = { .type = QKDN_WT_U32, .min_val = 1, .max_val = QKDN_W_M_RETRY_MAX },
+};
+
+static const struct qkdn_wire_attr_policy m_notify_resp[QKDN_W_MAX + 1] = {
+	[QKDN_W_REASON] = REASON,
+	[QKDN_W_M_SEQ] = M_U64(false),
+	[QKDN_W_M_RETRY_MS] = { .type = QKDN_WT_U32, .min_val = 1, .max_val = QKDN_W_M_RETRY_MAX },
+};
+
+static const struct qkdn_wire_attr_policy m_alarm_cmd[QKDN_W_MAX + 1] = {
+	M_NOTIFY_COMMON,
+	[QKDN_W_M_ALARM_TYPE] = M_U16(true, 1, QKDN_W_ALARM_MAX),
+	[QKDN_W_M_ALARM_ID] = M_U64(true),
+	[QKDN_W_M_ALARM_SOURCE] = M_ID,
+	[QKDN_W_M_SEVERITY] = M_U8(true, 0, QKDN_W_SEV_MAX),
+	[QKDN_W_M_ALARM_VALUE] = M_U64(false),
+	[QKDN_W_M_ALARM_DESC] = M_DESC,
+	[QKDN_W_PEER_NODE_ID] = NODE_ID(false),
+	[QKDN_W_DEST_NODE_ID] = NODE_ID(false),
+};
+
+static const struct qkdn_wire_attr_policy m_perf_cmd[QKDN_W_MAX + 1] = {
+	M_NOTIFY_COMMON,
+	[QKDN_W_M_PERF_TYPE] = M_U16(true, 1, QKDN_W_PERF_MAX),
+	[QKDN_W_M_PERF_TARGET] = M_ID,
+	[QKDN_W_M_PERF_VALUE] = M_U64(true),
+	[QKDN_W_M_PERF_DESC] = M_DESC,
+	[QKDN_W_PEER_NODE_ID] = NODE_ID(false),
+};
+
+static const struct qkdn_wire_attr_policy m_config_cmd[QKDN_W_MAX + 1] = {
+	M_NOTIFY_COMMON,
+	[QKDN_W_M_RESOURCE_KIND] = M_U8(true, 1, QKDN_W_RES_MAX),
+	[QKDN_W_M_RESOURCE_STATE] = M_U8(true, 1, QKDN_W_STATE_MAX),
+	[QKDN_W_PEER_NODE_ID] = NODE_ID(false),
+	[QKDN_W_M_LINK_ID] = { .type = QKDN_WT_U32 },
+	[QKDN_W_M_QKD_MODULE] = { .type = QKDN_WT_STRING, .max_len = QKDN_ID_MAXLEN },
+	[QKDN_W_M_PEER_QKD_MODULE] = { .type = QKDN_WT_STRING, .max_len = QKDN_ID_MAXLEN },
+	[QKDN_W_KEY_AMOUNT] = M_U64(false),
+};
+
+static const struct qkdn_wire_attr_policy m_account_cmd[QKDN_W_MAX + 1] = {
+	M_NOTIFY_COMMON,
+	[QKDN_W_M_APP_ID] = M_ID,
+	[QKDN_W_M_KEY_COUNT] = M_U64(true),
+	[QKDN_W_M_KEY_BITS] = M_U64(true),
+	[QKDN_W_PEER_NODE_ID] = NODE_ID(false),
+	[QKDN_W_DEST_NODE_ID] = NODE_ID(false),
+};
+
+static const struct qkdn_wire_attr_policy m_security_cmd[QKDN_W_MAX + 1] = {
+	M_NOTIFY_COMMON,
+	[QKDN_W_M_SEC_EVENT] = M_U16(true, 1, QKDN_W_SEC_MAX),
+	[QKDN_W_M_ALARM_VALUE] = M_U64(false),
+	[QKDN_W_M_ALARM_DESC] = M_DESC,
+	[QKDN_W_PEER_NODE_ID] = NODE_ID(false),
+};
+
+static const struct qkdn_wire_attr_policy m_key_event_cmd[QKDN_W_MAX + 1] = {
+	M_NOTIFY_COMMON,
+	[QKDN_W_KEY_ID] = { .type = QKDN_WT_BINARY, .required = true, .min_len = QKDN_KEY_ID_LEN,
+			    .max_len = QKDN_KEY_ID_LEN },
+	[QKDN_W_M_KEY_EVENT] = M_U8(true, 1, QKDN_W_KEY_EVENT_MAX),
+	[QKDN_W_SOURCE_NODE_ID] = NODE_ID(false),
+	[QKDN_W_DEST_NODE_ID] = NODE_ID(false),
+	[QKDN_W_NEXT_HOP_NODE_ID] = NODE_ID(false),
+	[QKDN_W_PEER_NODE_ID] = NODE_ID(false),
+	[QKDN_W_M_APP_ID] = { .type = QKDN_WT_STRING, .max_len = QKDN_ID_MAXLEN },
+	[QKDN_W_M_KEY_BITS] = M_U64(false),
+};
+
+static const struct qkdn_wire_attr_policy m_resilience_cmd[QKDN_W_MAX + 1] = {
+	M_NOTIFY_COMMON,
+	[QKDN_W_M_RESIL_KIND] = M_U8(true, 1, QKDN_W_RESIL_KIND_MAX),
+	[QKDN_W_M_RESIL_OP] = M_U8(true, 1, QKDN_W_RESIL_OP_MAX),
+	[QKDN_W_M_WORKING] = M_ID,
+	[QKDN_W_M_PROTECTION] = { .type = QKDN_WT_STRING, .max_len = QKDN_ID_MAXLEN },
+	[QKDN_W_DEST_NODE_ID] = NODE_ID(false),
+	[QKDN_W_SESSION_ID] = M_U64(false),
+};
+
+static const struct qkdn_wire_attr_policy m_diag_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_M_RESOURCE_ID] = M_ID,
+};
+
+static const struct qkdn_wire_attr_policy m_diag_resp[QKDN_W_MAX + 1] = {
+	[QKDN_W_REASON] = REASON,
+	[QKDN_W_M_RESOURCE_STATE] = M_U8(false, 1, QKDN_W_STATE_MAX),
+	[QKDN_W_M_DIAG_INFO] = M_DESC,
+};
+
+static const struct qkdn_wire_attr_policy m_control_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_M_ACTION_TYPE] = M_U8(true, 1, QKDN_W_ACTION_MAX),
+	[QKDN_W_PRIORITY] = U8_RANGE(true, 0, QKDN_W_PRIORITY_MAX),
+	[QKDN_W_M_ACTION_VALUE] = STR(QKDN_W_M_DESC_MAX),
+	[QKDN_W_M_RESOURCE_ID] = M_ID,
+	[QKDN_W_M_ACTION_ID] = M_U64(true),
+};
+
+static const struct qkdn_wire_cmd_policy mgmt_cmds[] = {
+	[QKDN_W_CMD_KEEPALIVE] = { empty, NULL },
+	[QKDN_W_CMD_M_AUTH] = { m_auth_cmd, m_auth_resp },
+	[QKDN_W_CMD_M_ALARM] = { m_alarm_cmd, m_notify_resp },
+	[QKDN_W_CMD_M_PERF] = { m_perf_cmd, m_notify_resp },
+	[QKDN_W_CMD_M_CONFIG] = { m_config_cmd, m_notify_resp },
+	[QKDN_W_CMD_M_ACCOUNT] = { m_account_cmd, m_notify_resp },
+	[QKDN_W_CMD_M_SECURITY] = { m_security_cmd, m_notify_resp },
+	[QKDN_W_CMD_M_KEY_EVENT] = { m_key_event_cmd, m_notify_resp },
+	[QKDN_W_CMD_M_RESILIENCE] = { m_resilience_cmd, m_notify_resp },
+	[QKDN_W_CMD_M_DIAG] = { m_diag_cmd, m_diag_resp },
+	[QKDN_W_CMD_M_CONTROL] = { m_control_cmd, plain_resp },
+};
+
+const struct qkdn_wire_policy qkdn_wire_mgmt_policy = {
+	.name = "mgmt",
+	.cmds = mgmt_cmds,
+	.max_cmd = QKDN_W_CMD_M_CONTROL,
+	.extra_sender_id = QKDN_W_CONTROLLER_ID,
+};
+
+/* qkdn-mgrd end */
 
 /* Message IDs */
 

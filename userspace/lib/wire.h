@@ -184,6 +184,155 @@
  *
  * QKDN_W_CMD_KEEPALIVE: as on Kx, both ways.
  *
+ * Management: agents and the manager (Mk, Mq, Mc; seed 001 Appendix I)
+ * --------------------------------------------------------------------
+ *
+ * The agents (qkdn-kmd: Mk, qkdn-qkdd: Mq, qkdn-ctld: Mc) dial the
+ * manager (qkdn-mgrd) over TLS 1.3 with mutual authentication and report
+ * to it; policy qkdn_wire_mgmt_policy, both ways. Certificates name the
+ * agents: "qkdn-node-<ID>" for a KM, "qkdn-qkd-<ID>" for the QKD driver of
+ * node ID, "qkdn-ctl" for the controller; the manager is "qkdn-mgr". KMs and
+ * QKD drivers send with their node ID, the controller with
+ * QKDN_W_CONTROLLER_ID; the manager with its own ID (mgrd.conf, by
+ * default QKDN_NODE_ID_MAX), which agents do not check: the certificate
+ * says who the manager is. lib/mgmt.h is the agent side.
+ *
+ * Appendix I items and the attributes that carry them:
+ *     Table I.1 user identifier              the TLS peer's CN (and AUTH_INFO)
+ *     Table I.1 request session identifier   QKDN_W_M_SESSION
+ *     Table I.1 requestor identifier         QKDN_W_M_REQUESTOR
+ *     Table I.1 request priority             QKDN_W_PRIORITY
+ *     Table I.1 request result               QKDN_W_RESPONSE_CODE, _REASON
+ *     Table I.1 EventNotify                  the notification commands below
+ *     Tables I.3, I.4 resource ID            QKDN_W_M_RESOURCE_ID
+ *     Tables I.3, I.4 resource description   QKDN_W_M_RESOURCE_DESC
+ *     performance type / target / value      QKDN_W_M_PERF_TYPE, _TARGET, _VALUE
+ *     performance description                QKDN_W_M_PERF_DESC
+ *     alarm type / ID / source / value       QKDN_W_M_ALARM_TYPE, _ID, _SOURCE,
+ *                                            _VALUE
+ *     alarm description                      QKDN_W_M_ALARM_DESC
+ *     Table I.2 (Mc) control orchestration   QKDN_W_M_ACTION_TYPE, QKDN_W_PRIORITY,
+ *         action type / priority / value     QKDN_W_M_ACTION_VALUE
+ *
+ * Reliable delivery (I.1.2). Every notification carries QKDN_W_M_SEQ, the
+ * agent's sequence number: 1, 2, 3, ... within one run of the agent (its
+ * QKDN_W_M_EPOCH, random at start). The manager answers a notification only
+ * once it is durably stored, echoing QKDN_W_M_SEQ. It takes sequence
+ * numbers in order: one already stored is answered with success again
+ * and not stored twice (the manager de-duplicates by CN, epoch and
+ * sequence); one beyond the next expected is refused as busy, so what the
+ * manager holds of an agent is always 1..N without holes. The M_AUTH
+ * response gives N (QKDN_W_M_ACK_SEQ): after a reconnect the agent drops
+ * what is at or below it and resends the rest, in order.
+ *
+ * Overload control (I.1.1). A manager that cannot take more answers
+ * QKDN_W_RESP_FAILURE with reason "busy" and QKDN_W_M_RETRY_MS: the agent
+ * sends nothing more on that connection for that long, then resends from
+ * the refused notification on. Agents keep a bounded queue of
+ * unacknowledged notifications and drop the oldest (counted) when full.
+ *
+ * QKDN_W_CMD_M_AUTH, agent -> manager, the first message:
+ *     QKDN_W_AUTH_INFO: string, the agent's CN, must equal the TLS peer CN,
+ *         required
+ *     QKDN_W_SENDER_HOSTNAME: string, the host or node name, required
+ *     QKDN_W_M_AGENT_KIND: u8, enum qkdn_wire_agent_kind, required; must
+ *         match the CN
+ *     QKDN_W_M_EPOCH: u64, not 0, this run of the agent, required
+ *     QKDN_W_M_REQUESTOR: string, the layer function speaking ("KM",
+ *         "QKD module", "controller"), optional
+ *   Response: QKDN_W_M_SESSION (u64, the management session) and
+ *   QKDN_W_M_ACK_SEQ (u64, notifications of this epoch already stored) on
+ *   success; QKDN_W_REASON on failure. Anything else before a successful
+ *   M_AUTH is refused with "not authenticated".
+ *
+ * Notifications (EventNotify), agent -> manager; all carry
+ *     QKDN_W_M_SEQ: u64, 1.., required
+ *     QKDN_W_M_TIME_MS: u64, when it happened, ms since the epoch, required
+ *     QKDN_W_M_RESOURCE_ID: string, the managed resource, required:
+ *         "node-<ID>", "km-link-<ID>-<PEER>", "qkd-link-<ID>-<LINK>",
+ *         "qkd-module-<MODULE>", "sae-<SAE>", "route-<SRC>-<DST>", "ctl"
+ *     QKDN_W_M_RESOURCE_DESC: string, optional
+ *     QKDN_W_PRIORITY: u8, 0 (highest)..QKDN_W_PRIORITY_MAX, optional
+ *   and their response: QKDN_W_M_SEQ echoed; on failure QKDN_W_REASON, and
+ *   QKDN_W_M_RETRY_MS (u32, 1..QKDN_W_M_RETRY_MAX) when busy.
+ *
+ * QKDN_W_CMD_M_ALARM (fault management, 10.1):
+ *     QKDN_W_M_ALARM_TYPE: u16, enum qkdn_wire_alarm_type, required
+ *     QKDN_W_M_ALARM_ID: u64, the agent's ID of this alarm; the alarm that
+ *         clears it carries the same ID, required
+ *     QKDN_W_M_ALARM_SOURCE: string, what raised it (a function or
+ *         device), required
+ *     QKDN_W_M_SEVERITY: u8, enum qkdn_wire_severity, 0 = cleared, required
+ *     QKDN_W_M_ALARM_VALUE: u64, what was measured (QBER ppm, bytes, ...)
+ *     QKDN_W_M_ALARM_DESC: string
+ *     QKDN_W_PEER_NODE_ID: u32, the other end of the link concerned
+ *     QKDN_W_DEST_NODE_ID: u32, the destination of a relay concerned
+ *
+ * QKDN_W_CMD_M_PERF (performance management, 10.4):
+ *     QKDN_W_M_PERF_TYPE: u16, enum qkdn_wire_perf_type, required
+ *     QKDN_W_M_PERF_TARGET: string, the target managed object, required
+ *     QKDN_W_M_PERF_VALUE: u64, in the type's unit, required
+ *     QKDN_W_M_PERF_DESC: string
+ *     QKDN_W_PEER_NODE_ID: u32, for link figures
+ *
+ * QKDN_W_CMD_M_CONFIG (configuration management, 10.3: discovery and
+ * inventory; sent at start, after M_AUTH, and on every change):
+ *     QKDN_W_M_RESOURCE_KIND: u8, enum qkdn_wire_resource_kind, required
+ *     QKDN_W_M_RESOURCE_STATE: u8, enum qkdn_wire_config_state, required
+ *     QKDN_W_PEER_NODE_ID: u32, the other end of a link
+ *     QKDN_W_M_LINK_ID: u32, the KMA link's ID in the node's module
+ *     QKDN_W_M_QKD_MODULE, QKDN_W_M_PEER_QKD_MODULE: string, a QKD link's
+ *         module IDs (this end's, the other end's)
+ *     QKDN_W_KEY_AMOUNT: u64, bytes of key available (a link's pool)
+ *
+ * QKDN_W_CMD_M_ACCOUNT (accounting, 10.2: keys supplied, metered):
+ *     QKDN_W_M_APP_ID: string, the application (SAE ID), required
+ *     QKDN_W_M_KEY_COUNT: u64, keys supplied since the previous record,
+ *         required
+ *     QKDN_W_M_KEY_BITS: u64, their bits, required
+ *     QKDN_W_PEER_NODE_ID: u32, the link they came from, for link metering
+ *     QKDN_W_DEST_NODE_ID: u32, the node of the application's peer
+ *
+ * QKDN_W_CMD_M_SECURITY (security management, 10.5: event log, audit):
+ *     QKDN_W_M_SEC_EVENT: u16, enum qkdn_wire_sec_event, required
+ *     QKDN_W_M_ALARM_VALUE: u64, a measured value (QBER ppm, ...)
+ *     QKDN_W_M_ALARM_DESC: string, what happened
+ *     QKDN_W_PEER_NODE_ID: u32
+ *
+ * QKDN_W_CMD_M_KEY_EVENT (key life-cycle traceability, 9.1 Req_M 9):
+ *     QKDN_W_KEY_ID: binary, QKDN_KEY_ID_LEN bytes, required
+ *     QKDN_W_M_KEY_EVENT: u8, enum qkdn_wire_key_event, required
+ *     QKDN_W_SOURCE_NODE_ID, QKDN_W_DEST_NODE_ID: u32, a relayed key's ends
+ *     QKDN_W_NEXT_HOP_NODE_ID: u32, where a relay hop sent it
+ *     QKDN_W_PEER_NODE_ID: u32, where it came from
+ *     QKDN_W_M_APP_ID: string, whom it was supplied to
+ *     QKDN_W_M_KEY_BITS: u64
+ *   Key bytes never travel: only IDs.
+ *
+ * QKDN_W_CMD_M_RESILIENCE (seed 004 7.4, Req_M-P 1, 2):
+ *     QKDN_W_M_RESIL_KIND: u8, enum qkdn_wire_resil_kind, required
+ *     QKDN_W_M_RESIL_OP: u8, enum qkdn_wire_resil_op, required
+ *     QKDN_W_M_WORKING: string, the working module, link or route, required
+ *     QKDN_W_M_PROTECTION: string, its protection (or the new route)
+ *     QKDN_W_DEST_NODE_ID: u32, QKDN_W_SESSION_ID: u64, for routes
+ *
+ * QKDN_W_CMD_M_DIAG, manager -> agent (10.1.1 step 3, 10.1.2 step 3):
+ *     QKDN_W_M_RESOURCE_ID: string, required
+ *   Response: QKDN_W_M_RESOURCE_STATE (u8), QKDN_W_M_DIAG_INFO (string) on
+ *   success; QKDN_W_REASON on failure ("unknown resource").
+ *
+ * QKDN_W_CMD_M_CONTROL, manager -> controller (Mc, Table I.2; the control
+ * decision of 10.1 step 8, the remedy of 10.4 step 5 and 10.5 step 5):
+ *     QKDN_W_M_ACTION_TYPE: u8, enum qkdn_wire_action_type, required
+ *     QKDN_W_PRIORITY: u8, required
+ *     QKDN_W_M_ACTION_VALUE: string, what to do in the type's terms
+ *         ("avoid km-link-1-2"), required
+ *     QKDN_W_M_RESOURCE_ID: string, the resource acted on, required
+ *     QKDN_W_M_ACTION_ID: u64, the manager's ID of the decision, required
+ *   Response: common items.
+ *
+ * QKDN_W_CMD_KEEPALIVE: both ways.
+ *
  * Usage
  * =====
  *
@@ -235,6 +384,18 @@ enum qkdn_wire_cmd {
 	QKDN_W_CMD_CK_ROUTE,
 	QKDN_W_CMD_CK_ROUTE_PUSH,
 	QKDN_W_CMD_CK_CRL,
+	/* Mk, Mq, Mc: agents and the manager (qkdn-mgrd) */
+	QKDN_W_CMD_M_AUTH,
+	QKDN_W_CMD_M_ALARM,
+	QKDN_W_CMD_M_PERF,
+	QKDN_W_CMD_M_CONFIG,
+	QKDN_W_CMD_M_ACCOUNT,
+	QKDN_W_CMD_M_SECURITY,
+	QKDN_W_CMD_M_KEY_EVENT,
+	QKDN_W_CMD_M_RESILIENCE,
+	QKDN_W_CMD_M_DIAG,
+	QKDN_W_CMD_M_CONTROL,
+	/* qkdn-mgrd end */
 	__QKDN_W_CMD_LAST
 };
 
@@ -287,6 +448,46 @@ enum qkdn_wire_attr {
 	QKDN_W_PATH,
 	QKDN_W_PROTECTION_PATH,
 	QKDN_W_CRL,
+	/* Mk, Mq, Mc (qkdn-mgrd) */
+	QKDN_W_M_AGENT_KIND,
+	QKDN_W_M_EPOCH,
+	QKDN_W_M_SESSION,
+	QKDN_W_M_REQUESTOR,
+	QKDN_W_M_SEQ,
+	QKDN_W_M_ACK_SEQ,
+	QKDN_W_M_RETRY_MS,
+	QKDN_W_M_TIME_MS,
+	QKDN_W_M_RESOURCE_ID,
+	QKDN_W_M_RESOURCE_DESC,
+	QKDN_W_M_RESOURCE_KIND,
+	QKDN_W_M_RESOURCE_STATE,
+	QKDN_W_M_ALARM_TYPE,
+	QKDN_W_M_ALARM_ID,
+	QKDN_W_M_ALARM_SOURCE,
+	QKDN_W_M_ALARM_VALUE,
+	QKDN_W_M_ALARM_DESC,
+	QKDN_W_M_SEVERITY,
+	QKDN_W_M_PERF_TYPE,
+	QKDN_W_M_PERF_TARGET,
+	QKDN_W_M_PERF_VALUE,
+	QKDN_W_M_PERF_DESC,
+	QKDN_W_M_LINK_ID,
+	QKDN_W_M_QKD_MODULE,
+	QKDN_W_M_PEER_QKD_MODULE,
+	QKDN_W_M_APP_ID,
+	QKDN_W_M_KEY_COUNT,
+	QKDN_W_M_KEY_BITS,
+	QKDN_W_M_SEC_EVENT,
+	QKDN_W_M_KEY_EVENT,
+	QKDN_W_M_RESIL_KIND,
+	QKDN_W_M_RESIL_OP,
+	QKDN_W_M_WORKING,
+	QKDN_W_M_PROTECTION,
+	QKDN_W_M_DIAG_INFO,
+	QKDN_W_M_ACTION_TYPE,
+	QKDN_W_M_ACTION_VALUE,
+	QKDN_W_M_ACTION_ID,
+	/* qkdn-mgrd end */
 	__QKDN_W_LAST
 };
 
@@ -448,6 +649,138 @@ extern const struct qkdn_wire_policy qkdn_wire_ck_policy;
 extern const struct qkdn_wire_nest_policy qkdn_wire_ck_link_status_nest;
 extern const struct qkdn_wire_nest_policy qkdn_wire_ck_store_status_nest;
 extern const struct qkdn_wire_nest_policy qkdn_wire_ck_route_nest;
+
+/* qkdn-mgrd: Mk, Mq, Mc (see "Management" above) */
+#define QKDN_W_M_DESC_MAX	QKDN_W_REASON_MAX	/* descriptions, with the NUL */
+#define QKDN_W_M_RETRY_MAX	600000U			/* ms */
+#define QKDN_W_MGR_CN		"qkdn-mgr"
+#define QKDN_W_QKD_CN_PREFIX	"qkdn-qkd-"
+
+/* QKDN_W_M_AGENT_KIND: who reports, and on which reference point. */
+enum qkdn_wire_agent_kind {
+	QKDN_W_AGENT_UNSPEC,
+	QKDN_W_AGENT_KM,		/* Mk, qkdn-kmd, CN qkdn-node-<ID> */
+	QKDN_W_AGENT_QKD,		/* Mq, qkdn-qkdd, CN qkdn-qkd-<ID> */
+	QKDN_W_AGENT_CTL,		/* Mc, qkdn-ctld, CN qkdn-ctl */
+	__QKDN_W_AGENT_LAST
+};
+#define QKDN_W_AGENT_MAX (__QKDN_W_AGENT_LAST - 1)
+
+/* QKDN_W_M_ALARM_TYPE */
+enum qkdn_wire_alarm_type {
+	QKDN_W_ALARM_UNSPEC,
+	QKDN_W_ALARM_QKD_LINK_DOWN,	/* Mq: the QKD link produces no key */
+	QKDN_W_ALARM_QBER_HIGH,		/* Mq: QBER over threshold: eavesdropping? */
+	QKDN_W_ALARM_QKD_MODULE_FAULT,	/* Mq: the device (KME) failed */
+	QKDN_W_ALARM_KM_LINK_DOWN,	/* Mk: the Kx connection to a neighbour */
+	QKDN_W_ALARM_POOL_LOW,		/* Mk: a link's key pool below threshold */
+	QKDN_W_ALARM_RELAY_FAILED,	/* Mk: key relay failure (10.1.2) */
+	QKDN_W_ALARM_KEY_GEN_FAILURE,	/* Mk: key generation failure (I.4.1) */
+	QKDN_W_ALARM_ROUTE_DOWN,	/* Mk, Mc: no route to a destination */
+	QKDN_W_ALARM_CONTROL_FAULT,	/* Mc: a control function failed */
+	__QKDN_W_ALARM_LAST
+};
+#define QKDN_W_ALARM_MAX (__QKDN_W_ALARM_LAST - 1)
+
+/* QKDN_W_M_SEVERITY (ITU-T X.733 perceived severity) */
+enum qkdn_wire_severity {
+	QKDN_W_SEV_CLEARED,
+	QKDN_W_SEV_WARNING,
+	QKDN_W_SEV_MINOR,
+	QKDN_W_SEV_MAJOR,
+	QKDN_W_SEV_CRITICAL,
+	__QKDN_W_SEV_LAST
+};
+#define QKDN_W_SEV_MAX (__QKDN_W_SEV_LAST - 1)
+
+/* QKDN_W_M_PERF_TYPE, with the unit of QKDN_W_M_PERF_VALUE */
+enum qkdn_wire_perf_type {
+	QKDN_W_PERF_UNSPEC,
+	QKDN_W_PERF_KEY_RATE,		/* secret key rate, bit/s */
+	QKDN_W_PERF_QBER,		/* parts per million */
+	QKDN_W_PERF_KEY_AMOUNT,		/* bytes in a pool or store */
+	QKDN_W_PERF_CONSUMPTION,	/* bytes/s taken from a pool */
+	QKDN_W_PERF_RELAY_DELAY,	/* key relaying delay, microseconds */
+	QKDN_W_PERF_KEY_LOSS,		/* keys lost (data loss), count */
+	QKDN_W_PERF_ROUTES,		/* routes served (controller), count */
+	__QKDN_W_PERF_LAST
+};
+#define QKDN_W_PERF_MAX (__QKDN_W_PERF_LAST - 1)
+
+/* QKDN_W_M_RESOURCE_KIND */
+enum qkdn_wire_resource_kind {
+	QKDN_W_RES_UNSPEC,
+	QKDN_W_RES_NODE,		/* a KM (trusted node) */
+	QKDN_W_RES_KM_LINK,		/* a KMA link between two KMs */
+	QKDN_W_RES_QKD_LINK,		/* a QKD link under a KMA link */
+	QKDN_W_RES_QKD_MODULE,
+	QKDN_W_RES_APP,			/* an application (SAE) */
+	QKDN_W_RES_ROUTE,		/* a key relay route */
+	QKDN_W_RES_CONTROLLER,
+	__QKDN_W_RES_LAST
+};
+#define QKDN_W_RES_MAX (__QKDN_W_RES_LAST - 1)
+
+/* QKDN_W_M_SEC_EVENT */
+enum qkdn_wire_sec_event {
+	QKDN_W_SEC_UNSPEC,
+	QKDN_W_SEC_EAVESDROPPING,	/* QBER surge on a quantum channel */
+	QKDN_W_SEC_AUTH_FAILURE,	/* a peer or application failed authentication */
+	QKDN_W_SEC_CERT_REVOKED,	/* a revoked certificate was presented */
+	QKDN_W_SEC_ACCESS_DENIED,	/* a request for keys not its own */
+	QKDN_W_SEC_MAC_FAILURE,		/* a relay frame failed its MAC */
+	QKDN_W_SEC_KEYS_DISCARDED,	/* keys wiped as compromised */
+	QKDN_W_SEC_CONFIG_CHANGE,	/* audit: an operator changed something */
+	__QKDN_W_SEC_LAST
+};
+#define QKDN_W_SEC_MAX (__QKDN_W_SEC_LAST - 1)
+
+/* QKDN_W_M_KEY_EVENT: the key life cycle (seed 000 clause 7.1) */
+enum qkdn_wire_key_event {
+	QKDN_W_KEY_UNSPEC,
+	QKDN_W_KEY_GENERATED,		/* a QKD-key became a KMA-key here */
+	QKDN_W_KEY_RELAYED,		/* sent on, OTP-encrypted, to NEXT_HOP */
+	QKDN_W_KEY_RECEIVED,		/* arrived by relay from PEER */
+	QKDN_W_KEY_SUPPLIED,		/* handed to APP_ID */
+	QKDN_W_KEY_DELETED,		/* wiped */
+	__QKDN_W_KEY_LAST
+};
+#define QKDN_W_KEY_EVENT_MAX (__QKDN_W_KEY_LAST - 1)
+
+/* QKDN_W_M_RESIL_KIND and QKDN_W_M_RESIL_OP (seed 004 7.4) */
+enum qkdn_wire_resil_kind {
+	QKDN_W_RESIL_UNSPEC,
+	QKDN_W_RESIL_MODULE,
+	QKDN_W_RESIL_LINK,
+	QKDN_W_RESIL_ROUTE,
+	__QKDN_W_RESIL_LAST
+};
+#define QKDN_W_RESIL_KIND_MAX (__QKDN_W_RESIL_LAST - 1)
+
+enum qkdn_wire_resil_op {
+	QKDN_W_RESIL_OP_UNSPEC,
+	QKDN_W_RESIL_OP_MATCHUP,	/* WORKING is protected by PROTECTION */
+	QKDN_W_RESIL_OP_SWITCHOVER,	/* protection took over from WORKING */
+	QKDN_W_RESIL_OP_REROUTE,	/* recovery: WORKING replaced by PROTECTION */
+	QKDN_W_RESIL_OP_RESTORE,	/* WORKING is back in service */
+	__QKDN_W_RESIL_OP_LAST
+};
+#define QKDN_W_RESIL_OP_MAX (__QKDN_W_RESIL_OP_LAST - 1)
+
+/* QKDN_W_M_ACTION_TYPE (Table I.2 control orchestration action type) */
+enum qkdn_wire_action_type {
+	QKDN_W_ACTION_UNSPEC,
+	QKDN_W_ACTION_REROUTE,		/* re-provision routes avoiding a resource */
+	QKDN_W_ACTION_ISOLATE,		/* take a link out of service (eavesdropping) */
+	QKDN_W_ACTION_REBALANCE,	/* path modification for load balancing */
+	QKDN_W_ACTION_RESTORE,		/* put a resource back in service */
+	__QKDN_W_ACTION_LAST
+};
+#define QKDN_W_ACTION_MAX (__QKDN_W_ACTION_LAST - 1)
+
+/* Mk, Mq, Mc, both ways. */
+extern const struct qkdn_wire_policy qkdn_wire_mgmt_policy;
+/* qkdn-mgrd end */
 
 /* The common items of a parsed message. */
 struct qkdn_wire_hdr {
