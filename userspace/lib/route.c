@@ -5,7 +5,7 @@
  * for each request. Documentation/routing.rst explains the choices.
  *
  * Every route computation builds a directed graph of the usable links
- * (struct arc, in CSR form, each arc paired with a residual reverse arc)
+ * (struct arc, in CSR form; for flows each arc has a residual reverse)
  * and runs one Dijkstra implementation on it:
  *   - one path: Dijkstra on the plain graph (a vertex per node);
  *   - disjoint paths: successive shortest paths of a min-cost flow with
@@ -47,16 +47,42 @@ struct link {
 	uint32_t a, b;		/* node slots */
 	uint8_t state;		/* 0: free slot */
 	struct qkdn_link_metrics m;
+	/* qkdn_route_hop_capacity() in keys of cap_key_len bytes (0: none
+	 * yet), kept because it costs a few divisions per link and route */
+	uint32_t cap_key_len;
+	uint64_t cap_keys;
 };
 
-/* A directed arc of the route graph; arcs[rev] is its residual reverse. */
+/* The heap holds its sort keys, so comparisons stay in one array. */
+struct heap_entry {
+	int64_t dist;
+	uint64_t key;
+	uint32_t v;
+};
+
+/*
+ * A directed arc of the route graph: what Dijkstra reads, kept small
+ * because on large graphs it is the memory traffic that costs...
+ */
 struct arc {
 	uint32_t to;
-	uint32_t rev;
-	uint32_t link;		/* NONE for a node's internal in->out arc */
 	int32_t cap;		/* residual capacity */
-	int32_t cap0;		/* capacity before any flow; 0 on reverses */
 	int32_t cost;
+};
+
+/* ...and the rest, in an array of its own. */
+struct arc_info {
+	uint32_t from;
+	uint32_t rev;		/* its residual reverse, NONE if none */
+	uint32_t link;		/* NONE for a node's internal in->out arc */
+	int32_t cap0;		/* capacity before any flow; 0 on reverses */
+};
+
+/* The graphs a computation builds */
+enum graph_kind {
+	GRAPH_PATH,	/* a vertex per node, an arc each way per link */
+	GRAPH_LINKS,	/* the same with residual arcs, for flows */
+	GRAPH_NODES,	/* in and out vertices per node, residual arcs */
 };
 
 /* Per-computation space, kept between calls so routing does not allocate. */
@@ -68,16 +94,17 @@ struct scratch {
 	int64_t *dist;
 	int64_t *pot;		/* min-cost flow potentials */
 	uint32_t *pred;		/* arc that reached v */
-	uint32_t *heap;
+	struct heap_entry *heap;
 	uint32_t *pos;
 	uint8_t *mark;
 	struct arc *arcs;
+	struct arc_info *info;
 	uint32_t *used;		/* flow units already assigned to a path */
 	uint32_t *lcost;	/* per link: cost, 0 if unusable */
 	uint64_t *lcap;		/* per link: keys it can carry */
 	uint32_t *walk;		/* vertices of a path being decomposed */
 	size_t first_cap, fill_cap, key_cap, dist_cap, pot_cap, pred_cap;
-	size_t heap_cap, pos_cap, mark_cap, arcs_cap, used_cap, lcost_cap;
+	size_t heap_cap, pos_cap, mark_cap, arcs_cap, info_cap, used_cap, lcost_cap;
 	size_t lcap_cap, walk_cap;
 	uint32_t heap_n;
 	uint32_t key_len;	/* of the graph being used */
@@ -241,6 +268,7 @@ static void scratch_free(struct scratch *s)
 	free(s->pos);
 	free(s->mark);
 	free(s->arcs);
+	free(s->info);
 	free(s->used);
 	free(s->lcost);
 	free(s->lcap);
@@ -297,6 +325,7 @@ size_t qkdn_topo_mem_bytes(const struct qkdn_topo *t)
 		 s->pot_cap * sizeof(*s->pot) + s->pred_cap * sizeof(*s->pred) +
 		 s->heap_cap * sizeof(*s->heap) + s->pos_cap * sizeof(*s->pos) +
 		 s->mark_cap * sizeof(*s->mark) + s->arcs_cap * sizeof(*s->arcs) +
+		 s->info_cap * sizeof(*s->info) +
 		 s->used_cap * sizeof(*s->used) + s->lcost_cap * sizeof(*s->lcost) +
 		 s->lcap_cap * sizeof(*s->lcap) + s->walk_cap * sizeof(*s->walk);
 	return bytes;
@@ -617,6 +646,7 @@ int qkdn_topo_link_set_metrics(struct qkdn_topo *t, uint32_t a, uint32_t b,
 	if (!metrics || metrics_check(metrics))
 		return -EINVAL;
 	t->links[li].m = *metrics;
+	t->links[li].cap_key_len = 0;
 	t->generation++;
 	return 0;
 }
@@ -753,7 +783,7 @@ static uint32_t link_unit(const struct link *l)
  * single IEEE double operations (no fused multiply-add under -std=c11),
  * so every machine computes the same cost.
  */
-static uint32_t link_cost(const struct qkdn_topo *t, const struct link *l,
+static uint32_t link_cost(const struct qkdn_topo *t, struct link *l,
 			  const struct qkdn_route_opts *o, uint64_t amount,
 			  uint64_t *cap_keys)
 {
@@ -766,7 +796,12 @@ static uint32_t link_cost(const struct qkdn_topo *t, const struct link *l,
 	if (!usable_state(l->state, o) || !m->up || m->qber > o->qber_max ||
 	    !node_usable(&t->nodes[l->a], o) || !node_usable(&t->nodes[l->b], o))
 		return 0;
-	*cap_keys = qkdn_route_hop_capacity(m->key_avail, o->key_len, unit) / o->key_len;
+	if (l->cap_key_len != o->key_len) {
+		l->cap_keys = qkdn_route_hop_capacity(m->key_avail, o->key_len, unit) /
+			      o->key_len;
+		l->cap_key_len = o->key_len;
+	}
+	*cap_keys = l->cap_keys;
 	if ((amount + o->key_len - 1) / o->key_len > *cap_keys)
 		return 0;
 	need = qkdn_route_hop_bytes(amount, o->key_len, unit);
@@ -790,14 +825,21 @@ static uint32_t link_cost(const struct qkdn_topo *t, const struct link *l,
 #define RESERVE(s, field, n) \
 	reserve((void **)&(s)->field, &(s)->field##_cap, (n), sizeof(*(s)->field))
 
-static void arc_pair(struct scratch *s, uint32_t u, uint32_t v, uint32_t link,
-		     int32_t cap, int32_t cost)
+/* Arc u -> v, and its residual reverse v -> u of capacity 0 if wanted. */
+static void arc_add(struct scratch *s, uint32_t u, uint32_t v, uint32_t link,
+		    int32_t cap, int32_t cost, bool residual)
 {
-	uint32_t i = s->fill[u]++, j = s->fill[v]++;
+	uint32_t i = s->fill[u]++, j;
 
-	s->arcs[i] = (struct arc){ .to = v, .rev = j, .link = link, .cap = cap,
-				   .cap0 = cap, .cost = cost };
-	s->arcs[j] = (struct arc){ .to = u, .rev = i, .link = link, .cost = -cost };
+	s->arcs[i] = (struct arc){ .to = v, .cap = cap, .cost = cost };
+	s->info[i] = (struct arc_info){ .from = u, .rev = NONE, .link = link,
+					.cap0 = cap };
+	if (!residual)
+		return;
+	j = s->fill[v]++;
+	s->arcs[j] = (struct arc){ .to = u, .cost = -cost };
+	s->info[j] = (struct arc_info){ .from = v, .rev = i, .link = link };
+	s->info[i].rev = j;
 }
 
 static uint32_t in_vertex(uint32_t slot)
@@ -822,12 +864,14 @@ static bool transit_node(const struct qkdn_topo *t, const struct qkdn_route_opts
  * vertex per node slot, two unit arcs per link. Split: vertices in(x) and
  * out(x) per node, a unit arc in(x) -> out(x) for every usable node but
  * src and dst, and out(a) -> in(b), out(b) -> in(a) per link, so that a
- * unit of flow can cross each node once. Each arc has its reverse.
+ * unit of flow can cross each node once. Flows need residual arcs.
  */
 static int graph_build(struct qkdn_topo *t, const struct qkdn_route_opts *o,
-		       uint64_t amount, bool split, uint32_t src, uint32_t dst)
+		       uint64_t amount, enum graph_kind kind, uint32_t src,
+		       uint32_t dst)
 {
 	struct scratch *s = &t->s;
+	bool split = kind == GRAPH_NODES, residual = kind != GRAPH_PATH;
 	uint32_t nv = split ? 2 * t->nodes_n : t->nodes_n, v, li;
 	uint64_t narcs = 0;
 
@@ -841,16 +885,18 @@ static int graph_build(struct qkdn_topo *t, const struct qkdn_route_opts *o,
 	s->key_len = o->key_len;
 	memset(s->fill, 0, nv * sizeof(*s->fill));
 	for (li = 0; li < t->links_n; li++) {
-		const struct link *l = &t->links[li];
+		struct link *l = &t->links[li];
 
 		s->lcost[li] = l->state ? link_cost(t, l, o, amount, &s->lcap[li]) : 0;
 		if (!s->lcost[li])
 			continue;
 		s->fill[split ? out_vertex(l->a) : l->a]++;
-		s->fill[split ? in_vertex(l->b) : l->b]++;
 		s->fill[split ? out_vertex(l->b) : l->b]++;
-		s->fill[split ? in_vertex(l->a) : l->a]++;
-		narcs += 4;
+		if (residual) {
+			s->fill[split ? in_vertex(l->b) : l->b]++;
+			s->fill[split ? in_vertex(l->a) : l->a]++;
+		}
+		narcs += residual ? 4 : 2;
 	}
 	for (v = 0; split && v < t->nodes_n; v++) {
 		if (!transit_node(t, o, v, src, dst))
@@ -859,7 +905,8 @@ static int graph_build(struct qkdn_topo *t, const struct qkdn_route_opts *o,
 		s->fill[out_vertex(v)]++;
 		narcs += 2;
 	}
-	if (narcs > NONE || RESERVE(s, arcs, narcs) || RESERVE(s, used, narcs))
+	if (narcs > NONE || RESERVE(s, arcs, narcs) || RESERVE(s, info, narcs) ||
+	    RESERVE(s, used, narcs))
 		return -ENOMEM;
 	s->first[0] = 0;
 	for (v = 0; v < nv; v++) {
@@ -876,16 +923,16 @@ static int graph_build(struct qkdn_topo *t, const struct qkdn_route_opts *o,
 		if (!s->lcost[li])
 			continue;
 		if (split) {
-			arc_pair(s, out_vertex(l->a), in_vertex(l->b), li, 1, s->lcost[li]);
-			arc_pair(s, out_vertex(l->b), in_vertex(l->a), li, 1, s->lcost[li]);
+			arc_add(s, out_vertex(l->a), in_vertex(l->b), li, 1, s->lcost[li], true);
+			arc_add(s, out_vertex(l->b), in_vertex(l->a), li, 1, s->lcost[li], true);
 		} else {
-			arc_pair(s, l->a, l->b, li, 1, s->lcost[li]);
-			arc_pair(s, l->b, l->a, li, 1, s->lcost[li]);
+			arc_add(s, l->a, l->b, li, 1, s->lcost[li], residual);
+			arc_add(s, l->b, l->a, li, 1, s->lcost[li], residual);
 		}
 	}
 	for (v = 0; split && v < t->nodes_n; v++)
 		if (transit_node(t, o, v, src, dst))
-			arc_pair(s, in_vertex(v), out_vertex(v), NONE, 1, 0);
+			arc_add(s, in_vertex(v), out_vertex(v), NONE, 1, 0, true);
 	return 0;
 }
 
@@ -893,49 +940,51 @@ static int graph_build(struct qkdn_topo *t, const struct qkdn_route_opts *o,
 
 enum { V_NEW, V_QUEUED, V_DONE };
 
-static bool vertex_before(const struct scratch *s, uint32_t a, uint32_t b)
+static bool entry_before(const struct heap_entry *a, const struct heap_entry *b)
 {
-	return s->dist[a] < s->dist[b] ||
-	       (s->dist[a] == s->dist[b] && s->key[a] < s->key[b]);
+	return a->dist < b->dist || (a->dist == b->dist && a->key < b->key);
 }
 
-static void heap_place(struct scratch *s, uint32_t i, uint32_t v)
+static void heap_place(struct scratch *s, uint32_t i, const struct heap_entry *e)
 {
-	s->heap[i] = v;
-	s->pos[v] = i;
+	s->heap[i] = *e;
+	s->pos[e->v] = i;
 }
 
-static void sift_up(struct scratch *s, uint32_t i)
+/* Puts v in the heap at its distance, or moves it up to a new one. */
+static void heap_update(struct scratch *s, uint32_t v, bool queued)
 {
-	uint32_t v = s->heap[i];
+	struct heap_entry e = { .dist = s->dist[v], .key = s->key[v], .v = v };
+	uint32_t i = queued ? s->pos[v] : s->heap_n++;
 
-	while (i > 0 && vertex_before(s, v, s->heap[(i - 1) / 2])) {
-		heap_place(s, i, s->heap[(i - 1) / 2]);
+	while (i > 0 && entry_before(&e, &s->heap[(i - 1) / 2])) {
+		heap_place(s, i, &s->heap[(i - 1) / 2]);
 		i = (i - 1) / 2;
 	}
-	heap_place(s, i, v);
+	heap_place(s, i, &e);
 }
 
 static uint32_t heap_pop(struct scratch *s)
 {
-	uint32_t top = s->heap[0], v = s->heap[--s->heap_n], i = 0, c;
+	uint32_t top = s->heap[0].v, i = 0, c;
+	struct heap_entry last = s->heap[--s->heap_n];
 
 	while ((c = 2 * i + 1) < s->heap_n) {
-		if (c + 1 < s->heap_n && vertex_before(s, s->heap[c + 1], s->heap[c]))
+		if (c + 1 < s->heap_n && entry_before(&s->heap[c + 1], &s->heap[c]))
 			c++;
-		if (!vertex_before(s, s->heap[c], v))
+		if (!entry_before(&s->heap[c], &last))
 			break;
-		heap_place(s, i, s->heap[c]);
+		heap_place(s, i, &s->heap[c]);
 		i = c;
 	}
 	if (s->heap_n)
-		heap_place(s, i, v);
+		heap_place(s, i, &last);
 	return top;
 }
 
 static uint32_t arc_from(const struct scratch *s, uint32_t a)
 {
-	return s->arcs[s->arcs[a].rev].to;
+	return s->info[a].from;
 }
 
 /*
@@ -953,7 +1002,7 @@ static bool dijkstra(struct scratch *s, uint32_t root, uint32_t target, bool sto
 	s->dist[root] = 0;
 	s->pred[root] = NONE;
 	s->mark[root] = V_QUEUED;
-	heap_place(s, s->heap_n++, root);
+	heap_update(s, root, false);
 	while (s->heap_n) {
 		uint32_t u = heap_pop(s), a;
 
@@ -968,16 +1017,11 @@ static bool dijkstra(struct scratch *s, uint32_t root, uint32_t target, bool sto
 			if (arc->cap <= 0 || s->mark[v] == V_DONE)
 				continue;
 			d = s->dist[u] + arc->cost + s->pot[u] - s->pot[v];
-			if (s->mark[v] == V_NEW) {
+			if (s->mark[v] == V_NEW || d < s->dist[v]) {
 				s->dist[v] = d;
 				s->pred[v] = a;
+				heap_update(s, v, s->mark[v] == V_QUEUED);
 				s->mark[v] = V_QUEUED;
-				heap_place(s, s->heap_n++, v);
-				sift_up(s, s->pos[v]);
-			} else if (d < s->dist[v]) {
-				s->dist[v] = d;
-				s->pred[v] = a;
-				sift_up(s, s->pos[v]);
 			} else if (d == s->dist[v] &&
 				   s->key[u] < s->key[arc_from(s, s->pred[v])]) {
 				s->pred[v] = a;
@@ -1018,7 +1062,7 @@ static int path_push(struct qkdn_path *p, uint32_t id, bool first)
 static void path_cross(const struct qkdn_topo *t, struct qkdn_path *p, uint32_t a)
 {
 	const struct scratch *s = &t->s;
-	uint32_t li = s->arcs[a].link;
+	uint32_t li = s->info[a].link;
 	uint64_t cap;
 
 	if (li == NONE)
@@ -1130,7 +1174,7 @@ static int shortest_path(struct qkdn_topo *t, const struct qkdn_route_opts *o,
 	uint32_t v;
 	int ret;
 
-	ret = graph_build(t, o, amount, false, src, dst);
+	ret = graph_build(t, o, amount, GRAPH_PATH, src, dst);
 	if (ret)
 		return ret;
 	path_reset(p);
@@ -1203,7 +1247,7 @@ static unsigned int flow_augment(struct scratch *s, uint32_t source,
 				s->pot[v] += s->dist[v];
 		for (v = sink; v != source; v = arc_from(s, s->pred[v])) {
 			s->arcs[s->pred[v]].cap--;
-			s->arcs[s->arcs[s->pred[v]].rev].cap++;
+			s->arcs[s->info[s->pred[v]].rev].cap++;
 		}
 	}
 	return n;
@@ -1235,14 +1279,14 @@ static int flow_paths(struct qkdn_topo *t, uint32_t source, uint32_t sink,
 			uint32_t a, best = NONE;
 
 			for (a = s->first[v]; a < s->first[v + 1]; a++)
-				if ((int64_t)s->used[a] < s->arcs[a].cap0 - s->arcs[a].cap &&
+				if ((int64_t)s->used[a] < s->info[a].cap0 - s->arcs[a].cap &&
 				    (best == NONE ||
 				     s->key[s->arcs[a].to] < s->key[s->arcs[best].to]))
 					best = a;
 			s->used[best]++;
 			path_cross(t, p, best);
 			v = s->arcs[best].to;
-			if (s->arcs[best].link == NONE)
+			if (s->info[best].link == NONE)
 				continue;	/* in(x) -> out(x) */
 			ret = path_push(p, t->nodes[split ? v / 2 : v].id, false);
 			if (ret)
@@ -1270,7 +1314,7 @@ static int disjoint_paths(struct qkdn_topo *t, const struct qkdn_route_opts *o,
 	unsigned int n;
 	int ret;
 
-	ret = graph_build(t, o, amount, split, src, dst);
+	ret = graph_build(t, o, amount, split ? GRAPH_NODES : GRAPH_LINKS, src, dst);
 	if (ret)
 		return ret;
 	n = flow_augment(&t->s, source, sink, want);
@@ -1423,7 +1467,7 @@ int qkdn_route_multipath(struct qkdn_topo *t, uint32_t src, uint32_t dst,
 	 * one key (costed as for one key), for n = 2.. by adding one unit of
 	 * flow at a time, until their capacities cover the amount.
 	 */
-	ret = graph_build(t, opts, opts->key_len, false, s, d);
+	ret = graph_build(t, opts, opts->key_len, GRAPH_LINKS, s, d);
 	if (ret)
 		return ret;
 	n = flow_augment(&t->s, s, d, 1);
