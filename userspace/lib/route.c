@@ -102,10 +102,9 @@ struct scratch {
 	uint32_t *used;		/* flow units already assigned to a path */
 	uint32_t *lcost;	/* per link: cost, 0 if unusable */
 	uint64_t *lcap;		/* per link: keys it can carry */
-	uint32_t *walk;		/* vertices of a path being decomposed */
 	size_t first_cap, fill_cap, key_cap, dist_cap, pot_cap, pred_cap;
 	size_t heap_cap, pos_cap, mark_cap, arcs_cap, info_cap, used_cap, lcost_cap;
-	size_t lcap_cap, walk_cap;
+	size_t lcap_cap;
 	uint32_t heap_n;
 	uint32_t key_len;	/* of the graph being used */
 };
@@ -272,7 +271,6 @@ static void scratch_free(struct scratch *s)
 	free(s->used);
 	free(s->lcost);
 	free(s->lcap);
-	free(s->walk);
 }
 
 void qkdn_topo_free(struct qkdn_topo *t)
@@ -327,7 +325,7 @@ size_t qkdn_topo_mem_bytes(const struct qkdn_topo *t)
 		 s->mark_cap * sizeof(*s->mark) + s->arcs_cap * sizeof(*s->arcs) +
 		 s->info_cap * sizeof(*s->info) +
 		 s->used_cap * sizeof(*s->used) + s->lcost_cap * sizeof(*s->lcost) +
-		 s->lcap_cap * sizeof(*s->lcap) + s->walk_cap * sizeof(*s->walk);
+		 s->lcap_cap * sizeof(*s->lcap);
 	return bytes;
 }
 
@@ -878,7 +876,7 @@ static int graph_build(struct qkdn_topo *t, const struct qkdn_route_opts *o,
 	if (RESERVE(s, first, (size_t)nv + 1) || RESERVE(s, fill, nv) ||
 	    RESERVE(s, key, nv) || RESERVE(s, dist, nv) || RESERVE(s, pot, nv) ||
 	    RESERVE(s, pred, nv) || RESERVE(s, heap, nv) || RESERVE(s, pos, nv) ||
-	    RESERVE(s, mark, nv) || RESERVE(s, walk, nv) ||
+	    RESERVE(s, mark, nv) ||
 	    RESERVE(s, lcost, t->links_n) || RESERVE(s, lcap, t->links_n))
 		return -ENOMEM;
 	s->nv = nv;
