@@ -1133,14 +1133,25 @@ int qkdn_path_next_hops(const struct qkdn_path *p, struct qkdn_route_hop *out,
 
 /* Route computations */
 
-/* Checks a request; the two ends' slots. */
+/*
+ * Checks a request and finds the two ends' slots. NULL options become the
+ * defaults, written to *defaults.
+ */
 static int request_check(const struct qkdn_topo *t, uint32_t src, uint32_t dst,
-			 uint64_t amount, const struct qkdn_route_opts *o,
-			 uint32_t *ssrc, uint32_t *sdst)
+			 uint64_t amount, const struct qkdn_route_opts **opts,
+			 struct qkdn_route_opts *defaults, uint32_t *ssrc,
+			 uint32_t *sdst)
 {
+	const struct qkdn_route_opts *o;
 	int64_t a, b;
-	int ret = opts_check(o);
+	int ret;
 
+	if (!*opts) {
+		qkdn_route_opts_default(defaults);
+		*opts = defaults;
+	}
+	o = *opts;
+	ret = opts_check(o);
 	if (ret)
 		return ret;
 	if (!id_valid(src) || !id_valid(dst) || src == dst)
@@ -1208,13 +1219,8 @@ int qkdn_route_compute(struct qkdn_topo *t, uint32_t src, uint32_t dst,
 {
 	struct qkdn_route_opts defaults;
 	uint32_t s, d;
-	int ret;
+	int ret = request_check(t, src, dst, amount, &opts, &defaults, &s, &d);
 
-	if (!opts) {
-		qkdn_route_opts_default(&defaults);
-		opts = &defaults;
-	}
-	ret = request_check(t, src, dst, amount, opts, &s, &d);
 	if (ret)
 		return ret;
 	ret = shortest_path(t, opts, amount, s, d, path);
@@ -1336,13 +1342,8 @@ int qkdn_route_protected(struct qkdn_topo *t, uint32_t src, uint32_t dst,
 	struct qkdn_path two[2];
 	struct qkdn_route_opts defaults;
 	uint32_t s, d;
-	int ret;
+	int ret = request_check(t, src, dst, amount, &opts, &defaults, &s, &d);
 
-	if (!opts) {
-		qkdn_route_opts_default(&defaults);
-		opts = &defaults;
-	}
-	ret = request_check(t, src, dst, amount, opts, &s, &d);
 	if (ret)
 		return ret;
 	two[0] = pair->working;
@@ -1440,12 +1441,8 @@ int qkdn_route_multipath(struct qkdn_topo *t, uint32_t src, uint32_t dst,
 	uint64_t keys;
 	int ret;
 
-	if (!opts) {
-		qkdn_route_opts_default(&defaults);
-		opts = &defaults;
-	}
 	mp->count = 0;
-	ret = request_check(t, src, dst, amount, opts, &s, &d);
+	ret = request_check(t, src, dst, amount, &opts, &defaults, &s, &d);
 	if (ret)
 		return ret;
 	if (!amount)
