@@ -12,6 +12,7 @@ packages=(
 	libkeyutils-dev libmnl-dev libssl-dev libevent-dev	# userspace libraries
 	libjansson-dev libcurl4-openssl-dev libsqlite3-dev
 	sparse xz-utils
+	chromium fonts-dejavu-core	# qkdn-mgrd host tests: headless screenshot of the web page
 )
 
 missing=()

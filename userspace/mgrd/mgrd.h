@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * qkdn-mgrd: the QKDN manager (seed 001 clauses 9 and 10, Appendix I;
+ * seed 004 clause 7.4). Agents (qkdn-kmd on Mk, qkdn-qkdd on Mq,
+ * qkdn-ctld on Mc) report to it over TLS (the management protocol of
+ * wire.h); operators and user network managers read it over HTTPS (Mu:
+ * JSON, Prometheus metrics, a web page).
+ *
+ * The code follows the structure of seed 001 clause 9:
+ *
+ *   main.c          options, start-up, signals, shutdown
+ *   config.c        mgrd.conf
+ *   agents.c        the agents' TLS connections: M_AUTH, notifications
+ *                   stored and acknowledged after commit, de-duplication,
+ *                   overload control, requests to agents (M_DIAG, M_CONTROL)
+ *   store.h         the storage interface; store_sqlite.c its SQLite back end
+ *   qlm.c           quantum layer management (Mq): QKD link alarms, QBER,
+ *                   key rate, eavesdropping, link diagnostics
+ *   kmlm.c          key management layer management (Mk): KM alarms,
+ *                   relay failures, key pools, accounting, key life cycle
+ *   qclm.c          QKDN control layer management (Mc): control decisions
+ *                   queued for the controller and sent when it is there
+ *   xlmo.c          cross-layer orchestration: correlates the layers'
+ *                   alarms into one root cause, topology across layers,
+ *                   configuration errors
+ *   http.c          Mu: JSON over HTTPS, /metrics, the web page
+ *
+ * One libevent loop, no threads.
+ */
+#ifndef QKDN_MGRD_H
+#define QKDN_MGRD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "wire.h"
+
+#define MGRD_DEFAULT_CONFIG	"/etc/qkdn/mgrd.conf"
+#define MGRD_PENDING_DEFAULT	4096	/* notifications waiting for a commit */
+#define MGRD_RETRY_MS_DEFAULT	200
+#define MGRD_DIAG_TIMEOUT_MS	1000	/* an agent's diagnostic answer */
+#define MGRD_CORRELATE_MS	30000	/* alarms this close are one incident */
+#define MGRD_AUTH_TIMEOUT_S	10
+
+/* mgrd.conf (config.c) */
+struct mgrd_config {
+	uint32_t id;			/* our QKDN_W_SENDER_ID */
+	char name[QKDN_ID_MAXLEN];
+	char listen_str[QKDN_ADDR_STRLEN];	/* agents */
+	struct sockaddr_storage listen;
+	socklen_t listen_len;
+	char *cert, *key, *ca, *crl;
+	char *db;			/* SQLite file */
+	bool sync_full;			/* PRAGMA synchronous=FULL */
+	uint32_t max_pending;		/* overload threshold */
+	uint32_t retry_ms;		/* the retry-after of a busy answer */
+	/* [http]: Mu, metrics, web page */
+	bool http_enabled;
+	char http_listen_str[QKDN_ADDR_STRLEN];
+	struct sockaddr_storage http_listen;
+	socklen_t http_listen_len;
+	bool http_client_cert;		/* require a client certificate */
+	uint32_t qber_alarm_ppm;	/* QLM: eavesdropping threshold */
+};
+
+int mgrd_config_load(struct mgrd_config *cfg, const char *path, char *err, size_t err_len);
+void mgrd_config_free(struct mgrd_config *cfg);
+
+/* One notification as the layer managers see it, parsed and validated. */
+struct mgrd_event {
+	const char *agent;		/* the TLS peer's CN */
+	enum qkdn_wire_agent_kind kind;
+	uint32_t node;			/* the sender's node ID (0: controller) */
+	uint64_t epoch, seq;
+	uint16_t cmd;
+	uint64_t time_ms, rx_ms;
+	const char *resource;
+	const struct nlattr *const *tb;
+	uint64_t id;			/* the store's event ID, once stored */
+};
+
+struct mgrd_store;
+struct mgrd_agent;
+
+struct mgrd_stats {
+	uint64_t events, duplicates, busy, refused_msgs, refused_conns;
+	uint64_t by_cmd[QKDN_W_CMD_MAX + 1];
+	uint64_t commits, actions_sent;
+};
+
+struct mgrd {
+	struct event_base *base;
+	struct mgrd_config cfg;
+	struct mgrd_store *store;
+	SSL_CTX *tls;
+	struct evconnlistener *listener;
+	struct mgrd_agent *agents;
+	struct event *ev_commit;	/* commit what is pending, then ack */
+	uint32_t pending;		/* notifications in the open transaction */
+	bool in_txn;
+	struct event *sig_term, *sig_int, *sig_usr1;
+	struct mgrd_http *http;
+	struct mgrd_stats stats;
+	uint64_t started_ms;
+};
+
+/* agents.c */
+int mgrd_agents_start(struct mgrd *m);
+void mgrd_agents_stop(struct mgrd *m);
+/* The authenticated agent of that CN, or NULL. */
+struct mgrd_agent *mgrd_agent_find(struct mgrd *m, const char *cn);
+/* Sends a command to an agent; the answer goes to done(arg, hdr, tb), or
+ * done(arg, NULL, NULL) if the agent goes away or takes longer than
+ * timeout_ms. 0 or -errno. */
+typedef void (*mgrd_answer_cb)(struct mgrd *m, void *arg, const struct qkdn_wire_hdr *hdr,
+			       const struct nlattr *const *tb);
+int mgrd_agent_request(struct mgrd_agent *a, struct qkdn_wire_msg *req, unsigned int timeout_ms,
+		       mgrd_answer_cb done, void *arg);
+json_t *mgrd_agents_json(struct mgrd *m);
+/* Makes sure a transaction is open (committed from the loop soon): for
+ * writes outside a notification. 0 or -EIO. */
+int mgrd_txn(struct mgrd *m);
+/* JSON of a notification's attributes, for the event log. */
+json_t *mgrd_event_json(const struct mgrd_event *ev);
+
+/* qlm.c, kmlm.c, qclm.c: what each layer manager does with its
+ * notifications once they are stored (in the same transaction). */
+void mgrd_qlm_event(struct mgrd *m, const struct mgrd_event *ev);
+void mgrd_kmlm_event(struct mgrd *m, const struct mgrd_event *ev);
+void mgrd_qclm_event(struct mgrd *m, const struct mgrd_event *ev);
+/* QCLM (10.1 steps 7-8, 10.4 step 5, 10.5 step 5): a control decision for
+ * the controller, recorded as queued and sent once the controller is
+ * connected. */
+int mgrd_qclm_decide(struct mgrd *m, enum qkdn_wire_action_type type, uint8_t priority,
+		     const char *resource, const char *value, uint64_t alarm_row);
+/* The controller (re)connected: send what is queued. */
+void mgrd_qclm_flush(struct mgrd *m);
+
+/* xlmo.c */
+/* 10.1.1 steps 2-4, 10.1.2 steps 2-4: a layer manager's alarm: ask the
+ * element for diagnostics (M_DIAG, if its agent is connected), analyse,
+ * then mgrd_xlmo_alarm(). layer: "QLM" or "KMLM". */
+void mgrd_xlmo_diagnose(struct mgrd *m, const struct mgrd_event *ev, uint64_t alarm_row,
+			const char *layer);
+/* A layer manager's analysed alarm (10.1.1 step 5, 10.1.2 step 5):
+ * correlate with the other layers, record the root cause, hand it to
+ * QCLM. */
+void mgrd_xlmo_alarm(struct mgrd *m, uint64_t alarm_row, const char *layer, uint32_t node,
+		     uint32_t peer, uint16_t type, const char *diagnosis);
+/* The whole-network topology (10.3 step 7): nodes, KM links and QKD links
+ * correlated, configuration errors found. */
+json_t *mgrd_xlmo_topology(struct mgrd *m);
+
+/* http.c */
+struct mgrd_http;
+int mgrd_http_start(struct mgrd *m);
+void mgrd_http_stop(struct mgrd *m);
+
+const char *mgrd_alarm_type_name(uint16_t type);
+const char *mgrd_perf_type_name(uint16_t type);
+const char *mgrd_res_kind_name(uint8_t kind);
+const char *mgrd_key_event_name(uint8_t ev);
+const char *mgrd_action_name(uint8_t type);
+const char *mgrd_resil_name(uint8_t kind, uint8_t op, const char **op_name);
+const char *mgrd_sec_event_name(uint16_t ev);
+
+#endif
