@@ -120,6 +120,7 @@ struct ctld_session {
 	uint64_t gen;			/* install order: later wins a (node, dest) */
 	uint64_t created_ms, rerouted_ms;
 	unsigned int reroutes;
+	bool recovery_pending;		/* no route found since a fault: retried */
 };
 
 /* Entries, sorted by (node, dest), at most one per pair. */

@@ -455,7 +455,9 @@ static const char *route_error(int err)
 	}
 }
 
-/* A new route for s. 0, or -errno with s's route emptied. */
+/* A new route for s. 0, or -errno with s's route unchanged: a route that
+ * cannot be improved on is kept (the KMs switch to protection on their
+ * own) and the session marked for recovery. */
 static int compute(struct ctld *c, struct ctld_session *s)
 {
 	struct qkdn_route_pair pair = { 0 };
@@ -472,11 +474,11 @@ static int compute(struct ctld *c, struct ctld_session *s)
 			ret = qkdn_route_compute(c->topo, s->src, s->dst, 0, &c->opts,
 						 &pair.working);
 	}
-	qkdn_route_pair_release(&s->route);
 	if (ret < 0) {
 		qkdn_route_pair_release(&pair);
 		return ret;
 	}
+	qkdn_route_pair_release(&s->route);
 	s->route = pair;
 	return 0;
 }
@@ -501,8 +503,8 @@ static bool selected(const struct ctld_session *s, enum which w, uint32_t x, uin
 	case ALL: return true;
 	case LINK: return session_uses_link(s, x, y, false);
 	case LINK_WORKING: return session_uses_link(s, x, y, true);
-	case NODE: return session_uses_node(s, x);
-	case BROKEN: return !s->route.working.hops || !s->route.protection.hops;
+	case NODE: return s->src != x && s->dst != x && session_uses_node(s, x);
+	case BROKEN: return s->recovery_pending || !s->route.protection.hops;
 	case PAIR: return (s->src == x && s->dst == y) || (s->src == y && s->dst == x);
 	}
 	return false;
@@ -531,6 +533,7 @@ static void reroute(struct ctld *c, enum which w, uint32_t x, uint32_t y, const 
 		/* The highest priority gets the newest generation: it wins a
 		 * (node, destination) another session also wants. */
 		s->gen = c->gen + (n - i);
+		s->recovery_pending = ret < 0;
 		if (ret < 0) {
 			qkdn_log(QKDN_LOG_WARN, "session has no route",
 				 "event=reroute-failed session=%016" PRIx64 " src=%u dst=%u reason=%s err=%s",
