@@ -29,7 +29,9 @@
  * Routes are soft state the controller need not be there for: kmd keeps
  * them, and protection switching (routes.c) works without it. A lost
  * connection is redialled with backoff, KMD_CK_BACKOFF_MIN_MS doubling to
- * KMD_CK_BACKOFF_MAX_MS; KEEPALIVEs as on Kx (keepalive-ms).
+ * KMD_CK_BACKOFF_MAX_MS; KEEPALIVEs as on Kx by default (KMD_KEEPALIVE_S,
+ * KMD_DEAD_S: keepalive-ms is for Kx failure detection, and a controller
+ * that dies usually closes its sockets anyway).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -91,10 +93,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static uint32_t keepalive_ms(const struct kmd_ck *ck)
-{
-	return ck->kmd->cfg.keepalive_ms ? ck->kmd->cfg.keepalive_ms : KMD_KEEPALIVE_S * 1000;
-}
 
 static void ck_dial(struct kmd_ck *ck);
 
@@ -879,7 +877,7 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct kmd_ck *ck = arg;
-	uint64_t now = now_ms(), ka = keepalive_ms(ck);
+	uint64_t now = now_ms(), ka = KMD_KEEPALIVE_S * 1000;
 
 	(void)fd;
 	(void)what;
@@ -891,8 +889,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (ck->state < CK_AUTHENTICATING)
 		return;
-	if (now - ck->last_rx_ms >= 3 * ka) {
-		ck_close(ck, QKDN_LOG_WARN, "nothing received for three keep-alive intervals");
+	if (now - ck->last_rx_ms >= KMD_DEAD_S * 1000) {
+		ck_close(ck, QKDN_LOG_WARN, "nothing received for 45 s");
 		return;
 	}
 	if ((now - ck->last_rx_ms >= ka || now - ck->last_tx_ms >= ka) &&
@@ -955,11 +953,6 @@ int kmd_ck_start(struct kmd *kmd)
 	ck->retry = evtimer_new(kmd->base, retry_cb, ck);
 	ck->status_timer = event_new(kmd->base, -1, EV_PERSIST, status_timer_cb, ck);
 	ck->tick = event_new(kmd->base, -1, EV_PERSIST, tick_cb, ck);
-	/* At least three ticks per keep-alive interval, as on Kx. */
-	if (kmd->cfg.keepalive_ms && kmd->cfg.keepalive_ms < 3000 * KMD_TICK_S) {
-		tick.tv_sec = 0;
-		tick.tv_usec = (suseconds_t)kmd->cfg.keepalive_ms * 1000 / 3;
-	}
 	if (!ck->retry || !ck->status_timer || !ck->tick || event_add(ck->tick, &tick) < 0)
 		return -ENOMEM;
 	ck_dial(ck);

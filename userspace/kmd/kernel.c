@@ -164,38 +164,57 @@ static int kx_notification(const struct nlmsghdr *nlh, void *data)
 	return 0;
 }
 
-static void kx_readable(evutil_socket_t fd, short what, void *arg)
+/* Reads a bounded batch of notifications from nl (so a busy module cannot
+ * starve the peers), each to cb. */
+static void drain(struct kmd *kmd, struct qkdn_nl *nl, qkdn_nl_cb cb, const char *group)
 {
-	struct kmd *kmd = arg;
-
-	(void)fd;
-	(void)what;
-	/* A bounded batch, so a busy module cannot starve the peers. */
 	for (int i = 0; i < 64; i++) {
-		int ret = qkdn_nl_recv_notifications(kmd->nl_kx, kx_notification, kmd);
+		int ret = qkdn_nl_recv_notifications(nl, cb, kmd);
 
 		if (ret == -EAGAIN || ret == -EWOULDBLOCK)
 			return;
 		if (ret == -ENOBUFS) {
-			/* Frames were lost; the module times those relays out. */
+			/* Kx frames lost: the module times those relays out;
+			 * alarms lost: the next status report says it all. */
 			kmd->stats.notify_overruns++;
-			qkdn_log(QKDN_LOG_WARN, "kernel dropped kx notifications",
-				 "event=notify-overrun");
+			qkdn_log(QKDN_LOG_WARN, "kernel dropped notifications",
+				 "event=notify-overrun group=%s", group);
 			continue;
 		}
 		if (ret == -EINTR)
 			continue;
 		if (ret < 0) {
-			qkdn_log(QKDN_LOG_ERR, "reading kx notifications failed",
-				 "event=notify-failed err=\"%s\"", strerror(-ret));
+			qkdn_log(QKDN_LOG_ERR, "reading notifications failed",
+				 "event=notify-failed group=%s err=\"%s\"", group, strerror(-ret));
 			return;
 		}
 	}
 }
 
+static void kx_readable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	drain(arg, ((struct kmd *)arg)->nl_kx, kx_notification, QKDN_MCGRP_KX);
+}
+
+/* A non-blocking socket joined to group, read by readable on the loop. */
+static int listen_group(struct kmd *kmd, struct qkdn_nl *nl, struct event **ev,
+			event_callback_fn readable, const char *group)
+{
+	int fd = qkdn_nl_fd(nl), flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return start_failed(kmd, group, -errno);
+	*ev = event_new(kmd->base, fd, EV_READ | EV_PERSIST, readable, kmd);
+	if (!*ev || event_add(*ev, NULL) < 0)
+		return start_failed(kmd, group, -ENOMEM);
+	return 0;
+}
+
 static int setup_kx_group(struct kmd *kmd)
 {
-	int fd, flags, ret;
+	int ret;
 
 	ret = qkdn_nl_open(&kmd->nl_kx);
 	if (ret)
@@ -209,14 +228,7 @@ static int setup_kx_group(struct kmd *kmd)
 			start_failed(kmd, "joining the kx group failed", ret);
 		return ret;
 	}
-	fd = qkdn_nl_fd(kmd->nl_kx);
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return start_failed(kmd, "kx socket", -errno);
-	kmd->kx_event = event_new(kmd->base, fd, EV_READ | EV_PERSIST, kx_readable, kmd);
-	if (!kmd->kx_event || event_add(kmd->kx_event, NULL) < 0)
-		return start_failed(kmd, "kx socket event", -ENOMEM);
-	return 0;
+	return listen_group(kmd, kmd->nl_kx, &kmd->kx_event, kx_readable, QKDN_MCGRP_KX);
 }
 
 int kmd_kernel_route_set(struct kmd *kmd, uint32_t dest, uint32_t next_hop)
@@ -308,48 +320,21 @@ static int alarm_notification(const struct nlmsghdr *nlh, void *data)
 
 static void alarm_readable(evutil_socket_t fd, short what, void *arg)
 {
-	struct kmd *kmd = arg;
-
 	(void)fd;
 	(void)what;
-	for (int i = 0; i < 64; i++) {
-		int ret = qkdn_nl_recv_notifications(kmd->nl_alarm, alarm_notification, kmd);
-
-		if (ret == -EAGAIN || ret == -EWOULDBLOCK)
-			return;
-		if (ret == -ENOBUFS) {
-			kmd->stats.notify_overruns++;
-			qkdn_log(QKDN_LOG_WARN, "kernel dropped alarm notifications",
-				 "event=notify-overrun group=alarm");
-			continue;
-		}
-		if (ret == -EINTR)
-			continue;
-		if (ret < 0) {
-			qkdn_log(QKDN_LOG_ERR, "reading alarms failed",
-				 "event=notify-failed err=\"%s\"", strerror(-ret));
-			return;
-		}
-	}
+	drain(arg, ((struct kmd *)arg)->nl_alarm, alarm_notification, QKDN_MCGRP_ALARM);
 }
 
 static int setup_alarm_group(struct kmd *kmd)
 {
-	int fd, flags, ret;
+	int ret = qkdn_nl_open(&kmd->nl_alarm);
 
-	ret = qkdn_nl_open(&kmd->nl_alarm);
 	if (!ret)
 		ret = qkdn_nl_join_group(kmd->nl_alarm, QKDN_MCGRP_ALARM);
 	if (ret)
 		return start_failed(kmd, "joining the alarm group failed", ret);
-	fd = qkdn_nl_fd(kmd->nl_alarm);
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return start_failed(kmd, "alarm socket", -errno);
-	kmd->alarm_event = event_new(kmd->base, fd, EV_READ | EV_PERSIST, alarm_readable, kmd);
-	if (!kmd->alarm_event || event_add(kmd->alarm_event, NULL) < 0)
-		return start_failed(kmd, "alarm socket event", -ENOMEM);
-	return 0;
+	return listen_group(kmd, kmd->nl_alarm, &kmd->alarm_event, alarm_readable,
+			    QKDN_MCGRP_ALARM);
 }
 
 int kmd_kernel_start(struct kmd *kmd)

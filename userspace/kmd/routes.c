@@ -25,8 +25,8 @@
  *
  * Switching is non-revertive: an entry on its protection next hop stays
  * there until the controller pushes something else. A withdrawn entry
- * comes back on its working next hop when the Kx connection to it comes
- * back up.
+ * comes back when the Kx connection to its working next hop, or else to
+ * its protection next hop, comes back up.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -161,8 +161,10 @@ void kmd_routes_peer_up(struct kmd *kmd, uint32_t peer)
 	for (size_t i = 0; i < kmd->n_routes; i++) {
 		struct kmd_route *r = &kmd->routes[i];
 
-		if (r->session_id && !r->active && r->next_hop == peer &&
-		    newest(kmd, r->dest) == r) {
+		/* The working next hop first, else the protection one. */
+		if (r->session_id && !r->active && newest(kmd, r->dest) == r &&
+		    (r->next_hop == peer ||
+		     (r->protection == peer && !kmd_peer_is_up(kmd, r->next_hop)))) {
 			r->active = peer;
 			qkdn_log(QKDN_LOG_INFO, "route restored",
 				 "event=route-restored session=%016" PRIx64 " dest=%u next_hop=%u",

@@ -126,6 +126,12 @@ static void test_source(void)
 	reset();
 	kmd_routes_relay_failed(&kmd, 4);
 	ok(strcmp(trace, "") == 0, "a relay failure on a withdrawn entry changes nothing");
+	reset();
+	up[2] = false;
+	up[5] = true;
+	kmd_routes_peer_up(&kmd, 5);
+	ok(strcmp(trace, "add 4 via 5;") == 0,
+	   "withdrawn, working hop down: back on protection when it comes up: %s", trace);
 	kmd_routes_free(&kmd);
 }
 
