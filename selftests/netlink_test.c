@@ -28,27 +28,8 @@ FIXTURE(node) {
 
 FIXTURE_SETUP(node)
 {
-	ASSERT_EQ(0, unshare(CLONE_NEWNET));
-	ASSERT_EQ(0, nl_open(&self->nl)) TH_LOG("is qkdn.ko loaded?");
-	ASSERT_EQ(0, node_set(&self->nl, 1));
-	ASSERT_EQ(0, talk(&self->nl, link_add_msg(&self->nl, 1, 2, 32),
-			  NULL, NULL));
-	ASSERT_EQ(0, app_add(&self->nl, "sa", 1, 0));
-	ASSERT_EQ(0, app_add(&self->nl, "sb", 2, -1));
-
-	ASSERT_EQ(0, unshare(CLONE_NEWNET));
-	ASSERT_EQ(0, nl_open(&self->nl2));
-	ASSERT_EQ(0, node_set(&self->nl2, 2));
-	ASSERT_EQ(0, talk(&self->nl2, link_add_role(&self->nl2, 1, 1, 32, false),
-			  NULL, NULL));
-	ASSERT_EQ(0, app_add(&self->nl2, "sb", 2, 0));
-	ASSERT_EQ(0, app_add(&self->nl2, "sa", 1, -1));
-
-	/* 4 x 100 bytes: 12 KMA-keys of 32 bytes, 6 in each half. */
-	ASSERT_EQ(0, push(&self->nl, &self->nl2, "q1", 100));
-	ASSERT_EQ(0, push(&self->nl, &self->nl2, "q2", 100));
-	ASSERT_EQ(0, push(&self->nl, &self->nl2, "q3", 100));
-	ASSERT_EQ(0, push(&self->nl, &self->nl2, "q4", 100));
+	ASSERT_EQ(0, two_nodes(&self->nl, &self->nl2))
+		TH_LOG("is qkdn.ko loaded?");
 	ASSERT_EQ(0, link_stats(&self->nl2, 1, &self->before2));
 	ASSERT_EQ(0, link_stats(&self->nl, 1, &self->before));
 	ASSERT_EQ(12, self->before.v[QKDN_STAT_A_GENERATED]);
@@ -60,20 +41,6 @@ FIXTURE_TEARDOWN(node)
 	mnl_socket_close(self->nl.sk);
 	mnl_socket_close(self->nl2.sk);
 }
-
-/* Sends @nlh on @nl, expects -@err, then the pool exactly as @before. */
-#define EXPECT_REFUSED_ON(nl, before, err, nlh) do {			\
-	struct pool_stats __after;					\
-	int __i;							\
-									\
-	EXPECT_EQ(-(err), talk((nl), (nlh), NULL, NULL));		\
-	ASSERT_EQ(0, link_stats((nl), 1, &__after));			\
-	for (__i = 1; __i <= QKDN_STAT_A_NEXT_SEQ; ++__i)		\
-		if (__i != QKDN_STAT_A_GEN_RATE &&			\
-		    __i != QKDN_STAT_A_CONS_RATE)			\
-			EXPECT_EQ((before)->v[__i], __after.v[__i])	\
-				TH_LOG("pool counter %d changed", __i);	\
-} while (0)
 
 #define EXPECT_REFUSED(err, nlh) \
 	EXPECT_REFUSED_ON(&self->nl, &self->before, err, nlh)

@@ -7,6 +7,7 @@
 #define QKDN_SELFTEST_NL_H
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -264,16 +265,13 @@ static inline struct nlmsghdr *get_msg(struct nl *nl, const char *sae,
 	return nlh;
 }
 
-static inline struct nlmsghdr *by_id_as(struct nl *nl, uint8_t cmd, const char *sae,
-				 const char *peer,
-				 const uint8_t (*ids)[QKDN_KEY_ID_LEN], int n)
+/* A QKDN_A_KEYS nest of @n key IDs. */
+static inline void put_key_ids(struct nlmsghdr *nlh,
+			       const uint8_t (*ids)[QKDN_KEY_ID_LEN], int n)
 {
-	struct nlmsghdr *nlh = req(nl, cmd);
 	struct nlattr *keys, *key;
 	int i;
 
-	mnl_attr_put_strz(nlh, QKDN_A_SAE_ID, sae);
-	mnl_attr_put_strz(nlh, QKDN_A_PEER_SAE_ID, peer);
 	keys = mnl_attr_nest_start(nlh, QKDN_A_KEYS);
 	for (i = 0; i < n; ++i) {
 		key = mnl_attr_nest_start(nlh, QKDN_A_KEY);
@@ -281,6 +279,17 @@ static inline struct nlmsghdr *by_id_as(struct nl *nl, uint8_t cmd, const char *
 		mnl_attr_nest_end(nlh, key);
 	}
 	mnl_attr_nest_end(nlh, keys);
+}
+
+static inline struct nlmsghdr *by_id_as(struct nl *nl, uint8_t cmd, const char *sae,
+				 const char *peer,
+				 const uint8_t (*ids)[QKDN_KEY_ID_LEN], int n)
+{
+	struct nlmsghdr *nlh = req(nl, cmd);
+
+	mnl_attr_put_strz(nlh, QKDN_A_SAE_ID, sae);
+	mnl_attr_put_strz(nlh, QKDN_A_PEER_SAE_ID, peer);
+	put_key_ids(nlh, ids, n);
 	return nlh;
 }
 
@@ -290,5 +299,72 @@ static inline struct nlmsghdr *by_id_msg(struct nl *nl, uint8_t cmd,
 {
 	return by_id_as(nl, cmd, "sa", "sb", ids, n);
 }
+
+/*
+ * The two nodes most tests start from, each in a network namespace of its
+ * own (the caller is left in node 2's):
+ *
+ *   node 1 on @a: link 1 to node 2, alice, A-tx, unit 32; sa local (uid 0),
+ *                 sb at node 2
+ *   node 2 on @b: link 1 to node 1, bob, B-rx, unit 32; sb local (uid 0),
+ *                 sa at node 1
+ *
+ * fed 4 x 100 bytes: 12 KMA-keys of 32 bytes at each end, 6 in each half.
+ * Returns 0, -errno of a request, or -1 if unshare() failed.
+ */
+static inline int two_nodes(struct nl *a, struct nl *b)
+{
+	static const char *const qkd_ids[] = { "q1", "q2", "q3", "q4" };
+	int ret;
+	size_t i;
+
+	if (unshare(CLONE_NEWNET))
+		return -1;
+	ret = nl_open(a);
+	if (!ret)
+		ret = node_set(a, 1);
+	if (!ret)
+		ret = talk(a, link_add_msg(a, 1, 2, 32), NULL, NULL);
+	if (!ret)
+		ret = app_add(a, "sa", 1, 0);
+	if (!ret)
+		ret = app_add(a, "sb", 2, -1);
+	if (ret)
+		return ret;
+	if (unshare(CLONE_NEWNET))
+		return -1;
+	ret = nl_open(b);
+	if (!ret)
+		ret = node_set(b, 2);
+	if (!ret)
+		ret = talk(b, link_add_role(b, 1, 1, 32, false), NULL, NULL);
+	if (!ret)
+		ret = app_add(b, "sb", 2, 0);
+	if (!ret)
+		ret = app_add(b, "sa", 1, -1);
+	for (i = 0; !ret && i < sizeof(qkd_ids) / sizeof(qkd_ids[0]); ++i)
+		ret = push(a, b, qkd_ids[i], 100);
+	return ret;
+}
+
+/* For kselftest_harness.h tests: link 1's pool as @before had it, the
+ * per-second rates aside. */
+#define EXPECT_POOL_UNCHANGED(nl, before) do {				\
+	struct pool_stats __after;					\
+	int __i;							\
+									\
+	ASSERT_EQ(0, link_stats((nl), 1, &__after));			\
+	for (__i = 1; __i <= QKDN_STAT_A_NEXT_SEQ; ++__i)		\
+		if (__i != QKDN_STAT_A_GEN_RATE &&			\
+		    __i != QKDN_STAT_A_CONS_RATE)			\
+			EXPECT_EQ((before)->v[__i], __after.v[__i])	\
+				TH_LOG("pool counter %d changed", __i);	\
+} while (0)
+
+/* Sends @nlh on @nl, expects -@err, then the pool exactly as @before. */
+#define EXPECT_REFUSED_ON(nl, before, err, nlh) do {			\
+	EXPECT_EQ(-(err), talk((nl), (nlh), NULL, NULL));		\
+	EXPECT_POOL_UNCHANGED(nl, before);				\
+} while (0)
 
 #endif /* QKDN_SELFTEST_NL_H */

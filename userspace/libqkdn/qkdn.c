@@ -335,28 +335,20 @@ static struct qkdn_nl_msg *key_request(struct qkdn *h, uint64_t session,
 	return msg;
 }
 
-static int get_new(struct qkdn *h, uint64_t session, uint32_t amount,
-		   uint32_t key_size, struct keys_dest *dest,
-		   struct qkdn_ak_info *info)
+/* An AK_KEY request for keys: @amount new ones, or the @amount of @ids. */
+static int get_keys(struct qkdn *h, uint64_t session, uint32_t amount,
+		    const uint8_t (*ids)[QKDN_KEY_ID_LEN], uint32_t key_size,
+		    struct keys_dest *dest, struct qkdn_ak_info *info)
 {
 	struct answer a = { .dest = dest };
 	struct qkdn_nl_msg *msg;
 
-	msg = key_request(h, session, QKDN_AK_ENCRYPT, key_size);
-	qkdn_nl_put_u32(msg, QKDN_A_KEY_AMOUNT, amount);
-	return supply(h, &a, info);
-}
-
-static int get_by_id(struct qkdn *h, uint64_t session,
-		     const uint8_t (*ids)[QKDN_KEY_ID_LEN], uint32_t count,
-		     uint32_t key_size, struct keys_dest *dest,
-		     struct qkdn_ak_info *info)
-{
-	struct answer a = { .dest = dest };
-	struct qkdn_nl_msg *msg;
-
-	msg = key_request(h, session, QKDN_AK_DECRYPT, key_size);
-	put_ids(msg, ids, count);
+	msg = key_request(h, session, ids ? QKDN_AK_DECRYPT : QKDN_AK_ENCRYPT,
+			  key_size);
+	if (ids)
+		put_ids(msg, ids, amount);
+	else
+		qkdn_nl_put_u32(msg, QKDN_A_KEY_AMOUNT, amount);
 	return supply(h, &a, info);
 }
 
@@ -369,7 +361,7 @@ QKDN_API int qkdn_ak_get(struct qkdn *h, uint64_t session, uint32_t amount,
 	if (!h || !keys)
 		return -EINVAL;
 	*keys = NULL;
-	return get_new(h, session, amount, key_size, &dest, info);
+	return get_keys(h, session, amount, NULL, key_size, &dest, info);
 }
 
 QKDN_API int qkdn_ak_get_by_id(struct qkdn *h, uint64_t session,
@@ -382,7 +374,7 @@ QKDN_API int qkdn_ak_get_by_id(struct qkdn *h, uint64_t session,
 	if (!h || !keys || (!ids && count))
 		return -EINVAL;
 	*keys = NULL;
-	return get_by_id(h, session, ids, count, 0, &dest, info);
+	return get_keys(h, session, count, ids, 0, &dest, info);
 }
 
 /* The caller's buffer for @count keys of @key_size bits, checked. */
@@ -414,7 +406,7 @@ QKDN_API int qkdn_ak_get_into(struct qkdn *h, uint64_t session,
 	ret = buf_dest(h, &dest, amount, key_size, buf, len);
 	if (ret)
 		return ret;
-	return get_new(h, session, amount, key_size, &dest, info);
+	return get_keys(h, session, amount, NULL, key_size, &dest, info);
 }
 
 QKDN_API int qkdn_ak_get_by_id_into(struct qkdn *h, uint64_t session,
@@ -436,7 +428,7 @@ QKDN_API int qkdn_ak_get_by_id_into(struct qkdn *h, uint64_t session,
 	dest = (struct keys_dest){ .ids = out };
 	ret = buf_dest(h, &dest, count, key_size, buf, len);
 	if (!ret)
-		ret = get_by_id(h, session, ids, count, key_size, &dest, info);
+		ret = get_keys(h, session, count, ids, key_size, &dest, info);
 	if (ret > 0 && memcmp(out, ids, (size_t)count * sizeof(*out))) {
 		explicit_bzero(buf, (size_t)count * (key_size / 8));
 		ret = fail(h, -EBADMSG, "the kernel sent other keys than asked for");
