@@ -729,15 +729,7 @@ TEST_F(ak, socket_close_ends_sessions)
 
 static long module_objects(void)
 {
-	FILE *f = fopen("/sys/module/qkdn/parameters/objects", "r");
-	long n = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &n) != 1)
-			n = -1;
-		fclose(f);
-	}
-	return n;
+	return module_number("parameters/objects");
 }
 
 /* QKDN_AK_SESSIONS_MAX in a node, ENOSPC beyond; a closed socket frees. */

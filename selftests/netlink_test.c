@@ -421,15 +421,7 @@ TEST_F(node, delete_wipes_the_key)
 
 static long module_refcnt(void)
 {
-	FILE *f = fopen("/sys/module/qkdn/refcnt", "r");
-	long n = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &n) != 1)
-			n = -1;
-		fclose(f);
-	}
-	return n;
+	return module_number("refcnt");
 }
 
 /*

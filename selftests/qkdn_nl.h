@@ -265,6 +265,23 @@ static inline struct nlmsghdr *get_msg(struct nl *nl, const char *sae,
 	return nlh;
 }
 
+/* A number a sysfs file of the module holds, -1 if unreadable. */
+static inline long module_number(const char *file)
+{
+	char path[128];
+	FILE *f;
+	long n = -1;
+
+	snprintf(path, sizeof(path), "/sys/module/qkdn/%s", file);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n;
+}
+
 /* A QKDN_A_KEYS nest of @n key IDs. */
 static inline void put_key_ids(struct nlmsghdr *nlh,
 			       const uint8_t (*ids)[QKDN_KEY_ID_LEN], int n)
