@@ -53,6 +53,11 @@
  * Threads: a handle is not safe for concurrent use; use one handle per
  * thread, or a lock. Different handles are independent.
  *
+ * fork(): the library's memory is wiped in the child, so a child must not
+ * use, close or free the parent's handles and keys; it opens its own. (The
+ * socket it inherits still carries the parent's sessions until both have
+ * closed it.)
+ *
  * Link with `pkg-config --cflags --libs libqkdn`.
  */
 #ifndef QKDN_QKDN_H
