@@ -16,6 +16,7 @@
  * Runs as root inside the test VM, with qkdn.ko loaded.
  */
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -680,6 +681,70 @@ TEST_F(ak, registration_gone)
 	mnl_attr_put_strz(nlh, QKDN_A_SAE_ID, "sa");
 	ASSERT_EQ(0, talk(&self->nl, nlh, NULL, NULL));
 	EXPECT_REFUSED(ENOENT, enc_msg(&self->nl, session, 1));
+	EXPECT_EQ(0, talk(&self->nl, del_msg(&self->nl, session, NULL, 0),
+			  NULL, NULL));
+}
+
+/* An AK_KEY sent from another thread, which blocks until it is answered. */
+struct pending {
+	struct nl *nl;
+	struct nlmsghdr *nlh;
+	uint32_t seq;
+};
+
+static void *send_pending(void *arg)
+{
+	struct pending *p = arg;
+
+	mnl_socket_sendto(p->nl->sk, p->nlh, p->nlh->nlmsg_len);
+	return NULL;
+}
+
+/*
+ * With KSA synchronisation a request waits for the peer's node without the
+ * node's lock. Meanwhile its session is busy (EBUSY for its other
+ * requests); and when the wait ends unanswered, no count ID was used.
+ */
+TEST_F(ak, session_busy_while_ksa_waits)
+{
+	static uint8_t req_buf[4096];
+	struct pending p = { .nl = &self->nl };
+	struct nlmsghdr *nlh;
+	struct ak_reply r = { 0 };
+	pthread_t thread;
+	uint64_t session;
+	int ret;
+
+	nlh = req(&self->nl, QKDN_CMD_NODE_SET);
+	mnl_attr_put_u8(nlh, QKDN_A_KSA_SYNC, 1);
+	mnl_attr_put_u32(nlh, QKDN_A_RELAY_TIMEOUT, 1500);
+	ASSERT_EQ(0, talk(&self->nl, nlh, NULL, NULL));
+	ASSERT_EQ(0, auth(&self->nl, "sa", "sb", &session));
+
+	/* No one carries the SYNC frame to node 2: it waits 1.5 s. */
+	nlh = enc_msg(&self->nl, session, 1);
+	memcpy(req_buf, nlh, nlh->nlmsg_len);
+	p.nlh = (struct nlmsghdr *)req_buf;
+	p.seq = p.nlh->nlmsg_seq;
+	ASSERT_EQ(0, pthread_create(&thread, NULL, send_pending, &p));
+	usleep(400000);
+	EXPECT_EQ(-EBUSY, talk(&self->nl, enc_msg(&self->nl, session, 1), NULL,
+			       NULL));
+	EXPECT_EQ(-EBUSY, talk(&self->nl, del_msg(&self->nl, session, NULL, 0),
+			       NULL, NULL));
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+
+	/* Its answer: no acknowledgment in time. */
+	ret = mnl_socket_recvfrom(self->nl.sk, self->nl.buf, sizeof(self->nl.buf));
+	ASSERT_LT(0, ret);
+	EXPECT_EQ(-1, mnl_cb_run(self->nl.buf, ret, p.seq,
+				 mnl_socket_get_portid(self->nl.sk), NULL, NULL));
+	EXPECT_EQ(ETIMEDOUT, errno);
+
+	ASSERT_EQ(0, talk(&self->nl, status_msg(&self->nl, session,
+						QKDN_AK_ENCRYPT), ak_cb, &r));
+	EXPECT_EQ(0, r.count_id);
+	/* The session is usable again; ending it works. */
 	EXPECT_EQ(0, talk(&self->nl, del_msg(&self->nl, session, NULL, 0),
 			  NULL, NULL));
 }
