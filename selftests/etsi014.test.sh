@@ -23,6 +23,7 @@
 set -e
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pki.sh"
+source "$(dirname "$0")/etsi014.sh"
 trap cleanup EXIT
 
 command -v curl >/dev/null || skip_all "curl is not installed (scripts/install-deps.sh)"
@@ -42,32 +43,23 @@ pools() {
 	echo "alpha $(lstat alpha consumed) $(lstat alpha stored)" \
 		"beta $(lstat beta consumed) $(lstat beta stored)"
 }
-
-# app_cert NAME CN [CADIR]: NAME.crt/NAME.key in the PKI, signed by the CA
-# in CADIR (default the network's), usable as a TLS client certificate.
-app_cert() {
-	local name=$1 cn=$2 ca=${3:-$work/pki}
-	(
-		umask 077
-		cd "$work/pki"
-		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-			-keyout "$name.key" -out "$name.csr" -subj "/O=qkdn test/CN=$cn" 2>/dev/null
-		openssl x509 -req -in "$name.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" \
-			-CAcreateserial -out "$name.crt" -days 30 \
-			-extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-				"keyUsage=critical,digitalSignature" \
-				"extendedKeyUsage=clientAuth") 2>/dev/null
-		rm -f "$name.csr"
-	)
+# What a refused request must leave alone: every pool and store, both ends
+# (the rates aside: they are samples of time).
+e14_snapshot() {
+	local ns
+	for ns in alpha beta; do
+		echo "\"$ns\""
+		at "$ns" sh -c 'qkdn -j link show; qkdn -j store show'
+	done | jq -c 'if type == "array" then map(del(.stats.gen_rate, .stats.cons_rate)) else . end'
 }
 
 qkdn_pki "$work/pki" 1 2
-app_cert app-a app-a
-app_cert app-b app-b
-app_cert app-c app-c
-app_cert app-x app-x
+e14_app_cert app-a app-a
+e14_app_cert app-b app-b
+e14_app_cert app-c app-c
+e14_app_cert app-x app-x
 qkdn_pki "$work/rogue" 99
-app_cert app-rogue app-a "$work/rogue"
+e14_app_cert app-rogue app-a "$work/rogue"
 
 qkdn_load
 netns_node alpha
@@ -93,90 +85,15 @@ for i in 1 2; do
 	at beta qkdn key push link 12 qkd-id "q$i" < "$work/q"
 done
 
-declare -A kmd_pid
-kmd_start() {
-	local ns=$1 id=$2 peer=$3 peer_addr=$4
-	shift 4
-	{
-		printf '[node]\nid = %s\nname = %s\nlisten = 0.0.0.0:7000\n' "$id" "$ns"
-		printf 'cert = %s/pki/node-%s.crt\nkey = %s/pki/node-%s.key\nca = %s/pki/ca.crt\n' \
-			"$work" "$id" "$work" "$id" "$work"
-		printf 'community = qkdn-selftest\nksa-sync = yes\n'
-		printf '\n[peer]\nid = %s\naddress = %s:7000\n' "$peer" "$peer_addr"
-		printf '\n[etsi014]\nlisten = 0.0.0.0:8443\nmax-keys-per-request = 64\n'
-		printf 'cert = pki/node-%s.crt\nkey = pki/node-%s.key\nca = pki/ca.crt\n' "$id" "$id"
-		while (($#)); do
-			printf '\n[sae]\nid = %s\ncn = %s\n' "$1" "$2"
-			shift 2
-		done
-	} > "$work/$ns.conf"
-	ip netns exec "$ns" qkdn-kmd --config "$work/$ns.conf" --log-level debug \
-		> "$work/$ns.log" 2>&1 &
-	kmd_pid[$ns]=$!
-	defer kmd_stop "$ns"
-}
-kmd_stop() {
-	local pid=${kmd_pid[$1]} i
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	kmd_pid[$1]=
-}
-dump_logs() {
-	local f
-	((qkdn_checks_failed > 0)) || return 0
-	for f in "$work"/*.log; do
-		echo "# ---- ${f##*/} (last 40 lines)"
-		tail -n 40 "$f" | sed 's/^/#   /'
-	done
-}
-defer dump_logs
+defer e14_dump_logs
+e14_kmd alpha 1 peer:2:10.0.12.2 sae:sa:app-a sae:sc:app-c
+e14_kmd beta 2 peer:1:10.0.12.1 sae:sb:app-b
+wait_until 30 e14_logged alpha event=etsi014-listening
+wait_until 30 e14_logged beta event=etsi014-listening
+wait_until 30 e14_logged alpha "event=peer-up peer=2"
+wait_until 30 e14_logged beta "event=peer-up peer=1"
 
-kmd_start alpha 1 2 10.0.12.2 sa app-a sc app-c
-kmd_start beta 2 1 10.0.12.1 sb app-b
-logged() { grep -q "$2" "$work/$1.log"; }
-wait_until 30 logged alpha event=etsi014-listening
-wait_until 30 logged beta event=etsi014-listening
-wait_until 30 logged alpha "event=peer-up peer=2"
-wait_until 30 logged beta "event=peer-up peer=1"
-
-# e14 NS CERT METHOD PATH [BODY]: "CODE BODY" of one request, CODE 000
-# when no HTTP answer came (TLS refused).
-e14() {
-	local ns=$1 cert=$2 method=$3 path=$4 body=${5:-} id out code
-	id=$([[ $ns == alpha ]] && echo 1 || echo 2)
-	local args=(-sS --max-time 20 --cert "$work/pki/$cert.crt" --key "$work/pki/$cert.key"
-		--cacert "$work/pki/ca.crt" --resolve "qkdn-node-$id:8443:127.0.0.1"
-		-o "$work/out" -w '%{http_code}' -X "$method")
-	if [[ -n $body ]]; then
-		args+=(-H 'Content-Type: application/json' --data-binary "$body")
-	fi
-	rm -f "$work/out"
-	code=$(at "$ns" curl "${args[@]}" "https://qkdn-node-$id:8443$path" 2>/dev/null) || true
-	out=$(cat "$work/out" 2>/dev/null || true)
-	echo "${code:-000} $out"
-}
-
-# refused WHAT CODE MESSAGE NS CERT METHOD PATH [BODY]: the exact code and
-# Error message, a JSON body of the spec's form, and the pools untouched.
-refused() {
-	local what=$1 code=$2 message=$3 before after reply
-	shift 3
-	before=$(pools)
-	reply=$(e14 "$@")
-	after=$(pools)
-	expect_eq "$what: HTTP code" "$code" "${reply%% *}"
-	expect_eq "$what: JSON error" "$message array" \
-		"$(jq -r '"\(.message) \(.details | type)"' <<< "${reply#* }" 2>&1)"
-	expect_eq "$what: nothing consumed" "$before" "$after"
-}
-
-status_json='{"source_KME_ID":"1","target_KME_ID":"2","master_SAE_ID":"sa","slave_SAE_ID":"sb","key_size":256,"stored_key_count":STORED,"max_key_count":10000,"max_key_per_request":64,"max_key_size":256,"min_key_size":256,"max_SAE_ID_count":0}'
+status_json='{"source_KME_ID":"1","target_KME_ID":"2","master_SAE_ID":"sa","slave_SAE_ID":"sb","key_size":256,"stored_key_count":STORED,"max_key_count":10000,"max_key_per_request":64,"max_key_size":256,"min_key_size":256,"max_SAE_ID_count":15}'
 
 # ---- Status
 # With KSA synchronisation a request also takes the SYNC frame's MAC key.
@@ -212,42 +129,42 @@ expect_eq "dec_keys GET at beta: the key alpha got, byte for byte" \
 	"200 $(jq -c '[.[0]]' <<< "$get_keys")" "${reply%% *} $(jq -c .keys <<< "${reply#* }")"
 want=$(jq -nc --argjson g "$get_keys" --argjson p "$post_keys" '[$g[1]] + $p')
 ids=$(jq -c '{key_IDs: [.[] | {key_ID}]}' <<< "$want")
-refused "dec_keys POST: a key ID repeated" 400 "bad request" \
+e14_refused "dec_keys POST: a key ID repeated" 400 "bad request" \
 	beta app-b POST /api/v1/keys/sa/dec_keys \
 	"$(jq -c '.key_IDs += [.key_IDs[0]]' <<< "$ids")"
 reply=$(e14 beta app-b POST /api/v1/keys/sa/dec_keys "$ids")
 expect_eq "dec_keys POST at beta: 4 keys, the same bytes, in the order asked" \
 	"200 $want" "${reply%% *} $(jq -c .keys <<< "${reply#* }")"
 
-refused "dec_keys GET: a key is fetched once" 400 \
+e14_refused "dec_keys GET: a key is fetched once" 400 \
 	"key ID not found: unknown or already fetched" \
 	beta app-b GET "/api/v1/keys/sa/dec_keys?key_ID=$id0"
-refused "dec_keys POST: all or nothing, one ID already fetched" 400 \
+e14_refused "dec_keys POST: all or nothing, one ID already fetched" 400 \
 	"key ID not found: unknown or already fetched" \
 	beta app-b POST /api/v1/keys/sa/dec_keys \
 	"{\"key_IDs\":[{\"key_ID\":\"$(jq -r '.[0].key_ID' <<< "$one_key")\"},{\"key_ID\":\"$id0\"}]}"
-refused "dec_keys: unknown key ID" 400 "key ID not found: unknown or already fetched" \
+e14_refused "dec_keys: unknown key ID" 400 "key ID not found: unknown or already fetched" \
 	beta app-b GET /api/v1/keys/sa/dec_keys?key_ID=00000000-0000-8000-8000-000000000000
-refused "dec_keys: key_ID not a UUID" 400 "key_ID must be a UUID" \
+e14_refused "dec_keys: key_ID not a UUID" 400 "key_ID must be a UUID" \
 	beta app-b GET /api/v1/keys/sa/dec_keys?key_ID=nope
 reply=$(e14 beta app-b GET "/api/v1/keys/sa/dec_keys?key_ID=$(jq -r '.[0].key_ID' <<< "$one_key")")
 expect_eq "the refused POST left the other key: fetched now" \
 	"200 $one_key" "${reply%% *} $(jq -c .keys <<< "${reply#* }")"
 
 # ---- Who may ask
-refused "unknown slave SAE, status" 400 "unknown SAE ID" \
+e14_refused "unknown slave SAE, status" 400 "unknown SAE ID" \
 	alpha app-a GET /api/v1/keys/nobody/status
-refused "unknown slave SAE, enc_keys" 400 "unknown SAE ID" \
+e14_refused "unknown slave SAE, enc_keys" 400 "unknown SAE ID" \
 	alpha app-a GET /api/v1/keys/nobody/enc_keys
-refused "unknown master SAE, dec_keys" 400 "unknown SAE ID" \
+e14_refused "unknown master SAE, dec_keys" 400 "unknown SAE ID" \
 	beta app-b GET "/api/v1/keys/nobody/dec_keys?key_ID=$id0"
-refused "certificate of the CA, CN in no [sae]" 401 "client certificate not accepted" \
+e14_refused "certificate of the CA, CN in no [sae]" 401 "client certificate not accepted" \
 	alpha app-x GET /api/v1/keys/sb/enc_keys
-refused "SAE registered to another uid than kmd's" 401 \
+e14_refused "SAE registered to another uid than kmd's" 401 \
 	"the SAE is not registered to this KME" alpha app-c GET /api/v1/keys/sb/enc_keys
-refused "status for an SAE of another uid" 401 \
+e14_refused "status for an SAE of another uid" 401 \
 	"the SAE is not registered to this KME" alpha app-c GET /api/v1/keys/sb/status
-refused "app-b's certificate at alpha: no [sae] there" 401 "client certificate not accepted" \
+e14_refused "app-b's certificate at alpha: no [sae] there" 401 "client certificate not accepted" \
 	alpha app-b GET /api/v1/keys/sa/dec_keys?key_ID=$id0
 before=$(pools)
 reply=$(e14 alpha app-rogue GET /api/v1/keys/sb/enc_keys)
@@ -259,33 +176,33 @@ expect_eq "no client certificate: TLS refused" "000" "${reply:-000}"
 expect_eq "refused handshakes took nothing" "$before" "$(pools)"
 
 # ---- Bad requests
-refused "size not a multiple of 8" 400 "size must be a multiple of 8" \
+e14_refused "size not a multiple of 8" 400 "size must be a multiple of 8" \
 	alpha app-a GET '/api/v1/keys/sb/enc_keys?number=1&size=100'
-refused "size not the link's unit" 400 "bad request" \
+e14_refused "size not the link's unit" 400 "bad request" \
 	alpha app-a POST /api/v1/keys/sb/enc_keys '{"number":1,"size":512}'
-refused "too many keys (max_key_per_request 64)" 400 \
+e14_refused "too many keys (max_key_per_request 64)" 400 \
 	"number must be an integer from 1 to max_key_per_request" \
 	alpha app-a GET /api/v1/keys/sb/enc_keys?number=65
-refused "number 0" 400 "number must be an integer from 1 to max_key_per_request" \
+e14_refused "number 0" 400 "number must be an integer from 1 to max_key_per_request" \
 	alpha app-a POST /api/v1/keys/sb/enc_keys '{"number":0}'
-refused "additional slave SAEs (max_SAE_ID_count 0)" 400 \
-	"additional_slave_SAE_IDs not supported (max_SAE_ID_count is 0)" \
-	alpha app-a POST /api/v1/keys/sb/enc_keys '{"number":1,"additional_slave_SAE_IDs":["sc"]}'
-refused "malformed JSON" 400 "malformed JSON request" \
+e14_refused "the master as an additional slave SAE" 400 \
+	"the master SAE cannot be one of its slave SAEs" \
+	alpha app-a POST /api/v1/keys/sb/enc_keys '{"number":1,"additional_slave_SAE_IDs":["sa"]}'
+e14_refused "malformed JSON" 400 "malformed JSON request" \
 	alpha app-a POST /api/v1/keys/sb/enc_keys '{"number":'
-refused "not an API path" 404 "not an ETSI GS QKD 014 resource" \
+e14_refused "not an API path" 404 "not an ETSI GS QKD 014 resource" \
 	alpha app-a GET /api/v1/keys/sb/keys
-refused "method other than GET or POST" 405 "method not allowed: GET or POST" \
+e14_refused "method other than GET or POST" 405 "method not allowed: GET or POST" \
 	alpha app-a DELETE /api/v1/keys/sb/enc_keys
 
 # ---- Insufficient keys
 available=$(lstat alpha enc-available)
-refused "more keys than the pool holds ($available)" 503 "not enough keys available" \
+e14_refused "more keys than the pool holds ($available)" 503 "not enough keys available" \
 	alpha app-a GET "/api/v1/keys/sb/enc_keys?number=$available"
 reply=$(e14 alpha app-a GET "/api/v1/keys/sb/enc_keys?number=$((available - 1))")
 expect_eq "exactly what status promised" "200 $((available - 1))" \
 	"${reply%% *} $(jq '.keys | length' <<< "${reply#* }")"
-refused "an empty pool" 503 "not enough keys available" \
+e14_refused "an empty pool" 503 "not enough keys available" \
 	alpha app-a GET /api/v1/keys/sb/enc_keys
 
 # ---- Keep-alive: two requests, one connection
@@ -299,6 +216,6 @@ expect_eq "no key bytes in the logs" "" \
 	"$(grep -hoF -e "$(jq -r '.[0].key' <<< "$get_keys")" -e "$(jq -r '.[0].key' <<< "$post_keys")" \
 		"$work"/*.log || true)"
 
-kmd_stop alpha
+e14_kmd_stop alpha
 expect_eq "alpha's kmd stopped on TERM, 014 counters logged" "1 1" \
 	"$(grep -c 'event=stats api=etsi014' "$work/alpha.log") $(grep -c 'event=stopped' "$work/alpha.log")"

@@ -65,6 +65,12 @@
 #define E14_TIMEOUT_S		120		/* idle keep-alive connections */
 #define E14_JOBS_MAX		64		/* queued key requests; 503 beyond */
 #define E14_DEFAULT_KEY_BITS	256		/* relayed keys: the module's default */
+/* additional_slave_SAE_IDs: the module relays to this many slaves and the
+ * first one at once (KEY_GET_MULTICAST); status reports it as
+ * max_SAE_ID_count. */
+#define E14_MORE_SLAVES_MAX	(QKDN_MULTICAST_SAES_MAX - 1)
+_Static_assert(E14_MORE_SLAVES_MAX == 15 && QKDN_RELAY_KEYS_MAX == 64,
+	       "the error messages below name these limits");
 
 enum e14_op { E14_STATUS, E14_ENC_KEYS, E14_DEC_KEYS };
 
@@ -78,6 +84,8 @@ struct e14_job {
 	uint32_t number, size_bits;	/* enc_keys; size 0: the unit */
 	uint8_t (*ids)[QKDN_KEY_ID_LEN];	/* dec_keys */
 	uint32_t n_ids;
+	char more[E14_MORE_SLAVES_MAX][QKDN_ID_MAXLEN];	/* additional slaves */
+	uint32_t n_more;
 	/* Filled by the worker. */
 	int err;
 	char extack[256];
@@ -171,13 +179,14 @@ static void send_error(struct kmd_e14 *e14, struct evhttp_request *req, const ch
 /* What a refused KEY_GET, KEY_GET_ID or status lookup means to the SAE.
  * 400: the request is wrong; 401: the caller may not ask; 503: try later
  * (keys insufficient, the peer's node unreachable). */
-static int errno_to_http(int err, const char **message)
+static int errno_to_http(int err, bool multicast, const char **message)
 {
 	switch (err) {
 	case ENOENT:
 		*message = "unknown SAE ID";
 		return 400;
 	case EINVAL:
+	case ERANGE:
 		*message = "bad request";
 		return 400;
 	case ENOKEY:
@@ -196,7 +205,9 @@ static int errno_to_http(int err, const char **message)
 		*message = "no link or route to the slave SAE's node";
 		return 503;
 	case ETIMEDOUT:
-		*message = "the peer KME did not confirm the keys in time";
+		*message = multicast ?
+			"a slave SAE's KME did not acknowledge the keys in time; none were delivered" :
+			"the peer KME did not confirm the keys in time";
 		return 503;
 	case EKEYREJECTED:
 		*message = "the peer KME holds different keys; they were discarded";
@@ -214,7 +225,7 @@ static void send_errno(struct kmd_e14 *e14, struct evhttp_request *req, const ch
 		       int err, const char *extack)
 {
 	const char *message;
-	int code = errno_to_http(err, &message);
+	int code = errno_to_http(err, false, &message);
 
 	send_error(e14, req, sae, code, message, err, extack);
 }
@@ -327,7 +338,8 @@ static void run_job(struct kmd_e14 *e14, struct e14_job *job)
 		job->err = ESHUTDOWN;
 		return;
 	}
-	msg = qkdn_nl_msg_new(job->op == E14_ENC_KEYS ? QKDN_CMD_KEY_GET : QKDN_CMD_KEY_GET_ID, 0);
+	msg = qkdn_nl_msg_new(job->op == E14_DEC_KEYS ? QKDN_CMD_KEY_GET_ID :
+			      job->n_more ? QKDN_CMD_KEY_GET_MULTICAST : QKDN_CMD_KEY_GET, 0);
 	if (!msg) {
 		job->err = ENOMEM;
 		return;
@@ -338,6 +350,13 @@ static void run_job(struct kmd_e14 *e14, struct e14_job *job)
 		qkdn_nl_put_u32(msg, QKDN_A_KEY_AMOUNT, job->number);
 		if (job->size_bits)
 			qkdn_nl_put_u32(msg, QKDN_A_KEY_SIZE, job->size_bits);
+		if (job->n_more) {
+			struct nlattr *more = qkdn_nl_nest_start(msg, QKDN_A_PEER_SAE_IDS);
+
+			for (uint32_t i = 0; i < job->n_more; i++)
+				qkdn_nl_put_str(msg, QKDN_A_PEER_SAE_ID, job->more[i]);
+			qkdn_nl_nest_end(msg, more);
+		}
 	} else {
 		struct nlattr *keys = qkdn_nl_nest_start(msg, QKDN_A_KEYS);
 
@@ -406,7 +425,10 @@ static void job_done(struct kmd_e14 *e14, struct e14_job *job)
 
 	job_unlink(e14, job);
 	if (job->err) {
-		send_errno(e14, job->req, job->sae, job->err, job->extack);
+		const char *message;
+		int code = errno_to_http(job->err, job->n_more > 0, &message);
+
+		send_error(e14, job->req, job->sae, code, message, job->err, job->extack);
 		job_free(job);
 		return;
 	}
@@ -460,6 +482,42 @@ static void submit(struct kmd_e14 *e14, struct e14_job *job)
 
 /* Request parsing */
 
+/* additional_slave_SAE_IDs: SAE IDs, none named twice (the slave SAE
+ * included), none the master's; the module checks that each is known. */
+static int parse_more_slaves(struct e14_job *job, json_t *slaves, const char **message)
+{
+	json_t *entry;
+	size_t i;
+
+	if (!json_is_array(slaves))
+		goto bad;
+	if (json_array_size(slaves) > E14_MORE_SLAVES_MAX) {
+		*message = "too many additional_slave_SAE_IDs (max_SAE_ID_count is 15)";
+		return -EINVAL;
+	}
+	json_array_foreach(slaves, i, entry) {
+		const char *id = json_string_value(entry);
+
+		if (!id || strlen(id) != json_string_length(entry) || !valid_sae_id(id))
+			goto bad;
+		if (!strcmp(id, job->sae)) {
+			*message = "the master SAE cannot be one of its slave SAEs";
+			return -EINVAL;
+		}
+		for (uint32_t j = 0; j <= job->n_more; j++) {
+			if (!strcmp(id, j < job->n_more ? job->more[j] : job->peer)) {
+				*message = "a slave SAE is named twice";
+				return -EINVAL;
+			}
+		}
+		snprintf(job->more[job->n_more++], QKDN_ID_MAXLEN, "%s", id);
+	}
+	return 0;
+bad:
+	*message = "additional_slave_SAE_IDs must be an array of SAE IDs";
+	return -EINVAL;
+}
+
 /* number and size, from the query (GET) or a Key request (POST). */
 static int parse_key_request(struct kmd_e14 *e14, struct e14_job *job, json_t *body,
 			     const struct evkeyvalq *query, const char **message)
@@ -486,10 +544,8 @@ static int parse_key_request(struct kmd_e14 *e14, struct e14_job *job, json_t *b
 				goto bad_size;
 			job->size_bits = (uint32_t)json_integer_value(size);
 		}
-		if (slaves && (!json_is_array(slaves) || json_array_size(slaves))) {
-			*message = "additional_slave_SAE_IDs not supported (max_SAE_ID_count is 0)";
+		if (slaves && parse_more_slaves(job, slaves, message) < 0)
 			return -EINVAL;
-		}
 		if (mandatory && !(json_is_array(mandatory) && json_array_size(mandatory) == 0) &&
 		    !(json_is_object(mandatory) && json_object_size(mandatory) == 0)) {
 			*message = "extension_mandatory not supported";
@@ -503,12 +559,16 @@ static int parse_key_request(struct kmd_e14 *e14, struct e14_job *job, json_t *b
 		if (s && qkdn_parse_u32(s, 1, QKDN_KEY_UNIT_MAX * 8, &job->size_bits) < 0)
 			goto bad_size;
 		if (evhttp_find_header(query, "additional_slave_SAE_IDs")) {
-			*message = "additional_slave_SAE_IDs not supported (max_SAE_ID_count is 0)";
+			*message = "additional_slave_SAE_IDs only in a POST Key request";
 			return -EINVAL;
 		}
 	}
 	if (job->size_bits % 8) {
 		*message = "size must be a multiple of 8";
+		return -EINVAL;
+	}
+	if (job->n_more && job->number > QKDN_RELAY_KEYS_MAX) {
+		*message = "number must be at most 64 with additional_slave_SAE_IDs";
 		return -EINVAL;
 	}
 	return 0;
@@ -736,7 +796,7 @@ static void handle_status(struct kmd_e14 *e14, struct evhttp_request *req, const
 			"max_key_count", (json_int_t)max_count,
 			"max_key_per_request", (int)e14->conf->max_keys_per_request,
 			"max_key_size", (int)key_bits, "min_key_size", (int)key_bits,
-			"max_SAE_ID_count", 0);
+			"max_SAE_ID_count", E14_MORE_SLAVES_MAX);
 	e14->stats.ok++;
 	log_request(req, master, 200, NULL, 0);
 	send_json(req, 200, obj);

@@ -859,3 +859,366 @@ const struct qkdn_kmd_sae_conf *qkdn_kmd_config_sae_by_cn(const struct qkdn_kmd_
 			return &cfg->saes[i];
 	return NULL;
 }
+
+/* qkdn-secd -------------------------------------------------------------- */
+
+int qkdn_parse_prefix(const char *s, struct qkdn_secd_prefix *out)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t hlen = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned int max;
+
+	memset(out, 0, sizeof(*out));
+	if (hlen == 0 || hlen >= sizeof(host) || strlen(s) >= sizeof(out->str))
+		return -EINVAL;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, out->addr) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, out->addr) == 1)
+		out->family = AF_INET6;
+	else
+		return -EINVAL;
+	max = out->family == AF_INET ? 32 : 128;
+	out->len = (uint8_t)max;
+	if (slash && qkdn_parse_u8(slash + 1, 0, (uint8_t)max, &out->len) < 0)
+		return -EINVAL;
+	/* Host bits must be clear: 10.0.0.1/24 is a typo for 10.0.0.0/24 or
+	 * for the address alone. */
+	for (unsigned int bit = out->len; bit < max; bit++)
+		if (out->addr[bit / 8] & (0x80 >> (bit % 8)))
+			return -EINVAL;
+	snprintf(out->str, sizeof(out->str), "%s", s);
+	return 0;
+}
+
+enum secd_section { SECD_SEC_NONE, SECD_SEC_SECD, SECD_SEC_IPSEC, SECD_SEC_MACSEC };
+enum {
+	K_SECD_SAE, K_SECD_PEER_SAE, K_SECD_CERT, K_SECD_KEY, K_SECD_CA, K_SECD_PEER,
+	K_SECD_LISTEN, K_SECD_REKEY_S, K_SECD_REKEY_BYTES, K_SECD_GRACE,
+};
+enum { K_IPSEC_LOCAL, K_IPSEC_REMOTE, K_IPSEC_LSUB, K_IPSEC_RSUB, K_IPSEC_REQID };
+enum { K_MACSEC_LINK, K_MACSEC_DEVICE, K_MACSEC_CIPHER };
+
+static const struct key_def secd_keys[] = {
+	[K_SECD_SAE] = { "sae", true },
+	[K_SECD_PEER_SAE] = { "peer-sae", true },
+	[K_SECD_CERT] = { "cert", true },
+	[K_SECD_KEY] = { "key", true },
+	[K_SECD_CA] = { "ca", true },
+	[K_SECD_PEER] = { "peer", false },
+	[K_SECD_LISTEN] = { "listen", false },
+	[K_SECD_REKEY_S] = { "rekey-seconds", false },
+	[K_SECD_REKEY_BYTES] = { "rekey-bytes", false },
+	[K_SECD_GRACE] = { "grace-ms", false },
+};
+
+static const struct key_def secd_ipsec_keys[] = {
+	[K_IPSEC_LOCAL] = { "local", true },
+	[K_IPSEC_REMOTE] = { "remote", true },
+	[K_IPSEC_LSUB] = { "local-subnet", true },
+	[K_IPSEC_RSUB] = { "remote-subnet", true },
+	[K_IPSEC_REQID] = { "reqid", false },
+};
+
+static const struct key_def secd_macsec_keys[] = {
+	[K_MACSEC_LINK] = { "link", true },
+	[K_MACSEC_DEVICE] = { "device", false },
+	[K_MACSEC_CIPHER] = { "cipher", false },
+};
+
+static const char *const secd_section_names[] = { "", "secd", "ipsec", "macsec" };
+
+struct secd_reader {
+	struct qkdn_secd_config *cfg;
+	const char *dir;
+	enum secd_section kind;
+	unsigned int section_line, seen;
+	unsigned int lines[4];		/* where each section was, 0: not yet */
+};
+
+static const struct key_def *secd_section_keys(enum secd_section kind, size_t *n)
+{
+	switch (kind) {
+	case SECD_SEC_SECD:
+		*n = QKDN_ARRAY_SIZE(secd_keys);
+		return secd_keys;
+	case SECD_SEC_IPSEC:
+		*n = QKDN_ARRAY_SIZE(secd_ipsec_keys);
+		return secd_ipsec_keys;
+	case SECD_SEC_MACSEC:
+		*n = QKDN_ARRAY_SIZE(secd_macsec_keys);
+		return secd_macsec_keys;
+	default:
+		*n = 0;
+		return NULL;
+	}
+}
+
+static int secd_finish_section(struct secd_reader *r, char *err, size_t err_len)
+{
+	size_t n;
+	const struct key_def *keys = secd_section_keys(r->kind, &n);
+
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].required && !(r->seen & (1U << i)))
+			return fail(err, err_len, "[%s] section of line %u lacks \"%s\"",
+				    secd_section_names[r->kind], r->section_line, keys[i].name);
+	return 0;
+}
+
+static int secd_prefix(const char *key, const char *value, bool address_only,
+		       struct qkdn_secd_prefix *out, char *err, size_t err_len)
+{
+	if (qkdn_parse_prefix(value, out) < 0 ||
+	    (address_only && strchr(value, '/')))
+		return fail(err, err_len, "%s = %s: not %s", key, value,
+			    address_only ? "a numeric IPv4 or IPv6 address"
+					 : "ADDRESS/PREFIX with the host bits clear");
+	return 0;
+}
+
+static int secd_secd_key(struct secd_reader *r, int k, const char *key, const char *value,
+			 char *err, size_t err_len)
+{
+	struct qkdn_secd_config *c = r->cfg;
+	int ret;
+
+	switch (k) {
+	case K_SECD_SAE:
+		return parse_text(key, value, c->sae, sizeof(c->sae), false, err, err_len);
+	case K_SECD_PEER_SAE:
+		return parse_text(key, value, c->peer_sae, sizeof(c->peer_sae), false, err,
+				  err_len);
+	case K_SECD_CERT:
+		return parse_path(key, value, r->dir, &c->cert, err, err_len);
+	case K_SECD_KEY:
+		return parse_path(key, value, r->dir, &c->key, err, err_len);
+	case K_SECD_CA:
+		return parse_path(key, value, r->dir, &c->ca, err, err_len);
+	case K_SECD_PEER:
+		return parse_addr(key, value, c->peer_str, &c->peer, &c->peer_len, err, err_len);
+	case K_SECD_LISTEN:
+		return parse_addr(key, value, c->listen_str, &c->listen, &c->listen_len, err,
+				  err_len);
+	case K_SECD_REKEY_S:
+		return parse_range(key, value, 1, 86400, &c->rekey_seconds, err, err_len);
+	case K_SECD_REKEY_BYTES:
+		ret = qkdn_parse_u64(value, 0, UINT64_MAX, &c->rekey_bytes);
+		return ret ? fail(err, err_len, "%s = %s: not a decimal number", key, value) : 0;
+	case K_SECD_GRACE:
+		return parse_range(key, value, 10, 60000, &c->grace_ms, err, err_len);
+	}
+	return -EINVAL;
+}
+
+static int secd_ipsec_key(struct secd_reader *r, int k, const char *key, const char *value,
+			  char *err, size_t err_len)
+{
+	struct qkdn_secd_config *c = r->cfg;
+
+	switch (k) {
+	case K_IPSEC_LOCAL:
+		return secd_prefix(key, value, true, &c->ipsec.local, err, err_len);
+	case K_IPSEC_REMOTE:
+		return secd_prefix(key, value, true, &c->ipsec.remote, err, err_len);
+	case K_IPSEC_LSUB:
+		return secd_prefix(key, value, false, &c->ipsec.local_subnet, err, err_len);
+	case K_IPSEC_RSUB:
+		return secd_prefix(key, value, false, &c->ipsec.remote_subnet, err, err_len);
+	case K_IPSEC_REQID:
+		return parse_range(key, value, 1, UINT32_MAX, &c->ipsec.reqid, err, err_len);
+	}
+	return -EINVAL;
+}
+
+static int secd_ifname(const char *key, const char *value, char *out, char *err, size_t err_len)
+{
+	size_t n = strlen(value);
+
+	if (n == 0 || n >= QKDN_SECD_IFNAMSIZ || strpbrk(value, " \t/:") ||
+	    strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
+		return fail(err, err_len, "%s = %s: not a network device name (1..15 characters, no '/', ':' or blanks)",
+			    key, value);
+	snprintf(out, QKDN_SECD_IFNAMSIZ, "%s", value);
+	return 0;
+}
+
+static int secd_macsec_key(struct secd_reader *r, int k, const char *key, const char *value,
+			   char *err, size_t err_len)
+{
+	struct qkdn_secd_config *c = r->cfg;
+
+	switch (k) {
+	case K_MACSEC_LINK:
+		return secd_ifname(key, value, c->macsec.link, err, err_len);
+	case K_MACSEC_DEVICE:
+		return secd_ifname(key, value, c->macsec.device, err, err_len);
+	case K_MACSEC_CIPHER:
+		if (strcmp(value, "gcm-aes-128") == 0)
+			c->macsec.key_bits = 128;
+		else if (strcmp(value, "gcm-aes-256") == 0)
+			c->macsec.key_bits = 256;
+		else
+			return fail(err, err_len, "%s = %s: want gcm-aes-128 or gcm-aes-256",
+				    key, value);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int secd_ini_cb(const char *section, const char *key, const char *value,
+		       unsigned int line, void *data, char *err, size_t err_len)
+{
+	struct secd_reader *r = data;
+	const struct key_def *keys;
+	size_t n;
+	int k = -1, ret;
+
+	if (!key) {
+		enum secd_section kind = SECD_SEC_NONE;
+
+		ret = secd_finish_section(r, err, err_len);
+		if (ret)
+			return ret;
+		for (int i = SECD_SEC_SECD; i <= SECD_SEC_MACSEC; i++)
+			if (strcmp(section, secd_section_names[i]) == 0)
+				kind = (enum secd_section)i;
+		if (kind == SECD_SEC_NONE)
+			return fail(err, err_len,
+				    "unknown section [%s] (known: [secd], [ipsec], [macsec])",
+				    section);
+		if (r->lines[kind])
+			return fail(err, err_len, "second [%s] section (first at line %u)",
+				    section, r->lines[kind]);
+		if (kind != SECD_SEC_SECD && r->cfg->kind != QKDN_SECD_NONE)
+			return fail(err, err_len,
+				    "[%s] and [%s]: one daemon runs either IPsec or MACsec",
+				    secd_section_names[r->cfg->kind == QKDN_SECD_IPSEC ?
+						       SECD_SEC_IPSEC : SECD_SEC_MACSEC], section);
+		if (kind == SECD_SEC_IPSEC)
+			r->cfg->kind = QKDN_SECD_IPSEC;
+		else if (kind == SECD_SEC_MACSEC)
+			r->cfg->kind = QKDN_SECD_MACSEC;
+		r->lines[kind] = line;
+		r->kind = kind;
+		r->section_line = line;
+		r->seen = 0;
+		return 0;
+	}
+	keys = secd_section_keys(r->kind, &n);
+	if (!keys)
+		return fail(err, err_len, "\"%s\" outside a section", key);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i].name, key) == 0)
+			k = (int)i;
+	if (k < 0)
+		return fail(err, err_len, "unknown key \"%s\" in [%s]", key,
+			    secd_section_names[r->kind]);
+	if (r->seen & (1U << k))
+		return fail(err, err_len, "\"%s\" given twice in this [%s] section", key,
+			    secd_section_names[r->kind]);
+	r->seen |= 1U << k;
+	switch (r->kind) {
+	case SECD_SEC_SECD:
+		return secd_secd_key(r, k, key, value, err, err_len);
+	case SECD_SEC_IPSEC:
+		return secd_ipsec_key(r, k, key, value, err, err_len);
+	case SECD_SEC_MACSEC:
+		return secd_macsec_key(r, k, key, value, err, err_len);
+	default:
+		return -EINVAL;
+	}
+}
+
+static int secd_cross_check(const struct qkdn_secd_config *c, const struct secd_reader *r,
+			    const char *name, char *err, size_t err_len)
+{
+	unsigned int at = r->lines[SECD_SEC_SECD];
+
+	if (!at)
+		return fail(err, err_len, "%s: no [secd] section", name);
+	if (c->kind == QKDN_SECD_NONE)
+		return fail(err, err_len, "%s: no [ipsec] or [macsec] section", name);
+	if (!!c->peer_len == !!c->listen_len)
+		return fail(err, err_len,
+			    "%s:%u: [secd] needs exactly one of peer (this end dials: initiator) and listen (responder)",
+			    name, at);
+	if (strcmp(c->sae, c->peer_sae) == 0)
+		return fail(err, err_len, "%s:%u: [secd] peer-sae is this gateway's own sae", name,
+			    at);
+	if ((uint64_t)c->grace_ms >= (uint64_t)c->rekey_seconds * 1000)
+		return fail(err, err_len,
+			    "%s:%u: [secd] grace-ms %u must be less than rekey-seconds (%u s)", name,
+			    at, c->grace_ms, c->rekey_seconds);
+	if (c->kind == QKDN_SECD_IPSEC) {
+		at = r->lines[SECD_SEC_IPSEC];
+		if (c->ipsec.local.family != c->ipsec.remote.family ||
+		    c->ipsec.local_subnet.family != c->ipsec.remote_subnet.family)
+			return fail(err, err_len,
+				    "%s:%u: [ipsec] local and remote (and the two subnets) must be of one address family",
+				    name, at);
+		if (memcmp(c->ipsec.local.addr, c->ipsec.remote.addr, 16) == 0)
+			return fail(err, err_len, "%s:%u: [ipsec] local and remote are the same address",
+				    name, at);
+	} else {
+		if (c->rekey_bytes)
+			return fail(err, err_len, "%s:%u: [secd] rekey-bytes applies to [ipsec] only",
+				    name, r->lines[SECD_SEC_SECD]);
+		if (strcmp(c->macsec.link, c->macsec.device) == 0)
+			return fail(err, err_len, "%s:%u: [macsec] device and link are the same",
+				    name, r->lines[SECD_SEC_MACSEC]);
+	}
+	return 0;
+}
+
+int qkdn_secd_config_read(struct qkdn_secd_config *cfg, FILE *f, const char *name,
+			  const char *dir, char *err, size_t err_len)
+{
+	struct secd_reader r = { .cfg = cfg, .dir = dir };
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->rekey_seconds = 3600;
+	cfg->grace_ms = 1000;
+	cfg->ipsec.reqid = QKDN_SECD_REQID;
+	snprintf(cfg->macsec.device, sizeof(cfg->macsec.device), "macsec0");
+	cfg->macsec.key_bits = 256;
+	ret = qkdn_ini_read(f, name, secd_ini_cb, &r, err, err_len);
+	if (!ret) {
+		char msg[QKDN_CONFIG_ERR_LEN];
+
+		ret = secd_finish_section(&r, msg, sizeof(msg));
+		if (ret)
+			snprintf(err, err_len, "%s: %s", name, msg);
+	}
+	if (!ret)
+		ret = secd_cross_check(cfg, &r, name, err, err_len);
+	if (ret)
+		qkdn_secd_config_free(cfg);
+	return ret;
+}
+
+static int secd_config_read(void *cfg, FILE *f, const char *name, const char *dir,
+			    char *err, size_t err_len)
+{
+	return qkdn_secd_config_read(cfg, f, name, dir, err, err_len);
+}
+
+int qkdn_secd_config_load(struct qkdn_secd_config *cfg, const char *path,
+			  char *err, size_t err_len)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	return qkdn_config_read_path(path, secd_config_read, cfg, err, err_len);
+}
+
+void qkdn_secd_config_free(struct qkdn_secd_config *cfg)
+{
+	free(cfg->cert);
+	free(cfg->key);
+	free(cfg->ca);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* qkdn-secd end */

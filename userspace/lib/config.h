@@ -227,4 +227,88 @@ const struct qkdn_kmd_peer_conf *qkdn_kmd_config_peer(const struct qkdn_kmd_conf
 const struct qkdn_kmd_sae_conf *qkdn_kmd_config_sae_by_cn(const struct qkdn_kmd_config *cfg,
 							  const char *cn);
 
+/* qkdn-secd ---------------------------------------------------------------
+ *
+ * qkdn-secd (/etc/qkdn/secd.conf): IPsec or MACsec keyed from QKD keys,
+ * between two security gateways (Documentation/ipsec-macsec.rst).
+ *
+ *   [secd]                 exactly once
+ *   sae = gw-a             this gateway's SAE ID (`qkdn app add`), required
+ *   peer-sae = gw-d        the other gateway's SAE ID, required; its TLS
+ *                          certificate must have this subject CN
+ *   cert, key, ca          this gateway's certificate (subject CN = sae),
+ *                          its key (mode 0600 or stricter), the CA of both,
+ *                          required
+ *   peer = ADDR:PORT       initiator: where the peer's daemon listens
+ *   listen = ADDR:PORT     responder: where this one listens
+ *                          (exactly one of peer and listen)
+ *   rekey-seconds = 3600   new keys every N s, 1..86400
+ *   rekey-bytes = 0        also after N bytes on an SA (IPsec), 0: off
+ *   grace-ms = 1000        old SAs live this long after the switch,
+ *                          10..60000, less than rekey-seconds
+ *
+ *   [ipsec]                exactly one of [ipsec] and [macsec]
+ *   local = 10.0.12.1      this gateway's tunnel address, required
+ *   remote = 10.0.34.4     the peer gateway's, required, same family
+ *   local-subnet = 192.168.1.0/24   what this gateway protects, required
+ *   remote-subnet = 192.168.4.0/24  what the peer protects, required
+ *   reqid = 29035          xfrm reqid that marks the daemon's states and
+ *                          policies, 1..2^32-1, default QKDN_SECD_REQID
+ *
+ *   [macsec]
+ *   link = eth1            the parent device, required
+ *   device = macsec0       the MACsec device: used if it exists, else
+ *                          created on link (and deleted on exit);
+ *                          default "macsec0"
+ *   cipher = gcm-aes-256   or gcm-aes-128 (default gcm-aes-256); an
+ *                          existing device must have this cipher
+ */
+#define QKDN_SECD_REQID 29035	/* "qk" */
+#define QKDN_SECD_IFNAMSIZ 16
+
+enum qkdn_secd_kind {
+	QKDN_SECD_NONE,
+	QKDN_SECD_IPSEC,	/* = QKDN_W_SA_IPSEC */
+	QKDN_SECD_MACSEC,	/* = QKDN_W_SA_MACSEC */
+};
+
+struct qkdn_secd_prefix {
+	int family;		/* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	uint8_t len;		/* prefix length; 32 or 128 for an address */
+	char str[64];
+};
+
+struct qkdn_secd_config {
+	char sae[QKDN_ID_MAXLEN], peer_sae[QKDN_ID_MAXLEN];
+	char *cert, *key, *ca;		/* resolved paths */
+	char peer_str[QKDN_ADDR_STRLEN], listen_str[QKDN_ADDR_STRLEN];
+	struct sockaddr_storage peer, listen;
+	socklen_t peer_len, listen_len;	/* exactly one is not 0 */
+	uint32_t rekey_seconds;
+	uint64_t rekey_bytes;
+	uint32_t grace_ms;
+	enum qkdn_secd_kind kind;
+	struct {
+		struct qkdn_secd_prefix local, remote, local_subnet, remote_subnet;
+		uint32_t reqid;
+	} ipsec;
+	struct {
+		char link[QKDN_SECD_IFNAMSIZ], device[QKDN_SECD_IFNAMSIZ];
+		unsigned int key_bits;	/* 128 or 256 */
+	} macsec;
+};
+
+/* Reads and checks a secd config; "FILE:LINE: ..." on failure, *cfg then
+ * empty. */
+int qkdn_secd_config_load(struct qkdn_secd_config *cfg, const char *path,
+			  char *err, size_t err_len);
+int qkdn_secd_config_read(struct qkdn_secd_config *cfg, FILE *f, const char *name,
+			  const char *dir, char *err, size_t err_len);
+void qkdn_secd_config_free(struct qkdn_secd_config *cfg);
+/* "A.B.C.D[/N]" or "IPV6[/N]"; without /N the full length. 0 or -EINVAL. */
+int qkdn_parse_prefix(const char *s, struct qkdn_secd_prefix *out);
+
+/* qkdn-secd end */
+
 #endif

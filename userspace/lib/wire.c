@@ -41,6 +41,10 @@ static const char *const cmd_names[] = {
 	[QKDN_W_CMD_CK_ROUTE] = "CK_ROUTE",
 	[QKDN_W_CMD_CK_ROUTE_PUSH] = "CK_ROUTE_PUSH",
 	[QKDN_W_CMD_CK_CRL] = "CK_CRL",
+	/* qkdn-secd */
+	[QKDN_W_CMD_SA_PROPOSE] = "SA_PROPOSE",
+	[QKDN_W_CMD_SA_INSTALLED] = "SA_INSTALLED",
+	[QKDN_W_CMD_SA_DELETE] = "SA_DELETE",
 	/* qkdn-mgrd */
 	[QKDN_W_CMD_M_AUTH] = "M_AUTH",
 	[QKDN_W_CMD_M_ALARM] = "M_ALARM",
@@ -100,6 +104,15 @@ static const char *const attr_names[] = {
 	[QKDN_W_PATH] = "PATH",
 	[QKDN_W_PROTECTION_PATH] = "PROTECTION_PATH",
 	[QKDN_W_CRL] = "CRL",
+	/* qkdn-secd */
+	[QKDN_W_SA_KIND] = "SA_KIND",
+	[QKDN_W_SA_GENERATION] = "SA_GENERATION",
+	[QKDN_W_SA_KEY_IDS_FWD] = "SA_KEY_IDS_FWD",
+	[QKDN_W_SA_KEY_IDS_REV] = "SA_KEY_IDS_REV",
+	[QKDN_W_SA_LIFETIME] = "SA_LIFETIME",
+	[QKDN_W_SA_SPI] = "SA_SPI",
+	[QKDN_W_SA_AN] = "SA_AN",
+	[QKDN_W_SA_SCI] = "SA_SCI",
 	/* qkdn-mgrd */
 	[QKDN_W_M_AGENT_KIND] = "M_AGENT_KIND",
 	[QKDN_W_M_EPOCH] = "M_EPOCH",
@@ -349,6 +362,65 @@ const struct qkdn_wire_policy qkdn_wire_ck_policy = {
 	.max_cmd = QKDN_W_CMD_CK_CRL,
 	.extra_sender_id = QKDN_W_CONTROLLER_ID,
 };
+
+/* qkdn-secd: SA policy. Multiples of QKDN_KEY_ID_LEN, and an AN and SCI
+ * for MACsec only, are checked by qkdn-secd. */
+
+#define SA_KEY_IDS { .type = QKDN_WT_BINARY, .required = true, .min_len = QKDN_KEY_ID_LEN, \
+		     .max_len = QKDN_W_SA_KEYS_MAX * QKDN_KEY_ID_LEN }
+#define SA_KIND { .type = QKDN_WT_U8, .required = true, .min_val = 1, \
+		  .max_val = QKDN_W_SA_KIND_MAX }
+#define SA_GEN(req) { .type = QKDN_WT_U32, .required = (req), .min_val = 1, \
+		      .max_val = UINT32_MAX }
+#define SA_SPI { .type = QKDN_WT_U32, .min_val = QKDN_W_SA_SPI_MIN, .max_val = UINT32_MAX }
+
+static const struct qkdn_wire_attr_policy sa_propose_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_SA_KIND] = SA_KIND,
+	[QKDN_W_SA_GENERATION] = SA_GEN(true),
+	[QKDN_W_SA_KEY_IDS_FWD] = SA_KEY_IDS,
+	[QKDN_W_SA_KEY_IDS_REV] = SA_KEY_IDS,
+	[QKDN_W_SA_LIFETIME] = { .type = QKDN_WT_U32, .required = true, .min_val = 1,
+				 .max_val = QKDN_W_TIMER_MAX },
+	[QKDN_W_SA_AN] = { .type = QKDN_WT_U8, .min_val = 0, .max_val = 3 },
+	[QKDN_W_SA_SCI] = { .type = QKDN_WT_U64 },
+};
+
+static const struct qkdn_wire_attr_policy sa_propose_resp[QKDN_W_MAX + 1] = {
+	[QKDN_W_REASON] = { .type = QKDN_WT_STRING, .max_len = QKDN_W_REASON_MAX },
+	[QKDN_W_SA_GENERATION] = SA_GEN(false),
+	[QKDN_W_SA_SPI] = SA_SPI,
+	[QKDN_W_SA_SCI] = { .type = QKDN_WT_U64 },
+};
+
+static const struct qkdn_wire_attr_policy sa_installed_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_SA_KIND] = SA_KIND,
+	[QKDN_W_SA_GENERATION] = SA_GEN(true),
+	[QKDN_W_SA_SPI] = SA_SPI,
+};
+
+static const struct qkdn_wire_attr_policy sa_installed_resp[QKDN_W_MAX + 1] = {
+	[QKDN_W_REASON] = { .type = QKDN_WT_STRING, .max_len = QKDN_W_REASON_MAX },
+	[QKDN_W_SA_GENERATION] = SA_GEN(false),
+};
+
+static const struct qkdn_wire_attr_policy sa_delete_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_SA_KIND] = SA_KIND,
+	[QKDN_W_SA_GENERATION] = SA_GEN(true),
+};
+
+static const struct qkdn_wire_cmd_policy sa_cmds[] = {
+	[QKDN_W_CMD_SA_PROPOSE] = { sa_propose_cmd, sa_propose_resp },
+	[QKDN_W_CMD_SA_INSTALLED] = { sa_installed_cmd, sa_installed_resp },
+	[QKDN_W_CMD_SA_DELETE] = { sa_delete_cmd, plain_resp },
+};
+
+const struct qkdn_wire_policy qkdn_wire_sa_policy = {
+	.name = "sa",
+	.cmds = sa_cmds,
+	.max_cmd = QKDN_W_CMD_SA_DELETE,
+};
+
+/* qkdn-secd end */
 
 /* qkdn-mgrd: management policy (Mk, Mq, Mc). Macros of the Ck policy are
  * reused; the ones below are this block's own. */

@@ -184,6 +184,54 @@
  *
  * QKDN_W_CMD_KEEPALIVE: as on Kx, both ways.
  *
+ * Security gateways (qkdn-secd, Documentation/ipsec-macsec.rst)
+ * -------------------------------------------------------------
+ *
+ * Two qkdn-secd daemons, each an application (SAE) of its own node, set up
+ * IPsec or MACsec security associations keyed from QKD keys. Only key IDs
+ * travel: each end takes the bytes from its own node (the initiator with
+ * KEY_GET, the responder with KEY_GET_ID). TLS certificates name SAEs
+ * (subject CN = SAE ID); QKDN_W_SENDER_ID is the sender's node ID. The
+ * initiator (the end that dials) sends every command; the responder only
+ * answers. A rekey is one generation, numbered by the initiator:
+ *
+ * QKDN_W_CMD_SA_PROPOSE, initiator -> responder: new keys for generation
+ * QKDN_W_SA_GENERATION; the responder fetches them and installs its
+ * inbound SA (it does not send with it yet).
+ *     QKDN_W_SA_KIND: u8, enum qkdn_wire_sa_kind, must be the responder's,
+ *         required
+ *     QKDN_W_SA_GENERATION: u32, 1.., required
+ *     QKDN_W_SA_KEY_IDS_FWD: binary, 1..QKDN_W_SA_KEYS_MAX KMA-key IDs of
+ *         QKDN_KEY_ID_LEN bytes each, concatenated: the key of the
+ *         initiator -> responder direction, required
+ *     QKDN_W_SA_KEY_IDS_REV: the same for responder -> initiator, required;
+ *         never an ID of _FWD (one key for two directions would reuse GCM
+ *         nonces)
+ *     QKDN_W_SA_LIFETIME: u32, seconds the SAs may live (hard limit),
+ *         1..QKDN_W_TIMER_MAX, required
+ *     QKDN_W_SA_AN: u8, MACsec association number, 0..3, required for
+ *         MACsec
+ *     QKDN_W_SA_SCI: u64, MACsec: the initiator's SCI, required for MACsec
+ *   Response, on success: QKDN_W_SA_GENERATION, and QKDN_W_SA_SPI (u32,
+ *   IPsec: the SPI of the responder's new inbound SA, 256..) or
+ *   QKDN_W_SA_SCI (MACsec: the responder's SCI).
+ *
+ * QKDN_W_CMD_SA_INSTALLED, initiator -> responder: the initiator has
+ * installed its inbound SA of that generation and sends with its new
+ * outbound SA; the responder switches its outbound SA too.
+ *     QKDN_W_SA_KIND, QKDN_W_SA_GENERATION: required
+ *     QKDN_W_SA_SPI: u32, IPsec: the initiator's new inbound SPI, required
+ *         for IPsec
+ *   Response: QKDN_W_SA_GENERATION on success.
+ *
+ * QKDN_W_CMD_SA_DELETE, initiator -> responder, a grace period after
+ * SA_INSTALLED: the SAs of an older generation go, at both ends.
+ *     QKDN_W_SA_KIND, QKDN_W_SA_GENERATION: required
+ *   Response: common items.
+ *
+ * A refused command is answered with QKDN_W_RESP_FAILURE and a reason;
+ * the responder's SAs are then as before the command.
+ *
  * Management: agents and the manager (Mk, Mq, Mc; seed 001 Appendix I)
  * --------------------------------------------------------------------
  *
@@ -384,6 +432,10 @@ enum qkdn_wire_cmd {
 	QKDN_W_CMD_CK_ROUTE,
 	QKDN_W_CMD_CK_ROUTE_PUSH,
 	QKDN_W_CMD_CK_CRL,
+	/* qkdn-secd: security associations between gateways */
+	QKDN_W_CMD_SA_PROPOSE,
+	QKDN_W_CMD_SA_INSTALLED,
+	QKDN_W_CMD_SA_DELETE,
 	/* Mk, Mq, Mc: agents and the manager (qkdn-mgrd) */
 	QKDN_W_CMD_M_AUTH,
 	QKDN_W_CMD_M_ALARM,
@@ -448,6 +500,15 @@ enum qkdn_wire_attr {
 	QKDN_W_PATH,
 	QKDN_W_PROTECTION_PATH,
 	QKDN_W_CRL,
+	/* qkdn-secd */
+	QKDN_W_SA_KIND,
+	QKDN_W_SA_GENERATION,
+	QKDN_W_SA_KEY_IDS_FWD,
+	QKDN_W_SA_KEY_IDS_REV,
+	QKDN_W_SA_LIFETIME,
+	QKDN_W_SA_SPI,
+	QKDN_W_SA_AN,
+	QKDN_W_SA_SCI,
 	/* Mk, Mq, Mc (qkdn-mgrd) */
 	QKDN_W_M_AGENT_KIND,
 	QKDN_W_M_EPOCH,
@@ -649,6 +710,28 @@ extern const struct qkdn_wire_policy qkdn_wire_ck_policy;
 extern const struct qkdn_wire_nest_policy qkdn_wire_ck_link_status_nest;
 extern const struct qkdn_wire_nest_policy qkdn_wire_ck_store_status_nest;
 extern const struct qkdn_wire_nest_policy qkdn_wire_ck_route_nest;
+
+/* qkdn-secd: the control channel between two security gateways. */
+#define QKDN_W_SA_KEYS_MAX	4	/* KMA-key IDs per direction */
+#define QKDN_W_SA_SPI_MIN	256	/* SPIs below are reserved (RFC 4303) */
+
+/**
+ * enum qkdn_wire_sa_kind - QKDN_W_SA_KIND, what the SAs protect
+ * @QKDN_W_SA_IPSEC: ESP tunnel between two gateways
+ * @QKDN_W_SA_MACSEC: a MACsec secure channel on one link
+ */
+enum qkdn_wire_sa_kind {
+	QKDN_W_SA_UNSPEC,
+	QKDN_W_SA_IPSEC,
+	QKDN_W_SA_MACSEC,
+	__QKDN_W_SA_LAST
+};
+
+#define QKDN_W_SA_KIND_MAX (__QKDN_W_SA_LAST - 1)
+
+/* SA_PROPOSE, SA_INSTALLED, SA_DELETE. */
+extern const struct qkdn_wire_policy qkdn_wire_sa_policy;
+/* qkdn-secd end */
 
 /* qkdn-mgrd: Mk, Mq, Mc (see "Management" above) */
 #define QKDN_W_M_DESC_MAX	QKDN_W_REASON_MAX	/* descriptions, with the NUL */

@@ -1257,6 +1257,182 @@ static void test_mgmt(void)
 
 /* qkdn-mgrd end */
 
+/* qkdn-secd: SA_PROPOSE, SA_INSTALLED, SA_DELETE */
+
+static const uint8_t sa_ids[3][QKDN_KEY_ID_LEN] = { { 1, 2, 3 }, { 4, 5, 6 }, { 7, 8, 9 } };
+
+static int sa_parse(struct qkdn_wire_msg *m, const struct nlattr **tb, struct qkdn_wire_hdr *hdr)
+{
+	static void *copy;
+	int ret;
+
+	free(copy);
+	copy = NULL;
+	if (!m)
+		return 0;
+	ret = parse_msg(m, &qkdn_wire_sa_policy, tb, hdr, &copy);
+	qkdn_wire_msg_free(m);
+	return ret;
+}
+
+/* A valid SA_PROPOSE of kind; skip leaves that attribute out. */
+static struct qkdn_wire_msg *sa_propose(uint8_t kind, uint16_t skip)
+{
+	struct qkdn_wire_msg *m = qkdn_wire_msg_new(QKDN_W_CMD_SA_PROPOSE, 1);
+
+	if (skip != QKDN_W_SA_KIND)
+		qkdn_wire_put_u8(m, QKDN_W_SA_KIND, kind);
+	if (skip != QKDN_W_SA_GENERATION)
+		qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, 7);
+	if (skip != QKDN_W_SA_KEY_IDS_FWD)
+		qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_FWD, sa_ids, 2 * QKDN_KEY_ID_LEN);
+	if (skip != QKDN_W_SA_KEY_IDS_REV)
+		qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_REV, sa_ids[2], QKDN_KEY_ID_LEN);
+	if (skip != QKDN_W_SA_LIFETIME)
+		qkdn_wire_put_u32(m, QKDN_W_SA_LIFETIME, 36);
+	if (kind == QKDN_W_SA_MACSEC) {
+		qkdn_wire_put_u8(m, QKDN_W_SA_AN, 3);
+		qkdn_wire_put_u64(m, QKDN_W_SA_SCI, 0x0102030405060001ULL);
+	}
+	return m;
+}
+
+static void test_sa(void)
+{
+	static const uint16_t required[] = {
+		QKDN_W_SA_KIND, QKDN_W_SA_GENERATION, QKDN_W_SA_KEY_IDS_FWD,
+		QKDN_W_SA_KEY_IDS_REV, QKDN_W_SA_LIFETIME,
+	};
+	const struct nlattr *tb[QKDN_W_MAX + 1];
+	struct qkdn_wire_hdr hdr;
+	struct qkdn_wire_msg *m;
+	char want[160];
+	int ret;
+
+	ret = sa_parse(sa_propose(QKDN_W_SA_IPSEC, 0), tb, &hdr);
+	ok(ret == 0 && hdr.cmd == QKDN_W_CMD_SA_PROPOSE && !hdr.is_response &&
+	   qkdn_wire_get_u8(tb[QKDN_W_SA_KIND]) == QKDN_W_SA_IPSEC &&
+	   qkdn_wire_get_u32(tb[QKDN_W_SA_GENERATION]) == 7 &&
+	   qkdn_wire_get_len(tb[QKDN_W_SA_KEY_IDS_FWD]) == 32 &&
+	   !memcmp(qkdn_wire_get_bin(tb[QKDN_W_SA_KEY_IDS_FWD]), sa_ids, 32) &&
+	   !memcmp(qkdn_wire_get_bin(tb[QKDN_W_SA_KEY_IDS_REV]), sa_ids[2], 16) &&
+	   qkdn_wire_get_u32(tb[QKDN_W_SA_LIFETIME]) == 36 && !tb[QKDN_W_SA_AN],
+	   "SA_PROPOSE (IPsec) round trip (%s)", hdr.error);
+	ret = sa_parse(sa_propose(QKDN_W_SA_MACSEC, 0), tb, &hdr);
+	ok(ret == 0 && qkdn_wire_get_u8(tb[QKDN_W_SA_AN]) == 3 &&
+	   qkdn_wire_get_u64(tb[QKDN_W_SA_SCI]) == 0x0102030405060001ULL,
+	   "SA_PROPOSE (MACsec) with AN and SCI round trip (%s)", hdr.error);
+	for (size_t i = 0; i < QKDN_ARRAY_SIZE_T(required); i++) {
+		ret = sa_parse(sa_propose(QKDN_W_SA_IPSEC, required[i]), tb, &hdr);
+		snprintf(want, sizeof(want), "SA_PROPOSE: required attribute %u (%s) missing",
+			 required[i], qkdn_wire_attr_name(required[i]));
+		ok(ret == -EPROTO && !strcmp(hdr.error, want), "SA_PROPOSE without %s refused: %s",
+		   qkdn_wire_attr_name(required[i]), hdr.error);
+	}
+
+	/* Responses carry the new SPI or the SCI. */
+	m = qkdn_wire_response_new(QKDN_W_CMD_SA_PROPOSE, 4, 99, QKDN_W_RESP_SUCCESS);
+	qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, 7);
+	qkdn_wire_put_u32(m, QKDN_W_SA_SPI, 0xc0ffee00);
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == 0 && hdr.is_response && hdr.orig_msg_id == 99 &&
+	   qkdn_wire_get_u32(tb[QKDN_W_SA_SPI]) == 0xc0ffee00, "SA_PROPOSE response with SPI (%s)",
+	   hdr.error);
+	m = qkdn_wire_response_new(QKDN_W_CMD_SA_PROPOSE, 4, 99, QKDN_W_RESP_FAILURE);
+	qkdn_wire_put_str(m, QKDN_W_REASON, "KEY_GET_ID: a key ID is not at this node");
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == 0 && hdr.response_code == QKDN_W_RESP_FAILURE && tb[QKDN_W_REASON],
+	   "SA_PROPOSE refusal with a reason (%s)", hdr.error);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_SA_INSTALLED, 1);
+	qkdn_wire_put_u8(m, QKDN_W_SA_KIND, QKDN_W_SA_IPSEC);
+	qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, 7);
+	qkdn_wire_put_u32(m, QKDN_W_SA_SPI, QKDN_W_SA_SPI_MIN);
+	ok(sa_parse(m, tb, &hdr) == 0, "SA_INSTALLED with SPI 256 accepted (%s)", hdr.error);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_SA_DELETE, 1);
+	qkdn_wire_put_u8(m, QKDN_W_SA_KIND, QKDN_W_SA_MACSEC);
+	qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, 6);
+	ok(sa_parse(m, tb, &hdr) == 0 && qkdn_wire_get_u32(tb[QKDN_W_SA_GENERATION]) == 6,
+	   "SA_DELETE round trip (%s)", hdr.error);
+
+	/* Out of range, wrong lengths, foreign attributes and commands. */
+	m = sa_propose(QKDN_W_SA_MACSEC, 0);
+	qkdn_wire_put_u8(m, QKDN_W_SA_AN, 4);
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "appears twice"), "a second AN refused: %s",
+	   hdr.error);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_SA_PROPOSE, 1);
+	qkdn_wire_put_u8(m, QKDN_W_SA_KIND, QKDN_W_SA_MACSEC);
+	qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, 7);
+	qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_FWD, sa_ids[0], QKDN_KEY_ID_LEN);
+	qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_REV, sa_ids[1], QKDN_KEY_ID_LEN);
+	qkdn_wire_put_u32(m, QKDN_W_SA_LIFETIME, 36);
+	qkdn_wire_put_u8(m, QKDN_W_SA_AN, 4);
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(SA_AN): 4 out of range 0..3"),
+	   "AN 4 refused: %s", hdr.error);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_SA_DELETE, 1);
+	qkdn_wire_put_u8(m, QKDN_W_SA_KIND, QKDN_W_SA_MACSEC + 1);
+	qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, 6);
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(SA_KIND): 3 out of range 1..2"),
+	   "unknown SA kind refused: %s", hdr.error);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_SA_DELETE, 1);
+	qkdn_wire_put_u8(m, QKDN_W_SA_KIND, QKDN_W_SA_IPSEC);
+	qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, 0);
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(SA_GENERATION): 0 out of range"),
+	   "generation 0 refused: %s", hdr.error);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_SA_INSTALLED, 1);
+	qkdn_wire_put_u8(m, QKDN_W_SA_KIND, QKDN_W_SA_IPSEC);
+	qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, 7);
+	qkdn_wire_put_u32(m, QKDN_W_SA_SPI, 255);
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(SA_SPI): 255 out of range"),
+	   "reserved SPI 255 refused: %s", hdr.error);
+	m = sa_propose(QKDN_W_SA_IPSEC, QKDN_W_SA_KEY_IDS_FWD);
+	qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_FWD, sa_ids, 8);
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(SA_KEY_IDS_FWD): 8 bytes, want 16..64"),
+	   "half a key ID refused: %s", hdr.error);
+	m = sa_propose(QKDN_W_SA_IPSEC, QKDN_W_SA_KEY_IDS_REV);
+	{
+		uint8_t five[5 * QKDN_KEY_ID_LEN] = { 0 };
+
+		qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_REV, five, sizeof(five));
+	}
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(SA_KEY_IDS_REV): 80 bytes, want 16..64"),
+	   "five key IDs for one direction refused: %s", hdr.error);
+	m = sa_propose(QKDN_W_SA_IPSEC, 0);
+	qkdn_wire_put_bin(m, QKDN_W_KX_FRAME, "x", 1);
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(KX_FRAME) not allowed in SA_PROPOSE"),
+	   "foreign attribute refused: %s", hdr.error);
+	m = qkdn_wire_response_new(QKDN_W_CMD_SA_DELETE, 4, 5, QKDN_W_RESP_SUCCESS);
+	qkdn_wire_put_u32(m, QKDN_W_SA_SPI, 4096);
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "not allowed in a response"),
+	   "SPI in a SA_DELETE response refused: %s", hdr.error);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_HELLO, 1);
+	ret = sa_parse(m, tb, &hdr);
+	ok(ret == -EOPNOTSUPP && strstr(hdr.error, "not part of protocol sa"),
+	   "HELLO refused on the SA channel: %s", hdr.error);
+	{
+		void *copy;
+
+		m = sa_propose(QKDN_W_SA_IPSEC, 0);
+		ret = parse_msg(m, &qkdn_wire_kx_policy, tb, &hdr, &copy);
+		qkdn_wire_msg_free(m);
+		free(copy);
+		ok(ret == -EOPNOTSUPP, "SA_PROPOSE refused on Kx: %s", hdr.error);
+	}
+	ok(!strcmp(qkdn_wire_cmd_name(QKDN_W_CMD_SA_INSTALLED), "SA_INSTALLED") &&
+	   !strcmp(qkdn_wire_attr_name(QKDN_W_SA_KEY_IDS_FWD), "SA_KEY_IDS_FWD"), "SA names");
+	sa_parse(NULL, tb, &hdr);	/* frees the last copy */
+}
+
+/* qkdn-secd end */
+
 int main(void)
 {
 	test_round_trips();
@@ -1266,5 +1442,6 @@ int main(void)
 	test_ck_valid();
 	test_ck_refused();
 	test_mgmt();
+	test_sa();	/* qkdn-secd */
 	return tap_done();
 }
