@@ -23,6 +23,14 @@ trap cleanup EXIT
 
 # Background processes may be gone already (closed by the controller).
 stop() { kill "$@" 2>/dev/null || true; }
+# What the KMs and the controller said, when a wait fails.
+show_logs() {
+	local f
+	for f in "$dir"/*.out "$dir/ctld.log"; do
+		[[ -e $f ]] && tail -n 15 "$f" | sed "s|^|# ${f##*/}: |"
+	done
+	return 1
+}
 
 dir=$(mktemp -d /tmp/ctld_ck.XXXXXX)
 defer rm -rf "$dir"
@@ -60,7 +68,7 @@ wait_until 20 test -S "$dir/ctld.sock"
 # 1. Malformed and out-of-order messages from KM 1, while KM 2 is served.
 client 2 km --node 2 --link 1:up:1000000 --link 3:up:1000000 --hold 60 > "$dir/km2.out" &
 defer stop $!
-wait_until 30 sh -c "$ctld ctl --socket $dir/ctld.sock kms | grep -q '\"connected\": true'"
+wait_until 30 sh -c "$ctld ctl --socket $dir/ctld.sock kms | grep -q '\"connected\": true'" || show_logs
 client 1 misbehave --node 1
 before=$(ctl kms | jq_py '[k for k in d["kms"] if k["id"] == 2][0]["status_reports"]')
 sleep 1
@@ -77,11 +85,11 @@ client 3 km --node 3 --link 2:up:1000000 --link 1:up:100 --link 4:up:1000000 --h
 defer stop $!
 client 4 km --node 4 --link 1:up:1000000 --link 3:up:1000000 --hold 60 > "$dir/km4.out" &
 defer stop $!
-wait_until 30 sh -c "$ctld ctl --socket $dir/ctld.sock kms | grep -c '\"connected\": true' | grep -qx 3"
+wait_until 30 sh -c "$ctld ctl --socket $dir/ctld.sock kms | grep -c '\"connected\": true' | grep -qx 3" || show_logs
 client 1 km --node 1 --link 2:up:1000000 --link 3:up:100 --link 4:up:1000000 \
 	--route 3:4096:1 --route-delay 1 --hold 60 > "$dir/km1.out" &
 defer stop $!
-wait_until 30 grep -q '"route":' "$dir/km1.out"
+wait_until 30 grep -q '"route":' "$dir/km1.out" || show_logs
 resp=$(grep '"route":' "$dir/km1.out")
 expect_eq "route granted" "1" "$(echo "$resp" | jq_py 'd["route"]')"
 expect_eq "KM 1's entry: toward 3 via 2, protection via 4" "3 2 4" \
@@ -99,7 +107,7 @@ expect_eq "KM 3 toward 1 via 2, protection via 4" "1 2 4" \
 client 3 km --node 3 --link 2:up:1000000 --link 1:up:100 --link 4:up:1000000 \
 	--route 1:64 --hold 60 > "$dir/km3b.out" &
 defer stop $!
-wait_until 30 grep -q '"route":' "$dir/km3b.out"
+wait_until 30 grep -q '"route":' "$dir/km3b.out" || show_logs
 expect_eq "the other end gets the same session" "$session" \
 	"$(grep '"route":' "$dir/km3b.out" | jq_py 'd["session"]')"
 expect_eq "still one session" "1" "$(ctl sessions | jq_py 'len(d["sessions"])')"

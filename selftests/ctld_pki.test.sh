@@ -26,6 +26,14 @@ trap cleanup EXIT
 
 # Background processes may be gone already (closed by the controller).
 stop() { kill "$@" 2>/dev/null || true; }
+# What the KMs and the controller said, when a wait fails.
+show_logs() {
+	local f
+	for f in "$dir"/*.out "$dir/ctld.log"; do
+		[[ -e $f ]] && tail -n 15 "$f" | sed "s|^|# ${f##*/}: |"
+	done
+	return 1
+}
 
 dir=$(mktemp -d /tmp/ctld_pki.XXXXXX)
 defer rm -rf "$dir"
@@ -118,7 +126,7 @@ saw=$(ip netns exec km python3 "$QKDN_REPO/selftests/ck_client.py" --addr 10.9.0
 	--cert "$dir/stranger/node-1.crt" --key "$dir/stranger/node-1.key" \
 	--ca "$out/ca.crt" handshake) || true
 expect_eq "a certificate of another CA is refused" "handshake failed" "${saw%%:*}"
-wait_until 5 grep -q 'reason="unknown CA"' "$dir/ctld.log"
+wait_until 5 grep -q 'reason="unknown CA"' "$dir/ctld.log" || show_logs
 expect_eq "unknown CA logged with the address" "1" \
 	"$(grep -c 'event=tls-refused remote=10.9.0.2:[0-9]* reason="unknown CA"' "$dir/ctld.log")"
 
@@ -127,7 +135,7 @@ client qkdn-node-1 km --node 1 --link 2:up:100000 --hold 30 > "$dir/km1.out" &
 km1=$!
 client qkdn-node-2 km --node 2 --link 1:up:100000 --hold 30 > "$dir/km2.out" &
 km2=$!
-wait_until 30 sh -c "$ctld ctl --socket $dir/ctld.sock kms | grep -c '\"connected\": true' | grep -qx 2"
+wait_until 30 sh -c "$ctld ctl --socket $dir/ctld.sock kms | grep -c '\"connected\": true' | grep -qx 2" || show_logs
 ok "KM 1 and KM 2 connected"
 expect_ok "ctl revoke node 2" $ctld ctl --socket "$dir/ctld.sock" revoke node 2
 wait $km2 || true
@@ -137,7 +145,7 @@ wait $km1 || true
 expect_eq "KM 1 received the new CRL" "1" "$(grep -c '"crl":' "$dir/km1.out")"
 saw=$(client qkdn-node-2 handshake) || true
 expect_eq "KM 2's certificate now fails the handshake" "handshake failed" "${saw%%:*}"
-wait_until 5 grep -q 'reason="peer certificate revoked"' "$dir/ctld.log"
+wait_until 5 grep -q 'reason="peer certificate revoked"' "$dir/ctld.log" || show_logs
 ok "revoked certificate logged"
 expect_eq "registry marks it deleted" "node  qkdn-node-2              deleted    name=km2 serials=[]" \
 	"$($ctld list --state "$st" | grep qkdn-node-2)"
@@ -149,7 +157,7 @@ expect_eq "KM 1 still authenticates" "connected" "$(client qkdn-node-1 handshake
 expect_eq "KM 3 authenticates before" "connected" "$(client qkdn-node-3 handshake)"
 $ctld revoke --state "$st" --node 3 >/dev/null
 kill -HUP $ctld_pid
-wait_until 5 sh -c "grep -c event=crl-loaded '$dir/ctld.log' | grep -qx 3"
+wait_until 5 sh -c "grep -c event=crl-loaded '$dir/ctld.log' | grep -qx 3" || show_logs
 saw=$(client qkdn-node-3 handshake) || true
 expect_eq "KM 3 refused after revoke + SIGHUP" "handshake failed" "${saw%%:*}"
 crl_number=$(openssl crl -in "$st/crl.pem" -noout -crlnumber | sed 's/crlNumber=0x//')

@@ -376,6 +376,46 @@ out:
 	return ret;
 }
 
+/* What changing the registry needs: the state directory locked, the
+ * registry, the CA key and certificate. */
+struct ca_state {
+	int lock;
+	json_t *reg;
+	EVP_PKEY *key;
+	X509 *cert;
+};
+
+static void ca_close(struct ca_state *st)
+{
+	unlock_state(st->lock);
+	json_decref(st->reg);
+	EVP_PKEY_free(st->key);
+	X509_free(st->cert);
+	memset(st, 0, sizeof(*st));
+	st->lock = -1;
+}
+
+/* 0, or -EINVAL with err filled and st closed. */
+static int ca_open(const char *dir, struct ca_state *st, char *err, size_t err_len)
+{
+	char *ca_path = state_path(dir, "ca.crt");
+
+	memset(st, 0, sizeof(*st));
+	st->lock = lock_state(dir, err, err_len);
+	if (st->lock >= 0)
+		st->reg = registry_load(dir, err, err_len);
+	if (st->reg)
+		st->key = load_ca_key(dir, err, err_len);
+	if (st->key && ca_path)
+		st->cert = load_cert(ca_path, err, err_len);
+	free(ca_path);
+	if (!st->cert) {
+		ca_close(st);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Subcommands */
 
 static int pki_init(const char *dir, const char *network, char *err, size_t err_len)
@@ -447,29 +487,26 @@ struct enrol_args {
 
 static int pki_enrol(const char *dir, const struct enrol_args *a, char *err, size_t err_len)
 {
-	char cn[80], *ca_path = state_path(dir, "ca.crt"), *path = NULL;
-	EVP_PKEY *ca_key = NULL, *key = NULL;
-	X509 *ca = NULL, *cert = NULL;
+	char cn[80], *path = NULL;
+	struct ca_state st;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
 	X509_REQ *req = NULL;
-	json_t *reg = NULL, *ent;
+	json_t *reg, *ent;
 	json_int_t serial;
-	int ret = -EINVAL, lock;
+	EVP_PKEY *ca_key;
+	X509 *ca;
+	int ret = -EINVAL;
 
 	if (ctld_entity_cn(a->kind, a->id, a->app, cn, sizeof(cn)) < 0) {
 		snprintf(err, err_len, "bad application CN (1..64 printable characters, not qkdn-*)");
-		free(ca_path);
 		return -EINVAL;
 	}
-	lock = lock_state(dir, err, err_len);
-	if (lock < 0) {
-		free(ca_path);
-		return -EIO;
-	}
-	reg = registry_load(dir, err, err_len);
-	ca_key = reg ? load_ca_key(dir, err, err_len) : NULL;
-	ca = ca_key ? load_cert(ca_path, err, err_len) : NULL;
-	if (!ca)
-		goto out;
+	if (ca_open(dir, &st, err, err_len) < 0)
+		return -EINVAL;
+	reg = st.reg;
+	ca_key = st.key;
+	ca = st.cert;
 	if (a->csr) {
 		FILE *f = fopen(a->csr, "re");
 
@@ -546,43 +583,30 @@ static int pki_enrol(const char *dir, const struct enrol_args *a, char *err, siz
 	if (!ret)
 		printf("enrolled %s serial %" PRId64 " into %s\n", cn, (int64_t)serial, a->out);
 out:
-	unlock_state(lock);
-	json_decref(reg);
+	ca_close(&st);
 	X509_REQ_free(req);
 	X509_free(cert);
-	X509_free(ca);
 	EVP_PKEY_free(key);
-	EVP_PKEY_free(ca_key);
 	free(path);
-	free(ca_path);
-	return ret < 0 ? ret : ret ? -ret : 0;
+	return ret;
 }
 
 int ctld_pki_revoke(const char *dir, enum ctld_kind kind, uint32_t id, const char *app,
 		    char *err, size_t err_len)
 {
-	char cn[80], *ca_path = state_path(dir, "ca.crt");
-	EVP_PKEY *ca_key = NULL;
-	X509 *ca = NULL;
-	json_t *reg = NULL, *ent, *s;
+	char cn[80];
+	struct ca_state st;
+	json_t *reg, *ent, *s;
 	size_t i;
-	int ret = -EINVAL, lock;
+	int ret;
 
 	if (ctld_entity_cn(kind, id, app, cn, sizeof(cn)) < 0) {
 		snprintf(err, err_len, "bad application CN");
-		free(ca_path);
 		return -EINVAL;
 	}
-	lock = lock_state(dir, err, err_len);
-	if (lock < 0) {
-		free(ca_path);
-		return -EIO;
-	}
-	reg = registry_load(dir, err, err_len);
-	ca_key = reg ? load_ca_key(dir, err, err_len) : NULL;
-	ca = ca_key ? load_cert(ca_path, err, err_len) : NULL;
-	if (!ca)
-		goto out;
+	if (ca_open(dir, &st, err, err_len) < 0)
+		return -EINVAL;
+	reg = st.reg;
 	ent = registry_find(reg, cn);
 	if (!ent || strcmp(json_string_value(json_object_get(ent, "state")) ?: "", "registered")) {
 		ret = -ENOENT;
@@ -597,15 +621,11 @@ int ctld_pki_revoke(const char *dir, enum ctld_kind kind, uint32_t id, const cha
 	json_array_clear(json_object_get(ent, "serials"));
 	json_object_set_new(ent, "state", json_string("deleted"));
 	json_object_set_new(ent, "revoked", json_integer((json_int_t)time(NULL)));
-	ret = write_crl(dir, reg, ca_key, ca, err, err_len);
+	ret = write_crl(dir, reg, st.key, st.cert, err, err_len);
 	if (!ret)
 		ret = registry_save(dir, reg, err, err_len);
 out:
-	unlock_state(lock);
-	json_decref(reg);
-	X509_free(ca);
-	EVP_PKEY_free(ca_key);
-	free(ca_path);
+	ca_close(&st);
 	return ret;
 }
 
