@@ -13,6 +13,7 @@ packages=(
 	libjansson-dev libcurl4-openssl-dev libsqlite3-dev
 	sparse xz-utils
 	chromium fonts-dejavu-core	# qkdn-mgrd host tests: headless screenshot of the web page
+	nginx-light			# scripts/bench-etsi014: the reference HTTPS server
 )
 
 missing=()
