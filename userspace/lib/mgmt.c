@@ -135,7 +135,8 @@ void qkdn_mgmt_conf_free(struct qkdn_mgmt_conf *c)
 struct entry {
 	struct entry *next;
 	uint64_t seq;
-	bool sent;
+	bool sent;			/* on the current connection, unanswered */
+	bool ever_sent;			/* so sending it again is a resend */
 	size_t len;
 	unsigned char bytes[];
 };
@@ -233,11 +234,11 @@ static void pump(struct qkdn_mgmt *mg)
 			conn_drop(mg, QKDN_LOG_WARN, "out of memory");
 			return;
 		}
-		if (e->sent)
+		if (e->ever_sent)
 			mg->st.resent++;
 		else
 			mg->st.sent++;
-		e->sent = true;
+		e->sent = e->ever_sent = true;
 		mg->n_inflight++;
 		mg->cursor = e->next;
 	}
@@ -678,7 +679,7 @@ int qkdn_mgmt_send(struct qkdn_mgmt *mg, struct qkdn_wire_msg *m)
 	}
 	e->next = NULL;
 	e->seq = mg->st.next_seq++;
-	e->sent = false;
+	e->sent = e->ever_sent = false;
 	e->len = len;
 	if (mg->n_queued >= mg->conf->queue_max) {
 		/* The oldest goes; if it was in flight its answer is ignored. */
