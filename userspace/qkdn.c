@@ -21,6 +21,7 @@
 static const struct cli_object *const objects[] = {
 	&cli_node, &cli_link, &cli_stats, &cli_key, &cli_app, &cli_route, &cli_relay,
 	&cli_store, &cli_qkd, &cli_monitor, &cli_ping, &cli_ak,
+	&cli_mgr,	/* qkdn-mgrd (cli/mgr.c) */
 };
 
 static void print_cmd(FILE *f, const char *obj, const struct cli_cmd *c)

@@ -132,6 +132,14 @@ check "key trace: generated at 1, relayed 1->2->3, supplied to app-b, deleted" \
 check "key trace: bad key ID refused" '{"message":"key ID: want a UUID or 32 hex digits"}' \
 	"$(api api/v1/trace/xyz)"
 
+# The CLI (qkdn mgr) on the same API.
+mgr_url="url https://127.0.0.1:$MGRD_HTTP"
+check "qkdn mgr cdr" "app app-a records 2 keys 8 bits 2048" \
+	"$("$bin/qkdn" mgr cdr $mgr_url | head -n 1)"
+check "qkdn -j mgr trace: 7 events" "7" "$("$bin/qkdn" -j mgr trace $key $mgr_url | jq '.events|length')"
+check "qkdn mgr trace: bad key ID" 'qkdn: mgr trace: KEYID "xyz": want a UUID or 32 hex digits' \
+	"$("$bin/qkdn" mgr trace xyz $mgr_url 2>&1)"
+
 # 5. Malformed and unauthenticated messages (before 4, which restarts).
 before=$(db "select count(*) from events")
 raw=$(python3 "$here/mgrd_raw.py" "$MGRD_PORT" "$work")

@@ -34,6 +34,7 @@ struct cli_object {
 };
 
 extern const struct cli_object cli_ak;
+extern const struct cli_object cli_mgr;	/* qkdn-mgrd, over HTTPS (cli/mgr.c) */
 extern const struct cli_object cli_node, cli_link, cli_stats, cli_key, cli_app,
 	cli_route, cli_relay, cli_store, cli_monitor, cli_ping, cli_qkd;
 
