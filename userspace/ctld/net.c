@@ -35,6 +35,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include "conn.h"
 #include "log.h"
 #include "net.h"
 #include "tls.h"
@@ -258,30 +259,19 @@ static void conn_close_after_flush(struct ck_conn *cc, const char *reason)
 
 static int conn_send(struct ck_conn *cc, struct qkdn_wire_msg *m)
 {
-	const void *bytes;
-	size_t len;
-	int ret = m ? qkdn_wire_msg_finish(m, &bytes, &len) : -ENOMEM;
+	int ret = qkdn_conn_send(cc->bev, m);
 
-	if (!ret && bufferevent_write(cc->bev, bytes, len) < 0)
-		ret = -ENOMEM;
 	if (ret)
 		qkdn_log(QKDN_LOG_ERR, "cannot send", "event=send-failed node=%u err=%s", cc->node,
 			 strerror(-ret));
 	else
 		cc->last_tx_ms = ctld_now_ms();
-	qkdn_wire_msg_free(m);
 	return ret;
 }
 
 static void send_response(struct ck_conn *cc, uint16_t cmd, uint64_t orig, const char *reason)
 {
-	struct qkdn_wire_msg *m = qkdn_wire_response_new(cmd, QKDN_W_CONTROLLER_ID, orig,
-							 reason ? QKDN_W_RESP_FAILURE
-								: QKDN_W_RESP_SUCCESS);
-
-	if (m && reason)
-		qkdn_wire_put_str(m, QKDN_W_REASON, reason);
-	conn_send(cc, m);
+	conn_send(cc, qkdn_conn_response(cmd, QKDN_W_CONTROLLER_ID, orig, reason));
 }
 
 /* A refused message: answered, counted; returns -1 if cc was closed. */
@@ -940,6 +930,13 @@ static int on_notify(struct ck_conn *cc, const struct nlattr **tb, const struct 
 	take_status(cc, tb[QKDN_W_STATUS_TABLE], tb[QKDN_W_KM_STATE]);
 	switch (ev) {
 	case QKDN_W_EVENT_ROUTE_WITHDRAWN:
+		/* The KM dropped its entry toward dest from its module: it
+		 * holds nothing we can count on there, so the recomputation
+		 * pushes it again even if the session keeps its path (a
+		 * withdrawal passed on from a fault further along). */
+		if (dest)
+			ctld_table_del(&c->installed, node, dest);
+		/* fall through */
 	case QKDN_W_EVENT_RELAY_FAILED:
 	case QKDN_W_EVENT_PROTECTION_SWITCHED:
 		/* Recovery (seed 004 Req_C-R 2), or a new protection route
@@ -1200,28 +1197,21 @@ static void read_cb(struct bufferevent *bev, void *arg)
 
 	cc->last_rx_ms = ctld_now_ms();
 	while (cc->state != CONN_CLOSING) {
-		size_t avail = evbuffer_get_length(in);
-		unsigned char prefix[QKDN_WIRE_LEN_SIZE];
-		uint32_t body_len;
 		void *buf;
-		int ret;
+		size_t len;
+		int ret = qkdn_conn_next(in, &buf, &len);
 
-		if (avail < sizeof(prefix))
+		if (ret == 0)
 			return;
-		evbuffer_copyout(in, prefix, sizeof(prefix));
-		if (qkdn_wire_frame_body_len(prefix, &body_len) < 0) {
+		if (ret == -EMSGSIZE) {
 			conn_close_after_flush(cc, "message over the size limit announced");
 			return;
 		}
-		if (avail < sizeof(prefix) + body_len)
-			return;
-		buf = malloc(sizeof(prefix) + body_len);
-		if (!buf) {
+		if (ret < 0) {
 			conn_close(cc, QKDN_LOG_ERR, "out of memory");
 			return;
 		}
-		evbuffer_remove(in, buf, sizeof(prefix) + body_len);
-		ret = handle_message(cc, buf, sizeof(prefix) + body_len);
+		ret = handle_message(cc, buf, len);
 		free(buf);
 		if (ret < 0)
 			return;
@@ -1261,8 +1251,7 @@ static void event_cb(struct bufferevent *bev, short events, void *arg)
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	const char *why = NULL;
 	char reason[512];
-	unsigned long e;
-	size_t o = 0;
+	size_t o;
 
 	if (events & BEV_EVENT_CONNECTED) {
 		conn_identified(cc);
@@ -1272,15 +1261,7 @@ static void event_cb(struct bufferevent *bev, short events, void *arg)
 		return;
 	if (cc->state == CONN_TLS && ssl)
 		why = qkdn_tls_verify_failure(ssl);
-	reason[0] = '\0';
-	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
-		char one[200];
-
-		if (ERR_GET_LIB(e) == 0 || o >= sizeof(reason))
-			continue;
-		ERR_error_string_n(e, one, sizeof(one));
-		o += (size_t)snprintf(reason + o, sizeof(reason) - o, "%s%s", o ? "; " : "", one);
-	}
+	o = qkdn_conn_ssl_errors(bev, reason, sizeof(reason));
 	if (why) {
 		snprintf(reason, sizeof(reason), "%s", why);
 		qkdn_log(QKDN_LOG_WARN, "handshake refused", "event=tls-refused remote=%s reason=\"%s\"",

@@ -47,6 +47,7 @@
 
 #include <linux/qkdn.h>
 
+#include "conn.h"
 #include "kmd.h"
 #include "log.h"
 #include "tls.h"
@@ -140,7 +141,7 @@ static int ck_send(struct kmd_ck *ck, struct qkdn_wire_msg *m)
 		qkdn_wire_msg_free(m);
 		return -ENOTCONN;
 	}
-	ret = kmd_wire_send(ck->bev, m);
+	ret = qkdn_conn_send(ck->bev, m);
 	if (ret)
 		qkdn_log(QKDN_LOG_ERR, "cannot send to the controller", "event=ctl-send-failed err=%s",
 			 strerror(-ret));
@@ -530,13 +531,7 @@ static int apply_routes(struct kmd *kmd, const struct nlattr *table, char *why, 
 
 static void respond(struct kmd_ck *ck, uint16_t cmd, uint64_t orig, const char *reason)
 {
-	struct qkdn_wire_msg *m = qkdn_wire_response_new(cmd, my_id(ck), orig,
-							 reason ? QKDN_W_RESP_FAILURE
-								: QKDN_W_RESP_SUCCESS);
-
-	if (m && reason)
-		qkdn_wire_put_str(m, QKDN_W_REASON, reason);
-	ck_send(ck, m);
+	ck_send(ck, qkdn_conn_response(cmd, my_id(ck), orig, reason));
 }
 
 static void send_status(struct kmd_ck *ck)
@@ -762,7 +757,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	while (ck->bev == bev) {
 		void *buf;
 		size_t len;
-		int ret = kmd_wire_next(in, &buf, &len);
+		int ret = qkdn_conn_next(in, &buf, &len);
 
 		if (ret == 0)
 			return;

@@ -52,12 +52,6 @@
  * are dropped (the module times its relays out). */
 #define KMD_OUTPUT_MAX		(4U << 20)
 
-/* Kx UPDATE QOS of a route withdrawal (wire.h defines it once the Ck
- * definitions are in; the same value). */
-#ifndef QKDN_W_QOS_UNREACHABLE
-#define QKDN_W_QOS_UNREACHABLE	0xffffffffU
-#endif
-
 struct kmd;
 struct kmd_conn;
 struct kmd_e14;
@@ -178,14 +172,6 @@ int kmd_kernel_route_set(struct kmd *kmd, uint32_t dest, uint32_t next_hop);
 int kmd_kernel_route_del(struct kmd *kmd, uint32_t dest);
 
 /* peer.c */
-/* Framing shared by Kx and Ck connections: queue a finished message
- * (freed; 0 or -errno), and take the next whole message out of in (1 and a
- * malloc'ed, aligned copy in *msg; 0 if incomplete; -EMSGSIZE, -ENOMEM). */
-struct bufferevent;
-struct evbuffer;
-struct qkdn_wire_msg;
-int kmd_wire_send(struct bufferevent *bev, struct qkdn_wire_msg *m);
-int kmd_wire_next(struct evbuffer *in, void **msg, size_t *len);
 bool kmd_peer_is_up(struct kmd *kmd, uint32_t id);
 /* Kx UPDATE with QKDN_W_QOS_UNREACHABLE: dest is not reachable through
  * us. Nothing if the neighbour's session is down. */

@@ -50,6 +50,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include "conn.h"
 #include "kmd.h"
 #include "log.h"
 #include "tls.h"
@@ -278,45 +279,6 @@ static int protocol_error(struct kmd_conn *c, const char *fmt, ...)
 
 /* Sending */
 
-int kmd_wire_send(struct bufferevent *bev, struct qkdn_wire_msg *m)
-{
-	const void *bytes;
-	size_t len;
-	int ret;
-
-	if (!m)
-		return -ENOMEM;
-	ret = qkdn_wire_msg_finish(m, &bytes, &len);
-	if (ret == 0 && bufferevent_write(bev, bytes, len) < 0)
-		ret = -ENOMEM;
-	qkdn_wire_msg_free(m);
-	return ret;
-}
-
-int kmd_wire_next(struct evbuffer *in, void **msg, size_t *len)
-{
-	size_t avail = evbuffer_get_length(in);
-	unsigned char prefix[QKDN_WIRE_LEN_SIZE];
-	uint32_t body_len;
-	void *buf;
-
-	if (avail < sizeof(prefix))
-		return 0;
-	evbuffer_copyout(in, prefix, sizeof(prefix));
-	if (qkdn_wire_frame_body_len(prefix, &body_len) < 0)
-		return -EMSGSIZE;
-	if (avail < sizeof(prefix) + body_len)
-		return 0;
-	/* A copy from malloc(): aligned for the attribute walk. */
-	buf = malloc(sizeof(prefix) + body_len);
-	if (!buf)
-		return -ENOMEM;
-	evbuffer_remove(in, buf, sizeof(prefix) + body_len);
-	*msg = buf;
-	*len = sizeof(prefix) + body_len;
-	return 1;
-}
-
 static int conn_send(struct kmd_conn *c, struct qkdn_wire_msg *m)
 {
 	int ret;
@@ -325,7 +287,7 @@ static int conn_send(struct kmd_conn *c, struct qkdn_wire_msg *m)
 		qkdn_log(QKDN_LOG_ERR, "out of memory", "event=send-failed peer=%u", c->peer_id);
 		return -ENOMEM;
 	}
-	ret = kmd_wire_send(c->bev, m);
+	ret = qkdn_conn_send(c->bev, m);
 	if (ret)
 		qkdn_log(QKDN_LOG_ERR, "cannot send", "event=send-failed peer=%u err=%s",
 			 c->peer_id, strerror(-ret));
@@ -359,13 +321,7 @@ static void send_hello(struct kmd_conn *c)
 
 static void send_response(struct kmd_conn *c, uint16_t cmd, uint64_t orig, const char *reason)
 {
-	struct qkdn_wire_msg *m = qkdn_wire_response_new(cmd, my_id(c), orig,
-							 reason ? QKDN_W_RESP_FAILURE
-								: QKDN_W_RESP_SUCCESS);
-
-	if (m && reason)
-		qkdn_wire_put_str(m, QKDN_W_REASON, reason);
-	conn_send(c, m);
+	conn_send(c, qkdn_conn_response(cmd, my_id(c), orig, reason));
 }
 
 static void send_updates(struct kmd_conn *c)
@@ -711,7 +667,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	while (c->state != CONN_CLOSING) {
 		void *buf;
 		size_t len;
-		int ret = kmd_wire_next(in, &buf, &len);
+		int ret = qkdn_conn_next(in, &buf, &len);
 
 		if (ret == 0)
 			return;
@@ -842,8 +798,6 @@ static void event_cb(struct bufferevent *bev, short events, void *arg)
 	struct kmd_conn *c = arg;
 	enum qkdn_log_level level = QKDN_LOG_WARN;
 	char reason[512];
-	unsigned long e;
-	size_t o = 0;
 	int so_err = 0;
 	socklen_t so_len = sizeof(so_err);
 
@@ -853,18 +807,7 @@ static void event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
 		return;
-	reason[0] = '\0';
-	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
-		char one[200];
-
-		/* libevent also queues SSL_get_error() codes (library 0):
-		 * the socket error below says more. */
-		if (ERR_GET_LIB(e) == 0 || o >= sizeof(reason))
-			continue;
-		ERR_error_string_n(e, one, sizeof(one));
-		o += (size_t)snprintf(reason + o, sizeof(reason) - o, "%s%s", o ? "; " : "", one);
-	}
-	if (!o) {
+	if (!qkdn_conn_ssl_errors(bev, reason, sizeof(reason))) {
 		int err = EVUTIL_SOCKET_ERROR();
 
 		if (getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_ERROR, &so_err, &so_len) == 0 &&

@@ -70,7 +70,11 @@
  *         connection, required
  *     QKDN_W_DEST_NODE_ID: u32, the destination advertised, required
  *     QKDN_W_QOS: u32, hop count from the sender to the destination,
- *         required
+ *         required; QKDN_W_QOS_UNREACHABLE withdraws it instead: the
+ *         sender lost its route toward it (a fault further along a
+ *         controller session's path), and a receiver whose route to it
+ *         goes through the sender switches to protection or withdraws it
+ *         in turn (qkdn-kmd routes.c, Documentation/kmd.rst)
  *     QKDN_W_KEY_ID: binary, exactly QKDN_KEY_ID_LEN bytes, a KMA-key ID,
  *         optional (not sent yet)
  *   No response.
@@ -412,6 +416,7 @@
 #define QKDN_W_KEY_ID_HASH_LEN	32
 #define QKDN_W_TIMER_MAX	(7U * 24 * 3600)
 #define QKDN_W_CONTROLLER_ID	0xffffffffU	/* Ck sender ID of the controller */
+#define QKDN_W_QOS_UNREACHABLE	0xffffffffU	/* UPDATE: a withdrawal */
 #define QKDN_W_PERIOD_MAX	3600000U	/* ms */
 #define QKDN_W_PRIORITY_MAX	7
 #define QKDN_W_PATH_MAX		64		/* nodes in a path */
