@@ -397,12 +397,17 @@ void kmd_ck_notify(struct kmd *kmd, uint16_t event, uint32_t peer, uint32_t dest
 
 /* Routes */
 
+/* Whether a controller session's entry toward dest is here. Its source
+ * may be the other end: the controller gives a session between two nodes
+ * whichever asked first, and the second end's request reuses it, so that
+ * end holds entries whose SOURCE_NODE_ID is not itself; asking again would
+ * only be answered with the same entries, every KMD_CK_ROUTE_RETRY_MS. */
 static bool session_routed(const struct kmd *kmd, uint32_t dest)
 {
 	for (size_t i = 0; i < kmd->n_routes; i++) {
 		const struct kmd_route *r = &kmd->routes[i];
 
-		if (r->session_id && r->source == kmd->cfg.node_id && r->dest == dest)
+		if (r->session_id && r->dest == dest)
 			return true;
 	}
 	return false;

@@ -16,13 +16,14 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
+#include "conn.h"
 #include "log.h"
 #include "tls.h"
 #include "util.h"
 
 /* [manager] section */
 
-enum { MK_ADDRESS, MK_CERT, MK_KEY, MK_CA, MK_CRL, MK_QUEUE };
+enum { MK_ADDRESS, MK_CERT, MK_KEY, MK_CA, MK_CRL, MK_QUEUE, MK_REPORT };
 
 static const struct {
 	const char *name;
@@ -34,6 +35,7 @@ static const struct {
 	[MK_CA] = { "ca", true },
 	[MK_CRL] = { "crl", false },
 	[MK_QUEUE] = { "queue", false },
+	[MK_REPORT] = { "report-ms", false },
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -79,6 +81,8 @@ int qkdn_mgmt_conf_key(struct qkdn_mgmt_conf *c, const char *key, const char *va
 	c->enabled = true;
 	if (!c->queue_max)
 		c->queue_max = QKDN_MGMT_QUEUE_DEFAULT;
+	if (!c->report_ms)
+		c->report_ms = QKDN_MGMT_REPORT_MS_DEFAULT;
 	if (!*value)
 		return fail(err, err_len, "\"%s\" is empty", key);
 	switch (k) {
@@ -103,6 +107,11 @@ int qkdn_mgmt_conf_key(struct qkdn_mgmt_conf *c, const char *key, const char *va
 		if (qkdn_parse_u32(value, QKDN_MGMT_QUEUE_MIN, QKDN_MGMT_QUEUE_MAX, &c->queue_max))
 			return fail(err, err_len, "queue \"%s\" is not a number in %u..%u", value,
 				    QKDN_MGMT_QUEUE_MIN, QKDN_MGMT_QUEUE_MAX);
+		break;
+	case MK_REPORT:
+		if (qkdn_parse_u32(value, QKDN_MGMT_REPORT_MS_MIN, QKDN_W_PERIOD_MAX, &c->report_ms))
+			return fail(err, err_len, "report-ms \"%s\" is not a number in %u..%u", value,
+				    QKDN_MGMT_REPORT_MS_MIN, QKDN_W_PERIOD_MAX);
 		break;
 	}
 	if (ret)
@@ -415,25 +424,7 @@ static void on_command(struct qkdn_mgmt *mg, const struct qkdn_wire_hdr *hdr,
 
 int qkdn_mgmt_next_frame(struct evbuffer *in, void **msg, size_t *len)
 {
-	size_t avail = evbuffer_get_length(in);
-	unsigned char prefix[QKDN_WIRE_LEN_SIZE];
-	uint32_t body_len;
-	void *buf;
-
-	if (avail < sizeof(prefix))
-		return 0;
-	evbuffer_copyout(in, prefix, sizeof(prefix));
-	if (qkdn_wire_frame_body_len(prefix, &body_len) < 0)
-		return -EMSGSIZE;
-	if (avail < sizeof(prefix) + body_len)
-		return 0;
-	buf = malloc(sizeof(prefix) + body_len);
-	if (!buf)
-		return -ENOMEM;
-	evbuffer_remove(in, buf, sizeof(prefix) + body_len);
-	*msg = buf;
-	*len = sizeof(prefix) + body_len;
-	return 1;
+	return qkdn_conn_next(in, msg, len);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
