@@ -29,9 +29,20 @@ source "$here/lib-mgrd.sh"
 work=$(mktemp -d)
 ctl_pid=
 qkd1_pid=
+# kill_bg PID...: a background `agent ...` job is a subshell whose child is
+# qkdn-mgrd-agent; kill both, or the agent outlives the test and holds the
+# pipe of whoever reads our output (scripts/check's tee) open forever.
+kill_bg() {
+	local pid
+	for pid in "$@"; do
+		[[ -n $pid ]] || continue
+		pkill -P "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null
+	done
+	return 0
+}
 cleanup() {
-	[[ -n $ctl_pid ]] && kill "$ctl_pid" 2>/dev/null
-	[[ -n $qkd1_pid ]] && kill "$qkd1_pid" 2>/dev/null
+	kill_bg "$ctl_pid" "$qkd1_pid"
 	mgrd_stop
 	if ((checks_failed)); then
 		echo "# qkdn-mgrd log:"
@@ -93,7 +104,7 @@ check "link failure: one decision, reroute avoiding km-link-1-2, done by the con
 check "link failure: the controller got the decision" "1" "$(grep -c 'value="avoid km-link-1-2"' "$work/ctl.out" || true)"
 check "link failure: the reroute is recorded" "qkdn-ctl|km-link-1-2|3|3" \
 	"$(db "select agent, resource, json_extract(details,'\$.resil_kind'), json_extract(details,'\$.resil_op') from events where agent='qkdn-ctl'")"
-kill "$qkd1_pid" "$ctl_pid" 2>/dev/null || true
+kill_bg "$qkd1_pid" "$ctl_pid"
 wait "$qkd1_pid" "$ctl_pid" 2>/dev/null || true
 qkd1_pid= ctl_pid=
 
