@@ -14,6 +14,7 @@ packages=(
 	sparse xz-utils
 	chromium fonts-dejavu-core	# qkdn-mgrd host tests: headless screenshot of the web page
 	nginx-light			# scripts/bench-etsi014: the reference HTTPS server
+	strongswan-charon strongswan-swanctl libstrongswan-standard-plugins	# selftests/secd_ppk: charon (vici) and swanctl
 )
 
 missing=()

@@ -893,13 +893,17 @@ int qkdn_parse_prefix(const char *s, struct qkdn_secd_prefix *out)
 	return 0;
 }
 
-enum secd_section { SECD_SEC_NONE, SECD_SEC_SECD, SECD_SEC_IPSEC, SECD_SEC_MACSEC };
+enum secd_section { SECD_SEC_NONE, SECD_SEC_SECD, SECD_SEC_IPSEC, SECD_SEC_MACSEC, SECD_SEC_PPK };
 enum {
 	K_SECD_SAE, K_SECD_PEER_SAE, K_SECD_CERT, K_SECD_KEY, K_SECD_CA, K_SECD_PEER,
 	K_SECD_LISTEN, K_SECD_REKEY_S, K_SECD_REKEY_BYTES, K_SECD_GRACE,
 };
 enum { K_IPSEC_LOCAL, K_IPSEC_REMOTE, K_IPSEC_LSUB, K_IPSEC_RSUB, K_IPSEC_REQID };
 enum { K_MACSEC_LINK, K_MACSEC_DEVICE, K_MACSEC_CIPHER };
+enum {
+	K_PPK_VICI, K_PPK_CONN, K_PPK_LADDRS, K_PPK_RADDRS, K_PPK_LTS, K_PPK_RTS, K_PPK_LID,
+	K_PPK_RID, K_PPK_AUTH, K_PPK_PROPOSALS, K_PPK_ESP,
+};
 
 static const struct key_def secd_keys[] = {
 	[K_SECD_SAE] = { "sae", true },
@@ -928,14 +932,28 @@ static const struct key_def secd_macsec_keys[] = {
 	[K_MACSEC_CIPHER] = { "cipher", false },
 };
 
-static const char *const secd_section_names[] = { "", "secd", "ipsec", "macsec" };
+static const struct key_def secd_ppk_keys[] = {
+	[K_PPK_VICI] = { "vici", false },
+	[K_PPK_CONN] = { "conn", false },
+	[K_PPK_LADDRS] = { "local-addrs", false },
+	[K_PPK_RADDRS] = { "remote-addrs", false },
+	[K_PPK_LTS] = { "local-ts", false },
+	[K_PPK_RTS] = { "remote-ts", false },
+	[K_PPK_LID] = { "local-id", false },
+	[K_PPK_RID] = { "remote-id", false },
+	[K_PPK_AUTH] = { "auth", false },
+	[K_PPK_PROPOSALS] = { "proposals", false },
+	[K_PPK_ESP] = { "esp-proposals", false },
+};
+
+static const char *const secd_section_names[] = { "", "secd", "ipsec", "macsec", "ppk" };
 
 struct secd_reader {
 	struct qkdn_secd_config *cfg;
 	const char *dir;
 	enum secd_section kind;
 	unsigned int section_line, seen;
-	unsigned int lines[4];		/* where each section was, 0: not yet */
+	unsigned int lines[5];		/* where each section was, 0: not yet */
 };
 
 static const struct key_def *secd_section_keys(enum secd_section kind, size_t *n)
@@ -950,6 +968,9 @@ static const struct key_def *secd_section_keys(enum secd_section kind, size_t *n
 	case SECD_SEC_MACSEC:
 		*n = QKDN_ARRAY_SIZE(secd_macsec_keys);
 		return secd_macsec_keys;
+	case SECD_SEC_PPK:
+		*n = QKDN_ARRAY_SIZE(secd_ppk_keys);
+		return secd_ppk_keys;
 	default:
 		*n = 0;
 		return NULL;
@@ -1068,6 +1089,56 @@ static int secd_macsec_key(struct secd_reader *r, int k, const char *key, const 
 	return -EINVAL;
 }
 
+static int secd_ppk_key(struct secd_reader *r, int k, const char *key, const char *value,
+			char *err, size_t err_len)
+{
+	struct qkdn_secd_config *c = r->cfg;
+
+	switch (k) {
+	case K_PPK_VICI:
+		if (value[0] != '/')
+			return fail(err, err_len, "%s = %s: not an absolute path", key, value);
+		return parse_text(key, value, c->ppk.vici, sizeof(c->ppk.vici), false, err,
+				  err_len);
+	case K_PPK_CONN:
+		if (strpbrk(value, ".,"))
+			return fail(err, err_len, "%s = %s: no '.' or ',' in a conn name", key,
+				    value);
+		return parse_text(key, value, c->ppk.conn, sizeof(c->ppk.conn), false, err,
+				  err_len);
+	case K_PPK_LADDRS:
+		return parse_text(key, value, c->ppk.local_addrs, QKDN_SECD_PPK_STR, true, err,
+				  err_len);
+	case K_PPK_RADDRS:
+		return parse_text(key, value, c->ppk.remote_addrs, QKDN_SECD_PPK_STR, true, err,
+				  err_len);
+	case K_PPK_LTS:
+		return parse_text(key, value, c->ppk.local_ts, QKDN_SECD_PPK_STR, true, err,
+				  err_len);
+	case K_PPK_RTS:
+		return parse_text(key, value, c->ppk.remote_ts, QKDN_SECD_PPK_STR, true, err,
+				  err_len);
+	case K_PPK_LID:
+		return parse_text(key, value, c->ppk.local_id, QKDN_SECD_PPK_STR, true, err,
+				  err_len);
+	case K_PPK_RID:
+		return parse_text(key, value, c->ppk.remote_id, QKDN_SECD_PPK_STR, true, err,
+				  err_len);
+	case K_PPK_AUTH:
+		if (strcmp(value, "psk") != 0 && strcmp(value, "pubkey") != 0)
+			return fail(err, err_len, "%s = %s: want psk or pubkey", key, value);
+		snprintf(c->ppk.auth, sizeof(c->ppk.auth), "%s", value);
+		return 0;
+	case K_PPK_PROPOSALS:
+		return parse_text(key, value, c->ppk.proposals, QKDN_SECD_PPK_STR, true, err,
+				  err_len);
+	case K_PPK_ESP:
+		return parse_text(key, value, c->ppk.esp_proposals, QKDN_SECD_PPK_STR, true,
+				  err, err_len);
+	}
+	return -EINVAL;
+}
+
 static int secd_ini_cb(const char *section, const char *key, const char *value,
 		       unsigned int line, void *data, char *err, size_t err_len)
 {
@@ -1082,25 +1153,28 @@ static int secd_ini_cb(const char *section, const char *key, const char *value,
 		ret = secd_finish_section(r, err, err_len);
 		if (ret)
 			return ret;
-		for (int i = SECD_SEC_SECD; i <= SECD_SEC_MACSEC; i++)
+		for (int i = SECD_SEC_SECD; i <= SECD_SEC_PPK; i++)
 			if (strcmp(section, secd_section_names[i]) == 0)
 				kind = (enum secd_section)i;
 		if (kind == SECD_SEC_NONE)
 			return fail(err, err_len,
-				    "unknown section [%s] (known: [secd], [ipsec], [macsec])",
+				    "unknown section [%s] (known: [secd], [ipsec], [macsec], [ppk])",
 				    section);
 		if (r->lines[kind])
 			return fail(err, err_len, "second [%s] section (first at line %u)",
 				    section, r->lines[kind]);
 		if (kind != SECD_SEC_SECD && r->cfg->kind != QKDN_SECD_NONE)
 			return fail(err, err_len,
-				    "[%s] and [%s]: one daemon runs either IPsec or MACsec",
-				    secd_section_names[r->cfg->kind == QKDN_SECD_IPSEC ?
-						       SECD_SEC_IPSEC : SECD_SEC_MACSEC], section);
+				    "[%s] and [%s]: one daemon runs one of IPsec, MACsec and PPK",
+				    secd_section_names[r->cfg->kind == QKDN_SECD_IPSEC ? SECD_SEC_IPSEC
+						       : r->cfg->kind == QKDN_SECD_MACSEC ? SECD_SEC_MACSEC
+						       : SECD_SEC_PPK], section);
 		if (kind == SECD_SEC_IPSEC)
 			r->cfg->kind = QKDN_SECD_IPSEC;
 		else if (kind == SECD_SEC_MACSEC)
 			r->cfg->kind = QKDN_SECD_MACSEC;
+		else if (kind == SECD_SEC_PPK)
+			r->cfg->kind = QKDN_SECD_PPK;
 		r->lines[kind] = line;
 		r->kind = kind;
 		r->section_line = line;
@@ -1127,6 +1201,8 @@ static int secd_ini_cb(const char *section, const char *key, const char *value,
 		return secd_ipsec_key(r, k, key, value, err, err_len);
 	case SECD_SEC_MACSEC:
 		return secd_macsec_key(r, k, key, value, err, err_len);
+	case SECD_SEC_PPK:
+		return secd_ppk_key(r, k, key, value, err, err_len);
 	default:
 		return -EINVAL;
 	}
@@ -1140,7 +1216,7 @@ static int secd_cross_check(const struct qkdn_secd_config *c, const struct secd_
 	if (!at)
 		return fail(err, err_len, "%s: no [secd] section", name);
 	if (c->kind == QKDN_SECD_NONE)
-		return fail(err, err_len, "%s: no [ipsec] or [macsec] section", name);
+		return fail(err, err_len, "%s: no [ipsec], [macsec] or [ppk] section", name);
 	if (!!c->peer_len == !!c->listen_len)
 		return fail(err, err_len,
 			    "%s:%u: [secd] needs exactly one of peer (this end dials: initiator) and listen (responder)",
@@ -1162,10 +1238,17 @@ static int secd_cross_check(const struct qkdn_secd_config *c, const struct secd_
 		if (memcmp(c->ipsec.local.addr, c->ipsec.remote.addr, 16) == 0)
 			return fail(err, err_len, "%s:%u: [ipsec] local and remote are the same address",
 				    name, at);
+	} else if (c->rekey_bytes) {
+		return fail(err, err_len, "%s:%u: [secd] rekey-bytes applies to [ipsec] only",
+			    name, r->lines[SECD_SEC_SECD]);
+	} else if (c->kind == QKDN_SECD_PPK) {
+		/* The initiator loads the conn; the responder's is the operator's. */
+		if (c->peer_len && (!c->ppk.local_addrs[0] || !c->ppk.remote_addrs[0] ||
+				    !c->ppk.local_ts[0] || !c->ppk.remote_ts[0]))
+			return fail(err, err_len,
+				    "%s:%u: [ppk] the initiator (peer =) needs local-addrs, remote-addrs, local-ts and remote-ts",
+				    name, r->lines[SECD_SEC_PPK]);
 	} else {
-		if (c->rekey_bytes)
-			return fail(err, err_len, "%s:%u: [secd] rekey-bytes applies to [ipsec] only",
-				    name, r->lines[SECD_SEC_SECD]);
 		if (strcmp(c->macsec.link, c->macsec.device) == 0)
 			return fail(err, err_len, "%s:%u: [macsec] device and link are the same",
 				    name, r->lines[SECD_SEC_MACSEC]);
@@ -1185,6 +1268,9 @@ int qkdn_secd_config_read(struct qkdn_secd_config *cfg, FILE *f, const char *nam
 	cfg->ipsec.reqid = QKDN_SECD_REQID;
 	snprintf(cfg->macsec.device, sizeof(cfg->macsec.device), "macsec0");
 	cfg->macsec.key_bits = 256;
+	snprintf(cfg->ppk.vici, sizeof(cfg->ppk.vici), "/var/run/charon.vici");
+	snprintf(cfg->ppk.conn, sizeof(cfg->ppk.conn), "qkdn");
+	snprintf(cfg->ppk.auth, sizeof(cfg->ppk.auth), "psk");
 	ret = qkdn_ini_read(f, name, secd_ini_cb, &r, err, err_len);
 	if (!ret) {
 		char msg[QKDN_CONFIG_ERR_LEN];

@@ -262,6 +262,20 @@ const struct qkdn_kmd_sae_conf *qkdn_kmd_config_sae_by_cn(const struct qkdn_kmd_
  *                          default "macsec0"
  *   cipher = gcm-aes-256   or gcm-aes-128 (default gcm-aes-256); an
  *                          existing device must have this cipher
+ *
+ *   [ppk]                  IKEv2 PPKs (RFC 8784) into a local charon
+ *   vici = /var/run/charon.vici  charon's VICI socket (default)
+ *   conn = qkdn            the IKE connection's name (default "qkdn"; its
+ *                          one CHILD_SA has the same name)
+ *   initiator only (the conn is loaded by the daemon, with the PPK ID of
+ *   each generation); the responder's conn is the operator's, with
+ *   ppk_required = yes and no ppk_id:
+ *   local-addrs = 10.0.12.1, remote-addrs = 10.0.12.2   required
+ *   local-ts = 192.168.1.0/24, remote-ts = 192.168.2.0/24   required
+ *                          (comma-separated lists, as in swanctl.conf)
+ *   local-id, remote-id    IKE identities (default: the addresses)
+ *   auth = psk             psk or pubkey (credentials loaded with swanctl)
+ *   proposals, esp-proposals   as in swanctl.conf (default: charon's)
  */
 #define QKDN_SECD_REQID 29035	/* "qk" */
 #define QKDN_SECD_IFNAMSIZ 16
@@ -270,7 +284,10 @@ enum qkdn_secd_kind {
 	QKDN_SECD_NONE,
 	QKDN_SECD_IPSEC,	/* = QKDN_W_SA_IPSEC */
 	QKDN_SECD_MACSEC,	/* = QKDN_W_SA_MACSEC */
+	QKDN_SECD_PPK,		/* = QKDN_W_SA_PPK */
 };
+
+#define QKDN_SECD_PPK_STR 256	/* a [ppk] value */
 
 struct qkdn_secd_prefix {
 	int family;		/* AF_INET or AF_INET6 */
@@ -297,6 +314,15 @@ struct qkdn_secd_config {
 		char link[QKDN_SECD_IFNAMSIZ], device[QKDN_SECD_IFNAMSIZ];
 		unsigned int key_bits;	/* 128 or 256 */
 	} macsec;
+	struct {
+		char vici[108];		/* sun_path */
+		char conn[64];
+		char local_addrs[QKDN_SECD_PPK_STR], remote_addrs[QKDN_SECD_PPK_STR];
+		char local_ts[QKDN_SECD_PPK_STR], remote_ts[QKDN_SECD_PPK_STR];
+		char local_id[QKDN_SECD_PPK_STR], remote_id[QKDN_SECD_PPK_STR];
+		char auth[8];		/* "psk" or "pubkey" */
+		char proposals[QKDN_SECD_PPK_STR], esp_proposals[QKDN_SECD_PPK_STR];
+	} ppk;
 };
 
 /* Reads and checks a secd config; "FILE:LINE: ..." on failure, *cfg then

@@ -363,11 +363,11 @@ const struct qkdn_wire_policy qkdn_wire_ck_policy = {
 	.extra_sender_id = QKDN_W_CONTROLLER_ID,
 };
 
-/* qkdn-secd: SA policy. Multiples of QKDN_KEY_ID_LEN, and an AN and SCI
- * for MACsec only, are checked by qkdn-secd. */
+/* qkdn-secd: SA policy. Multiples of QKDN_KEY_ID_LEN, an AN and SCI for
+ * MACsec only, and reverse keys but for PPK, are checked by qkdn-secd. */
 
-#define SA_KEY_IDS { .type = QKDN_WT_BINARY, .required = true, .min_len = QKDN_KEY_ID_LEN, \
-		     .max_len = QKDN_W_SA_KEYS_MAX * QKDN_KEY_ID_LEN }
+#define SA_KEY_IDS(req) { .type = QKDN_WT_BINARY, .required = (req), .min_len = QKDN_KEY_ID_LEN, \
+			  .max_len = QKDN_W_SA_KEYS_MAX * QKDN_KEY_ID_LEN }
 #define SA_KIND { .type = QKDN_WT_U8, .required = true, .min_val = 1, \
 		  .max_val = QKDN_W_SA_KIND_MAX }
 #define SA_GEN(req) { .type = QKDN_WT_U32, .required = (req), .min_val = 1, \
@@ -377,8 +377,9 @@ const struct qkdn_wire_policy qkdn_wire_ck_policy = {
 static const struct qkdn_wire_attr_policy sa_propose_cmd[QKDN_W_MAX + 1] = {
 	[QKDN_W_SA_KIND] = SA_KIND,
 	[QKDN_W_SA_GENERATION] = SA_GEN(true),
-	[QKDN_W_SA_KEY_IDS_FWD] = SA_KEY_IDS,
-	[QKDN_W_SA_KEY_IDS_REV] = SA_KEY_IDS,
+	[QKDN_W_SA_KEY_IDS_FWD] = SA_KEY_IDS(true),
+	/* Not for PPK: qkdn-secd checks it is there for IPsec and MACsec. */
+	[QKDN_W_SA_KEY_IDS_REV] = SA_KEY_IDS(false),
 	[QKDN_W_SA_LIFETIME] = { .type = QKDN_WT_U32, .required = true, .min_val = 1,
 				 .max_val = QKDN_W_TIMER_MAX },
 	[QKDN_W_SA_AN] = { .type = QKDN_WT_U8, .min_val = 0, .max_val = 3 },

@@ -208,9 +208,9 @@
  *     QKDN_W_SA_KEY_IDS_FWD: binary, 1..QKDN_W_SA_KEYS_MAX KMA-key IDs of
  *         QKDN_KEY_ID_LEN bytes each, concatenated: the key of the
  *         initiator -> responder direction, required
- *     QKDN_W_SA_KEY_IDS_REV: the same for responder -> initiator, required;
- *         never an ID of _FWD (one key for two directions would reuse GCM
- *         nonces)
+ *     QKDN_W_SA_KEY_IDS_REV: the same for responder -> initiator, required
+ *         for IPsec and MACsec, absent for PPK (one key, both ends); never
+ *         an ID of _FWD (one key for two directions would reuse GCM nonces)
  *     QKDN_W_SA_LIFETIME: u32, seconds the SAs may live (hard limit),
  *         1..QKDN_W_TIMER_MAX, required
  *     QKDN_W_SA_AN: u8, MACsec association number, 0..3, required for
@@ -218,7 +218,9 @@
  *     QKDN_W_SA_SCI: u64, MACsec: the initiator's SCI, required for MACsec
  *   Response, on success: QKDN_W_SA_GENERATION, and QKDN_W_SA_SPI (u32,
  *   IPsec: the SPI of the responder's new inbound SA, 256..) or
- *   QKDN_W_SA_SCI (MACsec: the responder's SCI).
+ *   QKDN_W_SA_SCI (MACsec: the responder's SCI); PPK: nothing more (the
+ *   responder loaded the key into its charon as the PPK whose PPK_ID is
+ *   the key ID's UUID text).
  *
  * QKDN_W_CMD_SA_INSTALLED, initiator -> responder: the initiator has
  * installed its inbound SA of that generation and sends with its new
@@ -724,11 +726,15 @@ extern const struct qkdn_wire_nest_policy qkdn_wire_ck_route_nest;
  * enum qkdn_wire_sa_kind - QKDN_W_SA_KIND, what the SAs protect
  * @QKDN_W_SA_IPSEC: ESP tunnel between two gateways
  * @QKDN_W_SA_MACSEC: a MACsec secure channel on one link
+ * @QKDN_W_SA_PPK: IKEv2 post-quantum preshared keys (RFC 8784) for the
+ *	gateways' strongSwan; the initiator's charon reauthenticates with
+ *	each generation's PPK
  */
 enum qkdn_wire_sa_kind {
 	QKDN_W_SA_UNSPEC,
 	QKDN_W_SA_IPSEC,
 	QKDN_W_SA_MACSEC,
+	QKDN_W_SA_PPK,
 	__QKDN_W_SA_LAST
 };
 

@@ -248,7 +248,11 @@ static void log_switch(struct secd *s, const struct secd_gen *g)
 
 	s->stats.rekeys++;
 	s->active_gen = g->gen;
-	if (s->cfg.kind == QKDN_SECD_IPSEC)
+	if (s->cfg.kind == QKDN_SECD_PPK)
+		qkdn_log(QKDN_LOG_INFO, "rekeyed",
+			 "event=rekey gen=%u ppk_id=%s ike_sa=%u rekeys=%" PRIu64, g->gen,
+			 (qkdn_uuid_format(in, g->id_in), in), g->ike_id, s->stats.rekeys);
+	else if (s->cfg.kind == QKDN_SECD_IPSEC)
 		qkdn_log(QKDN_LOG_INFO, "rekeyed",
 			 "event=rekey gen=%u spi_in=0x%08x spi_out=0x%08x key_in=%s key_out=%s rekeys=%" PRIu64,
 			 g->gen, g->spi_in, g->spi_out, (qkdn_uuid_format(in, g->id_in), in),
@@ -286,8 +290,10 @@ static void start_rekey(struct secd *s)
 	gen = s->next_gen++;
 	if (s->next_gen == 0)
 		s->next_gen = 1;
+	/* PPK: one key, the same at both ends. */
 	if (secd_keys_get(s, s->key_len, &c->fwd, reason, sizeof(reason)) ||
-	    secd_keys_get(s, s->key_len, &c->rev, reason, sizeof(reason))) {
+	    (s->cfg.kind != QKDN_SECD_PPK &&
+	     secd_keys_get(s, s->key_len, &c->rev, reason, sizeof(reason)))) {
 		/* A fwd key already taken is wiped: never used for anything. */
 		secd_keys_wipe(&c->fwd);
 		rekey_failed(s, reason);
@@ -298,13 +304,15 @@ static void start_rekey(struct secd *s)
 	g->an = (uint8_t)(gen % 4);
 	g->lifetime_s = s->cfg.rekey_seconds * 3 + 30;
 	memcpy(g->id_out, c->fwd.ids[0], QKDN_KEY_ID_LEN);
-	memcpy(g->id_in, c->rev.ids[0], QKDN_KEY_ID_LEN);
+	memcpy(g->id_in, s->cfg.kind == QKDN_SECD_PPK ? c->fwd.ids[0] : c->rev.ids[0],
+	       QKDN_KEY_ID_LEN);
 	m = msg_new(s, QKDN_W_CMD_SA_PROPOSE, gen);
 	if (m) {
 		qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_FWD, c->fwd.ids,
 				  c->fwd.n_ids * QKDN_KEY_ID_LEN);
-		qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_REV, c->rev.ids,
-				  c->rev.n_ids * QKDN_KEY_ID_LEN);
+		if (c->rev.n_ids)
+			qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_REV, c->rev.ids,
+					  c->rev.n_ids * QKDN_KEY_ID_LEN);
 		qkdn_wire_put_u32(m, QKDN_W_SA_LIFETIME, g->lifetime_s);
 		if (s->cfg.kind == QKDN_SECD_MACSEC) {
 			qkdn_wire_put_u8(m, QKDN_W_SA_AN, g->an);
@@ -360,7 +368,7 @@ static void on_propose_response(struct secd_conn *c, const struct nlattr **tb,
 			return;
 		}
 		g->spi_out = qkdn_wire_get_u32(tb[QKDN_W_SA_SPI]);
-	} else {
+	} else if (s->cfg.kind == QKDN_SECD_MACSEC) {
 		if (!tb[QKDN_W_SA_SCI]) {
 			protocol_error(c, "SA_PROPOSE response without an SCI");
 			return;
@@ -368,8 +376,9 @@ static void on_propose_response(struct secd_conn *c, const struct nlattr **tb,
 		s->peer_sci = qkdn_wire_get_u64(tb[QKDN_W_SA_SCI]);
 	}
 	/* Our inbound first, then the switch of our outbound: the peer's
-	 * inbound exists since it answered. */
-	ret = s->dp->install_in(s, g, &c->rev);
+	 * inbound exists since it answered. PPK: the PPK into our charon,
+	 * then the new IKE SA with it. */
+	ret = s->dp->install_in(s, g, s->cfg.kind == QKDN_SECD_PPK ? &c->fwd : &c->rev);
 	if (!ret) {
 		g->in_installed = true;
 		ret = s->dp->install_out(s, g, &c->fwd);
@@ -466,10 +475,18 @@ static const char *check_common(struct secd *s, const struct nlattr **tb)
 {
 	uint8_t kind = qkdn_wire_get_u8(tb[QKDN_W_SA_KIND]);
 
+	static const char *const refusals[][4] = {
+		[QKDN_SECD_IPSEC] = { [QKDN_W_SA_MACSEC] = "this gateway runs IPsec, not MACsec",
+				      [QKDN_W_SA_PPK] = "this gateway runs IPsec, not PPK" },
+		[QKDN_SECD_MACSEC] = { [QKDN_W_SA_IPSEC] = "this gateway runs MACsec, not IPsec",
+				       [QKDN_W_SA_PPK] = "this gateway runs MACsec, not PPK" },
+		[QKDN_SECD_PPK] = { [QKDN_W_SA_IPSEC] = "this gateway runs PPK, not IPsec",
+				    [QKDN_W_SA_MACSEC] = "this gateway runs PPK, not MACsec" },
+	};
+
 	if (kind != s->cfg.kind)
-		return kind == QKDN_W_SA_IPSEC ? "this gateway runs MACsec, not IPsec"
-		       : kind == QKDN_W_SA_MACSEC ? "this gateway runs IPsec, not MACsec"
-						   : "unknown SA kind";
+		return kind < 4 && refusals[s->cfg.kind][kind] ? refusals[s->cfg.kind][kind]
+							       : "unknown SA kind";
 	if (qkdn_wire_get_u32(tb[QKDN_W_SA_GENERATION]) == 0)
 		return "generation 0";
 	return NULL;
@@ -488,9 +505,14 @@ static void on_propose(struct secd_conn *c, const struct nlattr **tb,
 	char reason[320];
 	int ret;
 
-	if (!bad && (qkdn_wire_get_len(fwd) % QKDN_KEY_ID_LEN || qkdn_wire_get_len(rev) % QKDN_KEY_ID_LEN))
+	if (!bad && s->cfg.kind == QKDN_SECD_PPK && rev)
+		bad = "PPK takes one key: no reverse key IDs";
+	else if (!bad && s->cfg.kind != QKDN_SECD_PPK && !rev)
+		bad = "reverse key IDs missing";
+	else if (!bad && (qkdn_wire_get_len(fwd) % QKDN_KEY_ID_LEN ||
+			  (rev && qkdn_wire_get_len(rev) % QKDN_KEY_ID_LEN)))
 		bad = "key IDs: not a multiple of 16 bytes";
-	else if (!bad && ids_overlap(fwd, rev))
+	else if (!bad && rev && ids_overlap(fwd, rev))
 		bad = "the same key ID for both directions";
 	else if (!bad && (lifetime == 0 || lifetime > QKDN_W_TIMER_MAX))
 		bad = "lifetime out of range";
@@ -511,9 +533,17 @@ static void on_propose(struct secd_conn *c, const struct nlattr **tb,
 		secd_keys_wipe(&c->rev);
 		c->held_gen = 0;
 	}
+	/* PPK: no reverse keys, so the length of the one is checked here. */
 	ret = secd_keys_get_ids(s, qkdn_wire_get_bin(fwd), qkdn_wire_get_len(fwd),
-				qkdn_wire_get_bin(rev), qkdn_wire_get_len(rev), s->key_len,
-				&c->fwd, &c->rev, reason, sizeof(reason));
+				rev ? qkdn_wire_get_bin(rev) : NULL, rev ? qkdn_wire_get_len(rev) : 0,
+				rev ? s->key_len : 0, &c->fwd, &c->rev, reason, sizeof(reason));
+	if (!ret && c->fwd.len < s->key_len) {
+		snprintf(reason, sizeof(reason), "keys too short: %zu bytes, %zu needed",
+			 c->fwd.len, s->key_len);
+		secd_keys_wipe(&c->fwd);
+		secd_keys_wipe(&c->rev);
+		ret = -EMSGSIZE;
+	}
 	if (ret) {
 		respond(c, QKDN_W_CMD_SA_PROPOSE, h->msg_id, reason, gen);
 		qkdn_log(QKDN_LOG_WARN, "proposal refused", "event=sa-refused gen=%u reason=\"%s\"",
@@ -526,7 +556,7 @@ static void on_propose(struct secd_conn *c, const struct nlattr **tb,
 	g->lifetime_s = lifetime;
 	g->an = s->cfg.kind == QKDN_SECD_MACSEC ? qkdn_wire_get_u8(tb[QKDN_W_SA_AN]) : 0;
 	memcpy(g->id_in, c->fwd.ids[0], QKDN_KEY_ID_LEN);
-	memcpy(g->id_out, c->rev.ids[0], QKDN_KEY_ID_LEN);
+	memcpy(g->id_out, rev ? c->rev.ids[0] : c->fwd.ids[0], QKDN_KEY_ID_LEN);
 	if (s->cfg.kind == QKDN_SECD_MACSEC)
 		s->peer_sci = qkdn_wire_get_u64(tb[QKDN_W_SA_SCI]);
 	ret = s->dp->install_in(s, g, &c->fwd);
@@ -547,7 +577,7 @@ static void on_propose(struct secd_conn *c, const struct nlattr **tb,
 		qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, gen);
 		if (s->cfg.kind == QKDN_SECD_IPSEC)
 			qkdn_wire_put_u32(m, QKDN_W_SA_SPI, g->spi_in);
-		else
+		else if (s->cfg.kind == QKDN_SECD_MACSEC)
 			qkdn_wire_put_u64(m, QKDN_W_SA_SCI, s->own_sci);
 	}
 	conn_send(c, m);

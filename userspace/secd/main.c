@@ -37,7 +37,8 @@ static void usage(FILE *out)
 		"usage: qkdn-secd [--config FILE] [--log-level LEVEL] [--foreground] [--help]\n"
 		"\n"
 		"IPsec (ESP tunnel) or MACsec between two security gateways, keyed and\n"
-		"rekeyed with QKD keys of the gateways' qkdn nodes.\n"
+		"rekeyed with QKD keys of the gateways' qkdn nodes, or QKD keys as IKEv2\n"
+		"PPKs (RFC 8784) of the gateways' strongSwan.\n"
 		"\n"
 		"  -c, --config FILE       config file (default " DEFAULT_CONFIG ")\n"
 		"  -L, --log-level LEVEL   debug, info (default), warn or error\n"
@@ -196,10 +197,12 @@ int main(int argc, char **argv)
 	if (qkdn_secd_config_load(&s.cfg, config, err, sizeof(err)) < 0)
 		qkdn_die("%s", err);
 	s.initiator = s.cfg.peer_len != 0;
-	s.dp = s.cfg.kind == QKDN_SECD_IPSEC ? &secd_xfrm_ops : &secd_macsec_ops;
+	s.dp = s.cfg.kind == QKDN_SECD_IPSEC ? &secd_xfrm_ops
+	       : s.cfg.kind == QKDN_SECD_MACSEC ? &secd_macsec_ops : &secd_ppk_ops;
 	/* rfc4106(gcm(aes)): a 256-bit key and a 32-bit salt; MACsec: the
-	 * cipher's key. */
-	s.key_len = s.cfg.kind == QKDN_SECD_IPSEC ? 32 + 4 : s.cfg.macsec.key_bits / 8;
+	 * cipher's key; PPK: 256 bits. */
+	s.key_len = s.cfg.kind == QKDN_SECD_IPSEC ? 32 + 4
+		    : s.cfg.kind == QKDN_SECD_MACSEC ? s.cfg.macsec.key_bits / 8 : SECD_PPK_LEN;
 	s.tls = qkdn_tls_ctx_new(s.cfg.cert, s.cfg.key, s.cfg.ca, err, sizeof(err));
 	if (!s.tls)
 		qkdn_die("%s", err);

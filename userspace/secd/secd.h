@@ -65,6 +65,7 @@ struct secd_gen {
 	uint8_t an;			/* MACsec */
 	uint8_t id_in[QKDN_KEY_ID_LEN], id_out[QKDN_KEY_ID_LEN];
 	uint32_t lifetime_s;		/* hard limit of its SAs */
+	uint32_t ike_id;		/* PPK, initiator: its IKE SA's unique ID */
 	uint64_t conn_serial;		/* the connection that made it */
 };
 
@@ -87,6 +88,9 @@ struct secd_dp_ops {
 
 extern const struct secd_dp_ops secd_xfrm_ops;
 extern const struct secd_dp_ops secd_macsec_ops;
+extern const struct secd_dp_ops secd_ppk_ops;
+
+#define SECD_PPK_LEN 32			/* bytes of a PPK */
 
 struct secd_stats {
 	uint64_t rekeys;		/* generations switched to */
@@ -150,6 +154,30 @@ void secd_gen_remove_all(struct secd *s);
 /* ctl.c */
 int secd_ctl_start(struct secd *s);
 void secd_ctl_stop(struct secd *s);
+
+/* vici.c: charon's VICI socket, one synchronous request at a time. A
+ * request is built with begin and the put functions, then sent with
+ * call (which wants "success = yes" in the answer), plain (an answer
+ * without one) or stream (events of that name until the answer). Each
+ * key-value and list item of answers and events goes to cb: depth 0 for
+ * the top level, else section is the top-level section's name. */
+struct secd_vici;
+typedef void (*secd_vici_cb)(void *data, unsigned int depth, const char *section,
+			     const char *key, const uint8_t *val, size_t len);
+int secd_vici_open(struct secd_vici **v, const char *path, unsigned int timeout_s);
+void secd_vici_close(struct secd_vici *v);
+void secd_vici_begin(struct secd_vici *v, const char *cmd);
+void secd_vici_kv(struct secd_vici *v, const char *key, const void *val, size_t len);
+void secd_vici_kv_str(struct secd_vici *v, const char *key, const char *val);
+void secd_vici_section(struct secd_vici *v, const char *name);
+void secd_vici_end(struct secd_vici *v);
+/* A list of the comma-separated items of csv, blanks trimmed. */
+void secd_vici_list_csv(struct secd_vici *v, const char *name, const char *csv);
+/* 0, -EREMOTEIO (charon's errmsg in secd_vici_err) or another -errno. */
+int secd_vici_call(struct secd_vici *v, secd_vici_cb cb, void *data);
+int secd_vici_plain(struct secd_vici *v, secd_vici_cb cb, void *data);
+int secd_vici_stream(struct secd_vici *v, const char *event, secd_vici_cb cb, void *data);
+const char *secd_vici_err(const struct secd_vici *v);
 
 /* rtnl.c: a raw netlink socket (NETLINK_XFRM, NETLINK_ROUTE) with secbuf
  * buffers, acks capped, wiped after each use. */

@@ -1286,7 +1286,7 @@ static struct qkdn_wire_msg *sa_propose(uint8_t kind, uint16_t skip)
 		qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, 7);
 	if (skip != QKDN_W_SA_KEY_IDS_FWD)
 		qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_FWD, sa_ids, 2 * QKDN_KEY_ID_LEN);
-	if (skip != QKDN_W_SA_KEY_IDS_REV)
+	if (skip != QKDN_W_SA_KEY_IDS_REV && kind != QKDN_W_SA_PPK)
 		qkdn_wire_put_bin(m, QKDN_W_SA_KEY_IDS_REV, sa_ids[2], QKDN_KEY_ID_LEN);
 	if (skip != QKDN_W_SA_LIFETIME)
 		qkdn_wire_put_u32(m, QKDN_W_SA_LIFETIME, 36);
@@ -1301,7 +1301,7 @@ static void test_sa(void)
 {
 	static const uint16_t required[] = {
 		QKDN_W_SA_KIND, QKDN_W_SA_GENERATION, QKDN_W_SA_KEY_IDS_FWD,
-		QKDN_W_SA_KEY_IDS_REV, QKDN_W_SA_LIFETIME,
+		QKDN_W_SA_LIFETIME,
 	};
 	const struct nlattr *tb[QKDN_W_MAX + 1];
 	struct qkdn_wire_hdr hdr;
@@ -1322,6 +1322,11 @@ static void test_sa(void)
 	ok(ret == 0 && qkdn_wire_get_u8(tb[QKDN_W_SA_AN]) == 3 &&
 	   qkdn_wire_get_u64(tb[QKDN_W_SA_SCI]) == 0x0102030405060001ULL,
 	   "SA_PROPOSE (MACsec) with AN and SCI round trip (%s)", hdr.error);
+	/* PPK: one key, both ends; the policy leaves REV to qkdn-secd. */
+	ret = sa_parse(sa_propose(QKDN_W_SA_PPK, 0), tb, &hdr);
+	ok(ret == 0 && qkdn_wire_get_u8(tb[QKDN_W_SA_KIND]) == QKDN_W_SA_PPK &&
+	   qkdn_wire_get_len(tb[QKDN_W_SA_KEY_IDS_FWD]) == 32 && !tb[QKDN_W_SA_KEY_IDS_REV],
+	   "SA_PROPOSE (PPK) without reverse keys round trip (%s)", hdr.error);
 	for (size_t i = 0; i < QKDN_ARRAY_SIZE_T(required); i++) {
 		ret = sa_parse(sa_propose(QKDN_W_SA_IPSEC, required[i]), tb, &hdr);
 		snprintf(want, sizeof(want), "SA_PROPOSE: required attribute %u (%s) missing",
@@ -1371,10 +1376,10 @@ static void test_sa(void)
 	ok(ret == -EPROTO && strstr(hdr.error, "(SA_AN): 4 out of range 0..3"),
 	   "AN 4 refused: %s", hdr.error);
 	m = qkdn_wire_msg_new(QKDN_W_CMD_SA_DELETE, 1);
-	qkdn_wire_put_u8(m, QKDN_W_SA_KIND, QKDN_W_SA_MACSEC + 1);
+	qkdn_wire_put_u8(m, QKDN_W_SA_KIND, QKDN_W_SA_PPK + 1);
 	qkdn_wire_put_u32(m, QKDN_W_SA_GENERATION, 6);
 	ret = sa_parse(m, tb, &hdr);
-	ok(ret == -EPROTO && strstr(hdr.error, "(SA_KIND): 3 out of range 1..2"),
+	ok(ret == -EPROTO && strstr(hdr.error, "(SA_KIND): 4 out of range 1..3"),
 	   "unknown SA kind refused: %s", hdr.error);
 	m = qkdn_wire_msg_new(QKDN_W_CMD_SA_DELETE, 1);
 	qkdn_wire_put_u8(m, QKDN_W_SA_KIND, QKDN_W_SA_IPSEC);
