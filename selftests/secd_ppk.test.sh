@@ -251,13 +251,19 @@ else
 	fail "swanctl --list-sas shows no established SA: $sas"
 fi
 
-at B timeout 40 tcpdump -i veth-A -n -c 60 -w "$work/wire.pcap" 'esp or icmp' > /dev/null 2>&1 &
-tcpdump_pid=$!
+# Outbound only, at each end: inbound, the decrypted inner packets pass the
+# capture too (xfrm re-injects them on the device they came in on).
+at A timeout 40 tcpdump -i veth-B -Q out -n -c 30 -w "$work/wire-a.pcap" 'esp or icmp' \
+	> /dev/null 2>&1 &
+tcpdump_a=$!
+at B timeout 40 tcpdump -i veth-A -Q out -n -c 30 -w "$work/wire-b.pcap" 'esp or icmp' \
+	> /dev/null 2>&1 &
+tcpdump_b=$!
 sleep 1
 before=$(rekeys a.conf)
 ping_out=$(at A ping -n -q -i 0.2 -c 75 -W 2 -I 192.168.1.1 192.168.2.1 || true)
 during=$(($(rekeys a.conf) - before))
-wait "$tcpdump_pid" || true
+wait "$tcpdump_a" "$tcpdump_b" || true
 sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' <<< "$ping_out")
 received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' <<< "$ping_out")
 expect_eq "75 pings sent through the tunnel" 75 "$sent"
@@ -267,10 +273,12 @@ if ((during >= 4)); then
 else
 	fail "expected at least 4 new IKE SAs in 15 s, saw $during"
 fi
-esp=$(tcpdump -n -r "$work/wire.pcap" esp 2>/dev/null | wc -l)
-icmp=$(tcpdump -n -r "$work/wire.pcap" icmp 2>/dev/null | wc -l)
+esp=$(cat <(tcpdump -n -r "$work/wire-a.pcap" esp 2>/dev/null) \
+	<(tcpdump -n -r "$work/wire-b.pcap" esp 2>/dev/null) | wc -l)
+icmp=$(cat <(tcpdump -n -r "$work/wire-a.pcap" icmp 2>/dev/null) \
+	<(tcpdump -n -r "$work/wire-b.pcap" icmp 2>/dev/null) | wc -l)
 if ((esp > 0 && icmp == 0)); then
-	ok "on the wire: $esp ESP packets, no ICMP in clear"
+	ok "sent on the wire by A and B: $esp ESP packets, no ICMP in clear"
 else
 	fail "on the wire: expected ESP and no clear ICMP, saw $esp ESP, $icmp ICMP"
 fi
