@@ -4,8 +4,10 @@
 # Helpers of the ETSI GS QKD 014 selftests (etsi014*.test.sh): application
 # certificates, qkdn-kmd with an [etsi014] section, curl playing an SAE,
 # and refusals checked down to "nothing consumed". Source it after lib.sh
-# and pki.sh, once $work is a scratch directory:
+# and pki.sh; the helpers work in $work:
 #
+#   e14_init                       skip without curl or jq; $work, a
+#                                  scratch directory, removed at cleanup
 #   e14_app_cert NAME CN [CADIR]   NAME.crt/.key in $work/pki, a client
 #                                  certificate of CN, signed by CADIR's CA
 #                                  (default $work/pki)
@@ -13,10 +15,16 @@
 #                                  WORDs: peer:ID:ADDR, route:DEST:VIA,
 #                                  sae:ID:CN, timeout:MS (relay timeout);
 #                                  the 014 API listens on :8443. Its log is
-#                                  $work/NS.log; stopped at cleanup.
+#                                  $work/NS.log (level $E14_LOG_LEVEL,
+#                                  default debug); stopped at cleanup.
 #   e14_kmd_stop NS                SIGTERM, then SIGKILL after 10 s
 #   e14 NS CERT METHOD PATH [BODY] "CODE BODY" of one request made in NS
 #                                  with CERT; CODE 000: no HTTP answer
+#   e14_many NS CERT               the same for the requests on stdin, one
+#                                  a line, "METHOD PATH [BODY]": one curl
+#                                  and one TLS connection for them all
+#                                  (processes and handshakes are dear
+#                                  under TCG); a "CODE BODY" line each
 #   e14_refused WHAT CODE MESSAGE NS CERT METHOD PATH [BODY]
 #                                  the exact code and Error message, and
 #                                  e14_snapshot NS (which the test defines:
@@ -27,19 +35,26 @@
 
 declare -A e14_pid e14_node_of
 
+e14_init() {
+	command -v curl >/dev/null || skip_all "curl is not installed (scripts/install-deps.sh)"
+	command -v jq >/dev/null || skip_all "jq is not installed (scripts/install-deps.sh)"
+	work=$(mktemp -d)
+	defer rm -rf "$work"
+}
+
+# One openssl process (req -x509 -CA, OpenSSL 3): each costs seconds in
+# the VM.
 e14_app_cert() {
 	local name=$1 cn=$2 ca=${3:-$work/pki}
 	(
 		umask 077
 		cd "$work/pki"
-		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-			-keyout "$name.key" -out "$name.csr" -subj "/O=qkdn test/CN=$cn" 2>/dev/null
-		openssl x509 -req -in "$name.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" \
-			-CAcreateserial -out "$name.crt" -days 30 \
-			-extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-				"keyUsage=critical,digitalSignature" \
-				"extendedKeyUsage=clientAuth") 2>/dev/null
-		rm -f "$name.csr"
+		openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$name.key" -out "$name.crt" -subj "/O=qkdn test/CN=$cn" \
+			-CA "$ca/ca.crt" -CAkey "$ca/ca.key" -days 30 \
+			-addext "basicConstraints=critical,CA:FALSE" \
+			-addext "keyUsage=critical,digitalSignature" \
+			-addext "extendedKeyUsage=clientAuth" 2>/dev/null
 	)
 }
 
@@ -70,7 +85,7 @@ e14_kmd() {
 		done
 	} > "$work/$ns.conf"
 	e14_node_of[$ns]=$id
-	ip netns exec "$ns" qkdn-kmd --config "$work/$ns.conf" --log-level debug \
+	ip netns exec "$ns" qkdn-kmd --config "$work/$ns.conf" --log-level "${E14_LOG_LEVEL:-debug}" \
 		>> "$work/$ns.log" 2>&1 &
 	e14_pid[$ns]=$!
 	defer e14_kmd_stop "$ns"
@@ -117,6 +132,31 @@ e14() {
 		2>/dev/null) || true
 	out=$(< "$work/out") || out=
 	echo "${code:-000} $out"
+}
+
+e14_many() {
+	local ns=$1 cert=$2 id=${e14_node_of[$1]} method path body codes i n=0 args=()
+	while read -r method path body; do
+		((n == 0)) || args+=(--next)
+		args+=(-sS --max-time 30 --cert "$work/pki/$cert.crt" --key "$work/pki/$cert.key"
+			--cacert "$work/pki/ca.crt" --resolve "qkdn-node-$id:8443:127.0.0.1"
+			-o "$work/out.$n" -w '%{http_code}\n' -X "$method")
+		if [[ -n $body ]]; then
+			args+=(-H 'Content-Type: application/json' --data-binary "$body")
+		fi
+		args+=("https://qkdn-node-$id:8443$path")
+		rm -f "$work/out.$n"
+		n=$((n + 1))
+	done
+	codes=$(ip netns exec "$ns" curl "${args[@]}" 2>/dev/null) || true
+	mapfile -t codes <<< "$codes"
+	for ((i = 0; i < n; i++)); do
+		if [[ -f $work/out.$i ]]; then
+			echo "${codes[i]:-000} $(< "$work/out.$i")"
+		else
+			echo "${codes[i]:-000} "
+		fi
+	done
 }
 
 e14_refused() {

@@ -26,11 +26,7 @@ source "$(dirname "$0")/pki.sh"
 source "$(dirname "$0")/etsi014.sh"
 trap cleanup EXIT
 
-command -v curl >/dev/null || skip_all "curl is not installed (scripts/install-deps.sh)"
-command -v jq >/dev/null || skip_all "jq is not installed (scripts/install-deps.sh)"
-
-work=$(mktemp -d)
-defer rm -rf "$work"
+e14_init
 
 at() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # lstat NS COUNTER: a counter of link 12's pool at NS.

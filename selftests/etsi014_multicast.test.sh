@@ -24,11 +24,7 @@ source "$(dirname "$0")/pki.sh"
 source "$(dirname "$0")/etsi014.sh"
 trap cleanup EXIT
 
-command -v curl >/dev/null || skip_all "curl is not installed (scripts/install-deps.sh)"
-command -v jq >/dev/null || skip_all "jq is not installed (scripts/install-deps.sh)"
-
-work=$(mktemp -d)
-defer rm -rf "$work"
+e14_init
 nodes=(alpha beta gamma delta)
 
 at() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -194,36 +190,31 @@ expect_eq "every store is empty again" "$held_d $held_b 0" "$(held)"
 echo "# ${SECONDS}s: refusals"
 everywhere=$(all_nodes)
 sixteen=$(jq -nc '[range(16) | "s\(.)"]')
-refused "16 additional slave SAEs" 400 \
-	"too many additional_slave_SAE_IDs (max_SAE_ID_count is 15)" \
-	alpha app-a POST /api/v1/keys/sd/enc_keys "{\"additional_slave_SAE_IDs\":$sixteen}"
-refused "an unknown additional slave SAE" 400 "unknown SAE ID" \
-	alpha app-a POST /api/v1/keys/sd/enc_keys '{"additional_slave_SAE_IDs":["sb","nobody"]}'
-refused "an unknown slave SAE with additional ones" 400 "unknown SAE ID" \
-	alpha app-a POST /api/v1/keys/nobody/enc_keys '{"additional_slave_SAE_IDs":["sb"]}'
-refused "an additional slave SAE named twice" 400 "a slave SAE is named twice" \
-	alpha app-a POST /api/v1/keys/sd/enc_keys '{"additional_slave_SAE_IDs":["sb","sb"]}'
-refused "the slave SAE again as an additional one" 400 "a slave SAE is named twice" \
-	alpha app-a POST /api/v1/keys/sd/enc_keys '{"additional_slave_SAE_IDs":["sb","sd"]}'
-refused "the master SAE as a slave" 400 "the master SAE cannot be one of its slave SAEs" \
-	alpha app-a POST /api/v1/keys/sd/enc_keys '{"additional_slave_SAE_IDs":["sa"]}'
-refused "additional_slave_SAE_IDs not an array" 400 \
-	"additional_slave_SAE_IDs must be an array of SAE IDs" \
-	alpha app-a POST /api/v1/keys/sd/enc_keys '{"additional_slave_SAE_IDs":"sb"}'
-refused "an additional slave SAE ID that is not an ID" 400 \
-	"additional_slave_SAE_IDs must be an array of SAE IDs" \
-	alpha app-a POST /api/v1/keys/sd/enc_keys '{"additional_slave_SAE_IDs":["s b"]}'
-refused "additional_slave_SAE_IDs in a GET query" 400 \
-	"additional_slave_SAE_IDs only in a POST Key request" \
-	alpha app-a GET '/api/v1/keys/sd/enc_keys?additional_slave_SAE_IDs=sb'
-refused "65 keys with additional slaves" 400 \
-	"number must be at most 64 with additional_slave_SAE_IDs" \
-	alpha app-a POST /api/v1/keys/sd/enc_keys '{"number":65,"additional_slave_SAE_IDs":["sb"]}'
-refused "a size a relay cannot carry (200 bits)" 400 "bad request" \
-	alpha app-a POST /api/v1/keys/sd/enc_keys '{"size":200,"additional_slave_SAE_IDs":["sb"]}'
-refused "every slave at alpha: no link to draw keys from" 400 "bad request" \
-	alpha app-a POST /api/v1/keys/sl/enc_keys '{"additional_slave_SAE_IDs":["sm"]}'
-
+# WHAT | CODE | MESSAGE | METHOD PATH [BODY], all made at alpha as sa, on
+# one connection.
+refusals=$(cat << EOF
+16 additional slave SAEs|400|too many additional_slave_SAE_IDs (max_SAE_ID_count is 15)|POST /api/v1/keys/sd/enc_keys {"additional_slave_SAE_IDs":$sixteen}
+an unknown additional slave SAE|400|unknown SAE ID|POST /api/v1/keys/sd/enc_keys {"additional_slave_SAE_IDs":["sb","nobody"]}
+an unknown slave SAE with additional ones|400|unknown SAE ID|POST /api/v1/keys/nobody/enc_keys {"additional_slave_SAE_IDs":["sb"]}
+an additional slave SAE named twice|400|a slave SAE is named twice|POST /api/v1/keys/sd/enc_keys {"additional_slave_SAE_IDs":["sb","sb"]}
+the slave SAE again as an additional one|400|a slave SAE is named twice|POST /api/v1/keys/sd/enc_keys {"additional_slave_SAE_IDs":["sb","sd"]}
+the master SAE as a slave|400|the master SAE cannot be one of its slave SAEs|POST /api/v1/keys/sd/enc_keys {"additional_slave_SAE_IDs":["sa"]}
+additional_slave_SAE_IDs not an array|400|additional_slave_SAE_IDs must be an array of SAE IDs|POST /api/v1/keys/sd/enc_keys {"additional_slave_SAE_IDs":"sb"}
+an additional slave SAE ID that is not an ID|400|additional_slave_SAE_IDs must be an array of SAE IDs|POST /api/v1/keys/sd/enc_keys {"additional_slave_SAE_IDs":["s b"]}
+additional_slave_SAE_IDs in a GET query|400|additional_slave_SAE_IDs only in a POST Key request|GET /api/v1/keys/sd/enc_keys?additional_slave_SAE_IDs=sb
+65 keys with additional slaves|400|number must be at most 64 with additional_slave_SAE_IDs|POST /api/v1/keys/sd/enc_keys {"number":65,"additional_slave_SAE_IDs":["sb"]}
+a size a relay cannot carry (200 bits)|400|bad request|POST /api/v1/keys/sd/enc_keys {"size":200,"additional_slave_SAE_IDs":["sb"]}
+every slave at alpha: no link to draw keys from|400|bad request|POST /api/v1/keys/sl/enc_keys {"additional_slave_SAE_IDs":["sm"]}
+EOF
+)
+mapfile -t replies < <(cut -d'|' -f4 <<< "$refusals" | e14_many alpha app-a)
+mapfile -t messages < <(for r in "${replies[@]}"; do echo "${r#* }"; done |
+	jq -r '"\(.message) \(.details | type)"' 2>&1)
+i=0
+while IFS='|' read -r what code message _; do
+	expect_eq "$what" "$code $message array" "${replies[i]%% *} ${messages[i]}"
+	i=$((i + 1))
+done <<< "$refusals"
 expect_eq "the refusals took nothing from any pool or store of any node" \
 	"$everywhere" "$(all_nodes)"
 

@@ -4,7 +4,8 @@
  * (SAEs) attached to this node:
  *
  *   GET|POST /api/v1/keys/{slave_SAE_ID}/status     Status
- *   GET|POST /api/v1/keys/{slave_SAE_ID}/enc_keys   Key container (KEY_GET)
+ *   GET|POST /api/v1/keys/{slave_SAE_ID}/enc_keys   Key container (KEY_GET;
+ *            KEY_GET_MULTICAST with additional_slave_SAE_IDs)
  *   GET|POST /api/v1/keys/{master_SAE_ID}/dec_keys  Key container (KEY_GET_ID)
  *
  * HTTPS on kmd's event loop: libevent's evhttp over bufferevent_openssl,
@@ -15,19 +16,28 @@
  * operator registers every SAE served here with `qkdn app add SAE uid U`,
  * U being the uid kmd runs as.
  *
- * KEY_GET and KEY_GET_ID run on one worker thread with its own netlink
- * socket: with KSA synchronisation the module holds KEY_GET until the
- * peer's node answers, and that answer reaches the module through this
- * very event loop (kernel.c, peer.c), which must keep running meanwhile.
- * Status requests (APP_GET, NODE_GET, LINK_GET, STORE_GET) never sleep in
- * the kernel and run on the loop, on kmd->nl.
+ * Multicast (additional_slave_SAE_IDs): the module relays fresh keys to
+ * the node of every slave SAE and answers once each acknowledged them
+ * (KEY_GET_MULTICAST, Documentation/key-relay.rst); here only the request
+ * is checked (IDs, none twice, not the master, at most 15, at most 64
+ * keys) and the reply is the same Key container.
+ *
+ * Key requests run on E14_WORKERS threads, each with its own netlink
+ * socket and reused request, taking jobs from one queue: with KSA
+ * synchronisation the module holds KEY_GET until the peer's node answers,
+ * and a multicast until every slave's node acknowledged, and those answers
+ * reach the module through this very event loop (kernel.c, peer.c), which
+ * must keep running meanwhile; several threads keep one slow round trip
+ * from holding up the rest. Status requests (APP_GET, NODE_GET, LINK_GET,
+ * STORE_GET) never sleep in the kernel and run on the loop, on kmd->nl.
  *
  * Key bytes: the netlink layer receives them into a locked buffer; the
  * worker writes the Key container JSON with snprintf and the base64/UUID
  * helpers (which do not allocate) straight into a secbuf, never through
  * jansson. That secbuf goes to the connection by reference
  * (evbuffer_add_reference), so no evbuffer copy of it exists, and it is
- * wiped and freed when the connection has taken it (or dropped it). The
+ * wiped when the connection has taken it (or dropped it), then kept for
+ * the next request if it is one page (E14_SPARE_SIZE) or freed. The
  * one copy out of our hands is OpenSSL's record buffer, where the
  * plaintext is encrypted in place. jansson only parses requests and
  * builds Status and Error objects, which hold no key bytes. Keys and key
@@ -49,6 +59,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/x509.h>
 
 #include <linux/qkdn.h>
@@ -64,6 +76,14 @@
 #define E14_BODY_MAX		(256 * 1024)	/* QKDN_KEY_AMOUNT_MAX key IDs fit */
 #define E14_TIMEOUT_S		120		/* idle keep-alive connections */
 #define E14_JOBS_MAX		64		/* queued key requests; 503 beyond */
+/* Key request threads: each holds a request the module may keep waiting
+ * (KSA synchronisation, a multicast relay) for a round trip to another
+ * node, so several keep the others moving. */
+#define E14_WORKERS		8
+/* Key containers that fit one locked page are kept for reuse, wiped,
+ * rather than mapped, locked, unlocked and unmapped for every request. */
+#define E14_SPARE_SIZE		(4096 - 64)	/* a secbuf of one page */
+#define E14_SPARES_MAX		(2 * E14_WORKERS)
 #define E14_DEFAULT_KEY_BITS	256		/* relayed keys: the module's default */
 /* additional_slave_SAE_IDs: the module relays to this many slaves and the
  * first one at once (KEY_GET_MULTICAST); status reports it as
@@ -79,6 +99,7 @@ struct e14_job {
 	struct kmd_e14 *e14;
 	struct evhttp_request *req;
 	struct e14_job *next;		/* e14->jobs, every job not yet answered */
+	struct e14_job *queued;		/* e14->queue, jobs no worker took yet */
 	enum e14_op op;
 	char sae[QKDN_ID_MAXLEN], peer[QKDN_ID_MAXLEN];
 	uint32_t number, size_bits;	/* enc_keys; size 0: the unit */
@@ -94,15 +115,28 @@ struct e14_job {
 	uint32_t n_keys;
 };
 
+/* A key request thread, its netlink socket and its one reused request. */
+struct e14_worker {
+	struct kmd_e14 *e14;
+	pthread_t thread;
+	bool started;
+	struct qkdn_nl *nl;
+	struct qkdn_nl_msg *msg;
+};
+
 struct kmd_e14 {
 	struct kmd *kmd;
 	const struct qkdn_kmd_etsi014_conf *conf;
 	SSL_CTX *tls;
 	struct evhttp *http;
-	struct qkdn_nl *nl;		/* the worker's */
-	pthread_t worker;
-	bool worker_started;
-	int to_worker[2], from_worker[2];
+	struct e14_worker workers[E14_WORKERS];
+	pthread_mutex_t lock;		/* the queue and closing */
+	pthread_cond_t more;
+	struct e14_job *queue, **queue_tail;
+	bool closing;
+	int from_worker[2];		/* finished jobs, back to the loop */
+	char *spare[E14_SPARES_MAX];	/* wiped containers, under lock */
+	unsigned int n_spare;
 	struct event *done_event;
 	struct e14_job *jobs;
 	unsigned int n_jobs;
@@ -277,6 +311,38 @@ static bool valid_sae_id(const char *s)
 
 /* Key container, built by the worker */
 
+/* A locked buffer for a Key container of len bytes. */
+static char *container_get(struct kmd_e14 *e14, size_t len)
+{
+	char *buf = NULL;
+
+	if (len > E14_SPARE_SIZE)
+		return qkdn_secbuf_alloc(len);
+	pthread_mutex_lock(&e14->lock);
+	if (e14->n_spare)
+		buf = e14->spare[--e14->n_spare];
+	pthread_mutex_unlock(&e14->lock);
+	return buf ? buf : qkdn_secbuf_alloc(E14_SPARE_SIZE);
+}
+
+/* Wipes the container; keeps it for the next request if it is a spare's
+ * size and there is room. */
+static void container_put(struct kmd_e14 *e14, char *buf)
+{
+	if (!buf)
+		return;
+	if (qkdn_secbuf_len(buf) == E14_SPARE_SIZE) {
+		explicit_bzero(buf, E14_SPARE_SIZE);
+		pthread_mutex_lock(&e14->lock);
+		if (e14->n_spare < E14_SPARES_MAX) {
+			e14->spare[e14->n_spare++] = buf;
+			buf = NULL;
+		}
+		pthread_mutex_unlock(&e14->lock);
+	}
+	qkdn_secbuf_free(buf);
+}
+
 /* Writes {"keys":[...]} into a new secbuf; the reply buffer is wiped
  * after this returns. Runs on the worker thread. */
 static int keys_cb(const struct nlmsghdr *nlh, void *data)
@@ -301,7 +367,7 @@ static int keys_cb(const struct nlmsghdr *nlh, void *data)
 		need += 24 + QKDN_UUID_STRLEN +
 			qkdn_base64_encoded_len(mnl_attr_get_payload_len(kb[QKDN_KEY_A_DATA]));
 	}
-	job->json = qkdn_secbuf_alloc(need);
+	job->json = container_get(job->e14, need);
 	if (!job->json)
 		return -ENOMEM;
 	o += (size_t)snprintf(job->json, need, "{\"keys\":[");
@@ -330,20 +396,16 @@ static int keys_cb(const struct nlmsghdr *nlh, void *data)
 	return 0;
 }
 
-static void run_job(struct kmd_e14 *e14, struct e14_job *job)
+static void run_job(struct e14_worker *w, struct e14_job *job)
 {
-	struct qkdn_nl_msg *msg;
+	struct qkdn_nl_msg *msg = w->msg;
 
-	if (atomic_load(&e14->stopping)) {
+	if (atomic_load(&w->e14->stopping)) {
 		job->err = ESHUTDOWN;
 		return;
 	}
-	msg = qkdn_nl_msg_new(job->op == E14_DEC_KEYS ? QKDN_CMD_KEY_GET_ID :
-			      job->n_more ? QKDN_CMD_KEY_GET_MULTICAST : QKDN_CMD_KEY_GET, 0);
-	if (!msg) {
-		job->err = ENOMEM;
-		return;
-	}
+	qkdn_nl_msg_reset(msg, job->op == E14_DEC_KEYS ? QKDN_CMD_KEY_GET_ID :
+			  job->n_more ? QKDN_CMD_KEY_GET_MULTICAST : QKDN_CMD_KEY_GET, 0);
 	qkdn_nl_put_str(msg, QKDN_A_SAE_ID, job->sae);
 	qkdn_nl_put_str(msg, QKDN_A_PEER_SAE_ID, job->peer);
 	if (job->op == E14_ENC_KEYS) {
@@ -368,34 +430,47 @@ static void run_job(struct kmd_e14 *e14, struct e14_job *job)
 		}
 		qkdn_nl_nest_end(msg, keys);
 	}
-	job->err = -qkdn_nl_request(e14->nl, msg, keys_cb, job);
+	job->err = -qkdn_nl_request(w->nl, msg, keys_cb, job);
 	if (job->err) {
-		snprintf(job->extack, sizeof(job->extack), "%s", qkdn_nl_extack(e14->nl));
+		snprintf(job->extack, sizeof(job->extack), "%s", qkdn_nl_extack(w->nl));
 		/* A failed callback may leave half a container. */
-		qkdn_secbuf_free(job->json);
+		container_put(job->e14, job->json);
 		job->json = NULL;
 	} else if (!job->json) {
 		job->err = EBADMSG;
 	}
-	qkdn_nl_msg_free(msg);
 }
 
+/* Takes queued jobs until the queue is empty and closing is set: jobs
+ * queued before shutdown are still answered (ESHUTDOWN, at once). */
 static void *worker_main(void *arg)
 {
-	struct kmd_e14 *e14 = arg;
+	struct e14_worker *w = arg;
+	struct kmd_e14 *e14 = w->e14;
 	struct e14_job *job;
 
-	while (qkdn_read_full(e14->to_worker[0], &job, sizeof(job)) == sizeof(job)) {
-		run_job(e14, job);
+	for (;;) {
+		pthread_mutex_lock(&e14->lock);
+		while (!e14->queue && !e14->closing)
+			pthread_cond_wait(&e14->more, &e14->lock);
+		job = e14->queue;
+		if (job) {
+			e14->queue = job->queued;
+			if (!e14->queue)
+				e14->queue_tail = &e14->queue;
+		}
+		pthread_mutex_unlock(&e14->lock);
+		if (!job)
+			return NULL;
+		run_job(w, job);
 		if (qkdn_write_full(e14->from_worker[1], &job, sizeof(job)) < 0)
-			break;
+			return NULL;
 	}
-	return NULL;
 }
 
 static void job_free(struct e14_job *job)
 {
-	qkdn_secbuf_free(job->json);
+	container_put(job->e14, job->json);
 	free(job->ids);
 	free(job);
 }
@@ -411,11 +486,10 @@ static void job_unlink(struct kmd_e14 *e14, struct e14_job *job)
 	}
 }
 
-static void secbuf_cleanup(const void *data, size_t len, void *arg)
+static void container_cleanup(const void *data, size_t len, void *arg)
 {
 	(void)len;
-	(void)arg;
-	qkdn_secbuf_free((void *)data);
+	container_put(arg, (char *)data);
 }
 
 /* On the loop: answer the request the worker has finished. */
@@ -433,8 +507,8 @@ static void job_done(struct kmd_e14 *e14, struct e14_job *job)
 		return;
 	}
 	body = evbuffer_new();
-	if (!body || evbuffer_add_reference(body, job->json, job->json_len, secbuf_cleanup,
-					    NULL) < 0) {
+	if (!body || evbuffer_add_reference(body, job->json, job->json_len, container_cleanup,
+					    e14) < 0) {
 		if (body)
 			evbuffer_free(body);
 		send_errno(e14, job->req, job->sae, ENOMEM, NULL);
@@ -455,11 +529,16 @@ static void job_done(struct kmd_e14 *e14, struct e14_job *job)
 static void done_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kmd_e14 *e14 = arg;
-	struct e14_job *job;
+	struct e14_job *jobs[E14_JOBS_MAX];
+	ssize_t n;
 
 	(void)what;
-	if (read(fd, &job, sizeof(job)) == (ssize_t)sizeof(job))
-		job_done(e14, job);
+	/* Every answer ready, in one read: under load they come in bunches.
+	 * Workers write whole pointers (atomic below PIPE_BUF), so the pipe
+	 * never holds part of one. */
+	n = read(fd, jobs, sizeof(jobs));
+	for (ssize_t i = 0; i < n / (ssize_t)sizeof(jobs[0]); i++)
+		job_done(e14, jobs[i]);
 }
 
 static void submit(struct kmd_e14 *e14, struct e14_job *job)
@@ -470,11 +549,12 @@ static void submit(struct kmd_e14 *e14, struct e14_job *job)
 		job_free(job);
 		return;
 	}
-	if (qkdn_write_full(e14->to_worker[1], &job, sizeof(job)) < 0) {
-		send_errno(e14, job->req, job->sae, ESHUTDOWN, NULL);
-		job_free(job);
-		return;
-	}
+	pthread_mutex_lock(&e14->lock);
+	job->queued = NULL;
+	*e14->queue_tail = job;
+	e14->queue_tail = &job->queued;
+	pthread_cond_signal(&e14->more);
+	pthread_mutex_unlock(&e14->lock);
 	job->next = e14->jobs;
 	e14->jobs = job;
 	e14->n_jobs++;
@@ -981,23 +1061,34 @@ int kmd_etsi014_start(struct kmd *kmd)
 	e14->kmd = kmd;
 	e14->conf = conf;
 	e14->uid = geteuid();
-	e14->to_worker[0] = e14->to_worker[1] = e14->from_worker[0] = e14->from_worker[1] = -1;
+	e14->from_worker[0] = e14->from_worker[1] = -1;
+	pthread_mutex_init(&e14->lock, NULL);
+	pthread_cond_init(&e14->more, NULL);
+	e14->queue_tail = &e14->queue;
 	e14->tls = qkdn_tls_ctx_new(conf->cert, conf->key, conf->ca, err, sizeof(err));
 	if (!e14->tls)
 		return start_failed(e14, "ETSI 014 TLS set-up failed", err);
-	ret = qkdn_nl_open(&e14->nl);
-	if (ret)
-		return start_failed(e14, "ETSI 014 netlink socket", strerror(-ret));
-	if (pipe2(e14->to_worker, O_CLOEXEC) < 0 || pipe2(e14->from_worker, O_CLOEXEC) < 0)
-		return start_failed(e14, "ETSI 014 worker pipes", strerror(errno));
+	if (pipe2(e14->from_worker, O_CLOEXEC) < 0)
+		return start_failed(e14, "ETSI 014 worker pipe", strerror(errno));
 	e14->done_event = event_new(kmd->base, e14->from_worker[0], EV_READ | EV_PERSIST,
 				    done_readable, e14);
 	if (!e14->done_event || event_add(e14->done_event, NULL) < 0)
 		return start_failed(e14, "ETSI 014 worker event", "out of memory");
-	ret = pthread_create(&e14->worker, NULL, worker_main, e14);
-	if (ret)
-		return start_failed(e14, "ETSI 014 worker thread", strerror(ret));
-	e14->worker_started = true;
+	for (int i = 0; i < E14_WORKERS; i++) {
+		struct e14_worker *w = &e14->workers[i];
+
+		w->e14 = e14;
+		ret = qkdn_nl_open(&w->nl);
+		if (ret)
+			return start_failed(e14, "ETSI 014 netlink socket", strerror(-ret));
+		w->msg = qkdn_nl_msg_new(QKDN_CMD_KEY_GET, 0);
+		if (!w->msg)
+			return start_failed(e14, "ETSI 014 netlink message", strerror(errno));
+		ret = pthread_create(&w->thread, NULL, worker_main, w);
+		if (ret)
+			return start_failed(e14, "ETSI 014 worker thread", strerror(ret));
+		w->started = true;
+	}
 
 	e14->http = evhttp_new(kmd->base);
 	if (!e14->http)
@@ -1012,6 +1103,10 @@ int kmd_etsi014_start(struct kmd *kmd)
 					   (const struct sockaddr *)&conf->listen, (int)conf->listen_len);
 	if (!listener)
 		return start_failed(e14, "ETSI 014 listen failed", strerror(errno));
+	/* Accepted sockets inherit it: without it a reply that leaves in two
+	 * TLS records waits for the client's delayed ACK (40 ms) between. */
+	setsockopt(evconnlistener_get_fd(listener), IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		   sizeof(int));
 	if (!evhttp_bind_listener(e14->http, listener)) {
 		evconnlistener_free(listener);
 		return start_failed(e14, "ETSI 014 listen failed", "evhttp_bind_listener");
@@ -1030,14 +1125,23 @@ void kmd_etsi014_free(struct kmd *kmd)
 
 	if (!e14)
 		return;
-	/* The worker finishes the job it is in (a KSA wait ends at the
-	 * relay timeout) and refuses the queued ones; their requests are
-	 * answered 503 before the server and its connections go. */
+	/* Each worker finishes the job it is in (a KSA wait or a multicast
+	 * relay ends at the relay timeout) and refuses the queued ones; their
+	 * requests are answered 503 before the server and its connections
+	 * go. The pipe holds far more than E14_JOBS_MAX answers. */
 	atomic_store(&e14->stopping, true);
-	if (e14->to_worker[1] >= 0)
-		close(e14->to_worker[1]);
-	if (e14->worker_started)
-		pthread_join(e14->worker, NULL);
+	pthread_mutex_lock(&e14->lock);
+	e14->closing = true;
+	pthread_cond_broadcast(&e14->more);
+	pthread_mutex_unlock(&e14->lock);
+	for (int i = 0; i < E14_WORKERS; i++) {
+		struct e14_worker *w = &e14->workers[i];
+
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		qkdn_nl_msg_free(w->msg);
+		qkdn_nl_close(w->nl);
+	}
 	if (e14->from_worker[1] >= 0)
 		close(e14->from_worker[1]);
 	e14->from_worker[1] = -1;
@@ -1048,13 +1152,12 @@ void kmd_etsi014_free(struct kmd *kmd)
 		evhttp_free(e14->http);
 	if (e14->done_event)
 		event_free(e14->done_event);
-	for (int i = 0; i < 2; i++) {
-		if (e14->from_worker[i] >= 0)
-			close(e14->from_worker[i]);
-	}
-	if (e14->to_worker[0] >= 0)
-		close(e14->to_worker[0]);
-	qkdn_nl_close(e14->nl);
+	if (e14->from_worker[0] >= 0)
+		close(e14->from_worker[0]);
+	while (e14->n_spare)
+		qkdn_secbuf_free(e14->spare[--e14->n_spare]);
+	pthread_cond_destroy(&e14->more);
+	pthread_mutex_destroy(&e14->lock);
 	SSL_CTX_free(e14->tls);
 	qkdn_log(QKDN_LOG_INFO, "ETSI GS QKD 014 counters",
 		 "event=stats api=etsi014 requests=%" PRIu64 " ok=%" PRIu64 " refused=%" PRIu64
