@@ -82,11 +82,13 @@ for test in "${tests[@]}"; do
 	name=$(basename "$test")
 	echo "# $name"
 
+	started=$SECONDS
 	set +e
 	timeout -k 10 "$test_timeout" bash "$test" </dev/null 2>&1 | tee "$log" | sed -u 's/^/# /'
 	status=${PIPESTATUS[0]}
 	set -e
 	tidy_after "$name"
+	echo "# $name took $((SECONDS - started)) s"
 
 	check_ok=$(grep -Ec '^ok( |$)' "$log" || true)
 	check_skip=$(grep -Ec '^ok( |$).*#[[:space:]]*SKIP' "$log" || true)
