@@ -16,6 +16,8 @@
  *              withdrawals (seed 004 Req_KM-P 1)
  *   ck.c       the controller client (Ck, [controller]): AUTH, status,
  *              notifications, route requests and pushes, CRL
+ *   carrier.c  local fault detection, the pure half: rtnetlink link
+ *              events and route lookups parsed (peer.c acts on them)
  *   supply.c   store refill ([session]): relays on a worker thread keep
  *              each session's relayed store topped up, by priority
  *   main.c     options, start-up order, signals, shutdown, counters
@@ -31,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -100,6 +103,8 @@ struct kmd_peer {
 	bool session_up;
 	uint64_t session_id;
 	uint32_t session_timer;
+	uint32_t ifindex;		/* output interface toward it, 0 unknown */
+	bool if_lost;			/* that interface lost its carrier */
 	struct kmd_peer_stats stats;
 };
 
@@ -109,6 +114,8 @@ struct kmd_stats {
 	uint64_t notify_overruns;	/* ENOBUFS on the kx socket */
 	uint64_t protocol_errors;	/* connections closed for a bad message */
 	uint64_t refused_conns;		/* TLS ok but not a configured peer */
+	uint64_t carrier_losses;	/* neighbours taken down by a link event */
+	uint64_t link_overruns;		/* ENOBUFS on the rtnetlink socket */
 };
 
 struct kmd {
@@ -121,6 +128,10 @@ struct kmd {
 	struct qkdn_nl *nl_kx;		/* "kx" notifications */
 	struct event *kx_event;
 	struct evconnlistener *listener;
+	struct mnl_socket *rtnl_links;	/* RTNLGRP_LINK events, NULL if unavailable */
+	struct mnl_socket *rtnl_routes;	/* RTM_GETROUTE requests */
+	uint32_t rtnl_seq;
+	struct event *links_event;
 	struct kmd_peer *peers;
 	size_t n_peers;
 	struct kmd_conn *conns;		/* every connection, a list */
@@ -179,6 +190,26 @@ void kmd_peer_send_withdrawal(struct kmd *kmd, uint32_t peer_id, uint32_t dest);
 /* Drops the Kx connections whose peer certificate the store now finds
  * revoked (after a CRL reload). Returns how many. */
 unsigned int kmd_peers_drop_revoked(struct kmd *kmd);
+
+/* carrier.c: pure functions, no state. */
+struct kmd_link_event {
+	uint32_t ifindex;
+	unsigned int flags;		/* ifi_flags */
+	bool gone;			/* RTM_DELLINK */
+	bool lost;			/* gone, down, or no carrier */
+	char name[16];			/* IFNAMSIZ */
+};
+/* An interface with these flags (ifi_flags) cannot carry Kx: not up,
+ * no carrier (IFF_LOWER_UP) or not operational (IFF_RUNNING). */
+bool kmd_carrier_lost(unsigned int flags);
+/* An RTM_NEWLINK or RTM_DELLINK message. 0 or -EINVAL. */
+int kmd_carrier_parse_link(const struct nlmsghdr *nlh, struct kmd_link_event *ev);
+/* Builds in buf (size bytes, at least 256) an
+ * RTM_GETROUTE for dst (AF_INET or AF_INET6); NULL for another family. */
+struct nlmsghdr *kmd_carrier_route_request(void *buf, size_t size, const struct sockaddr *dst,
+					   uint32_t seq);
+/* The output interface of an RTM_NEWROUTE answer: 0, -EINVAL or -ENOENT. */
+int kmd_carrier_parse_route(const struct nlmsghdr *nlh, uint32_t *oif);
 
 /* routes.c: all on the loop thread. */
 enum kmd_route_op { KMD_ROUTE_INSTALL, KMD_ROUTE_DELETE };

@@ -29,6 +29,13 @@
  * exponential backoff, KMD_BACKOFF_MIN_MS doubling to KMD_BACKOFF_MAX_MS,
  * less up to 25 % jitter.
  *
+ * Local faults: each neighbour's output interface is looked up
+ * (RTM_GETROUTE) when a connection to it comes up; an rtnetlink link
+ * event saying that interface went down, lost its carrier or stopped
+ * running closes the connection at once (reason=carrier), the same path
+ * as the keep-alive's dead timer. When the interface is back, the
+ * neighbour is redialled at once. carrier.c parses the messages.
+ *
  * Routes: a session going down or up is reported to routes.c (switching)
  * and the controller (ck.c). An UPDATE whose QOS is QKDN_W_QOS_UNREACHABLE
  * withdraws the destination it names (routes.c); kmd sends one when a
@@ -42,7 +49,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <net/if.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/rtnetlink.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -121,9 +134,198 @@ struct kmd_peer *kmd_peer_find(struct kmd *kmd, uint32_t id)
 	return NULL;
 }
 
-/* Reconnects */
+/* Local fault detection (carrier.c has the parsing) */
 
 static void dial(struct kmd_peer *peer);
+
+static int route_answer_cb(const struct nlmsghdr *nlh, void *data)
+{
+	kmd_carrier_parse_route(nlh, data);
+	return MNL_CB_OK;
+}
+
+/* The kernel's output interface toward dst, 0 if none or unknown. */
+static uint32_t route_oif(struct kmd *kmd, const struct sockaddr *dst)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	unsigned int portid;
+	struct nlmsghdr *nlh;
+	uint32_t seq, oif = 0;
+	ssize_t n;
+
+	if (!kmd->rtnl_routes)
+		return 0;
+	seq = ++kmd->rtnl_seq;
+	nlh = kmd_carrier_route_request(buf, sizeof(buf), dst, seq);
+	if (!nlh)
+		return 0;
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	if (mnl_socket_sendto(kmd->rtnl_routes, nlh, nlh->nlmsg_len) < 0)
+		return 0;
+	portid = mnl_socket_get_portid(kmd->rtnl_routes);
+	/* The answer, then the ack (or an error: no route). */
+	while ((n = mnl_socket_recvfrom(kmd->rtnl_routes, buf, sizeof(buf))) > 0) {
+		int ret = mnl_cb_run(buf, (size_t)n, seq, portid, route_answer_cb, &oif);
+
+		if (ret == MNL_CB_ERROR && errno == ESRCH)
+			continue;	/* an earlier request's leftover */
+		if (ret <= MNL_CB_STOP)
+			break;
+	}
+	return oif;
+}
+
+/* Where Kx to peer leaves this node: the route to the address of the
+ * connection on fd (or of [peer] address). */
+static void learn_interface(struct kmd_peer *peer, evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const struct sockaddr *dst = (const struct sockaddr *)&peer->conf->address;
+	uint32_t oif;
+
+	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		dst = (const struct sockaddr *)&ss;
+	oif = route_oif(peer->kmd, dst);
+	if (!oif)
+		return;
+	if (oif != peer->ifindex) {
+		char name[IF_NAMESIZE] = "?";
+
+		if_indextoname(oif, name);
+		qkdn_log(QKDN_LOG_DEBUG, "neighbour's interface",
+			 "event=peer-interface peer=%u ifindex=%u ifname=%s", peer->id, oif, name);
+	}
+	peer->ifindex = oif;
+	peer->if_lost = false;
+}
+
+static void conn_close(struct kmd_conn *c, enum qkdn_log_level level, const char *reason);
+
+static void link_changed(struct kmd *kmd, const struct kmd_link_event *ev)
+{
+	for (size_t i = 0; i < kmd->n_peers; i++) {
+		struct kmd_peer *p = &kmd->peers[i];
+
+		if (!p->ifindex || p->ifindex != ev->ifindex)
+			continue;
+		if (ev->lost) {
+			if (p->if_lost && !p->conn && !p->dialing)
+				continue;
+			p->if_lost = true;
+			qkdn_log(p->conn ? QKDN_LOG_WARN : QKDN_LOG_INFO,
+				 "neighbour's interface lost its carrier",
+				 "event=carrier-lost peer=%u ifindex=%u ifname=%s flags=0x%x gone=%d "
+				 "connected=%d", p->id, ev->ifindex, ev->name, ev->flags, ev->gone,
+				 p->conn != NULL);
+			if (p->conn) {
+				kmd->stats.carrier_losses++;
+				conn_close(p->conn, QKDN_LOG_WARN, "carrier");
+			}
+			if (p->dialing)
+				conn_close(p->dialing, QKDN_LOG_INFO, "carrier");
+			if (ev->gone)
+				p->ifindex = 0;	/* a new one gets a new index */
+		} else if (p->if_lost) {
+			p->if_lost = false;
+			qkdn_log(QKDN_LOG_INFO, "neighbour's interface is back",
+				 "event=carrier-back peer=%u ifindex=%u ifname=%s", p->id,
+				 ev->ifindex, ev->name);
+			/* Redial now, not after a backoff grown while it was down. */
+			p->backoff_ms = KMD_BACKOFF_MIN_MS;
+			if (!p->conn && !p->dialing && evtimer_pending(p->retry, NULL)) {
+				evtimer_del(p->retry);
+				dial(p);
+			}
+		}
+	}
+}
+
+static int link_msg_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kmd_link_event ev;
+
+	if (kmd_carrier_parse_link(nlh, &ev) == 0)
+		link_changed(data, &ev);
+	return MNL_CB_OK;
+}
+
+static void links_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct kmd *kmd = arg;
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+
+	(void)fd;
+	(void)what;
+	/* A bounded batch, as for the module's notifications. */
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = mnl_socket_recvfrom(kmd->rtnl_links, buf, sizeof(buf));
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ENOBUFS) {
+			/* Events lost: the keep-alive still catches a cut. */
+			kmd->stats.link_overruns++;
+			qkdn_log(QKDN_LOG_WARN, "kernel dropped link events",
+				 "event=notify-overrun group=link");
+			continue;
+		}
+		if (n <= 0) {
+			qkdn_log(QKDN_LOG_ERR, "reading link events failed",
+				 "event=notify-failed group=link err=\"%s\"",
+				 n < 0 ? strerror(errno) : "end of file");
+			event_del(kmd->links_event);
+			return;
+		}
+		mnl_cb_run(buf, (size_t)n, 0, 0, link_msg_cb, kmd);
+	}
+}
+
+static void links_close(struct kmd *kmd)
+{
+	if (kmd->links_event)
+		event_free(kmd->links_event);
+	kmd->links_event = NULL;
+	if (kmd->rtnl_links)
+		mnl_socket_close(kmd->rtnl_links);
+	kmd->rtnl_links = NULL;
+	if (kmd->rtnl_routes)
+		mnl_socket_close(kmd->rtnl_routes);
+	kmd->rtnl_routes = NULL;
+}
+
+/* Not fatal: without it, the keep-alive is the only detector. */
+static void links_open(struct kmd *kmd)
+{
+	struct timeval tv = { 1, 0 };
+	int fd, flags;
+
+	kmd->rtnl_links = mnl_socket_open(NETLINK_ROUTE);
+	kmd->rtnl_routes = mnl_socket_open(NETLINK_ROUTE);
+	if (!kmd->rtnl_links || !kmd->rtnl_routes ||
+	    mnl_socket_bind(kmd->rtnl_links, RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0 ||
+	    mnl_socket_bind(kmd->rtnl_routes, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto fail;
+	/* The kernel answers a route lookup at once; never hang the loop. */
+	setsockopt(mnl_socket_get_fd(kmd->rtnl_routes), SOL_SOCKET, SO_RCVTIMEO, &tv,
+		   sizeof(tv));
+	fd = mnl_socket_get_fd(kmd->rtnl_links);
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		goto fail;
+	kmd->links_event = event_new(kmd->base, fd, EV_READ | EV_PERSIST, links_readable, kmd);
+	if (!kmd->links_event || event_add(kmd->links_event, NULL) < 0)
+		goto fail;
+	return;
+fail:
+	qkdn_log(QKDN_LOG_WARN, "no link events: only the keep-alive detects cuts",
+		 "event=carrier-unavailable err=\"%s\"", strerror(errno));
+	links_close(kmd);
+}
+
+/* Reconnects */
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -786,6 +988,7 @@ static void conn_identified(struct kmd_conn *c)
 	peer->conn = c;
 	c->peer = peer;
 	evtimer_del(peer->retry);
+	learn_interface(peer, bufferevent_getfd(c->bev));
 	c->state = CONN_HELLO;
 	c->last_rx_ms = now_ms();
 	qkdn_log(QKDN_LOG_INFO, "connection up", "event=conn-up peer=%u dir=%s remote=%s", id,
@@ -1031,6 +1234,7 @@ int kmd_peers_start(struct kmd *kmd)
 		return -(err ? err : EADDRNOTAVAIL);
 	}
 	evconnlistener_set_error_cb(kmd->listener, accept_error_cb);
+	links_open(kmd);
 	kmd->tick = event_new(kmd->base, -1, EV_PERSIST, tick_cb, kmd);
 	if (!kmd->tick || event_add(kmd->tick, &tick) < 0)
 		return -ENOMEM;
@@ -1073,6 +1277,7 @@ void kmd_peers_free(struct kmd *kmd)
 	if (kmd->listener)
 		evconnlistener_free(kmd->listener);
 	kmd->listener = NULL;
+	links_close(kmd);
 	for (size_t i = 0; i < kmd->n_peers; i++)
 		if (kmd->peers[i].retry)
 			event_free(kmd->peers[i].retry);
