@@ -47,3 +47,9 @@ if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
 	echo "install-deps.sh: apt-get install failed for: ${missing[*]}" >&2
 	exit 1
 fi
+
+# nginx is here for scripts/bench-etsi014 only, which runs its own instance
+# in the test VM: a fresh install must not leave one serving port 80.
+if [[ " ${missing[*]} " == *" nginx-light "* && -d /run/systemd/system ]]; then
+	"${as_root[@]}" systemctl disable --now nginx.service > /dev/null 2>&1 || true
+fi
