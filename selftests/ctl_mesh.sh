@@ -173,6 +173,12 @@ kmd_stop() {
 mesh_dump_logs() {
 	local f
 	((qkdn_checks_failed > 0)) || return 0
+	for f in "$work"/kmd-*.log; do
+		echo "# ---- ${f##*/}: neighbour and route events (last 40)"
+		grep -E 'event=(peer-(down|up)|carrier-[a-z]+|protection-switched|route-(withdrawn|restored|installed|deleted)|withdrawal-(rx|tx|ignored)|relay-failed|ctl-(up|down))' "$f" |
+			sed -e 's/^ts=[0-9-]*T//' -e 's/ level=[a-z]* / /' | cut -c1-200 | tail -n 40 | sed 's/^/#   /'
+		echo "#   refill failures: $(grep -o 'event=refill-failed .*errno=[A-Z]*' "$f" | grep -o 'errno=[A-Z]*' | sort | uniq -c | tr -s ' \n' ' ')"
+	done
 	for f in "$work"/kmd-*.log "$work"/ctld.log "$work"/qkdd-*.log; do
 		[[ -e $f ]] || continue
 		echo "# ---- ${f##*/} (last 25 lines)"
