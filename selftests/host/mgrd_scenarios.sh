@@ -36,8 +36,8 @@ kill_bg() {
 	local pid
 	for pid in "$@"; do
 		[[ -n $pid ]] || continue
-		pkill -P "$pid" 2>/dev/null
-		kill "$pid" 2>/dev/null
+		pkill -P "$pid" 2>/dev/null || true
+		kill "$pid" 2>/dev/null || true
 	done
 	return 0
 }

@@ -250,6 +250,60 @@ static int cmd_report(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+/* The latest periodic report (10.4): per node totals, then its findings. */
+static int cmd_reports(struct cli *cli, int argc, char **argv)
+{
+	struct mgr_opts o = { 0 };
+	json_t *j, *body, *r;
+	size_t i;
+
+	parse_opts("mgr reports", argc, argv, &o, false);
+	j = get(&o, "/api/v1/reports?limit=1");
+	if (cli->json) {
+		cli_json_print(j);
+		return 0;
+	}
+	body = json_object_get(json_array_get(j, 0), "body");
+	if (!body) {
+		printf("no periodic report yet\n");
+		json_decref(j);
+		return 0;
+	}
+	printf("report %lld from %lld to %lld\n", n(json_array_get(j, 0), "id"), n(body, "start_ms"),
+	       n(body, "end_ms"));
+	json_array_foreach(json_object_get(body, "nodes"), i, r)
+		printf("  node %lld key-rate %.0f bit/s consumption %.0f B/s\n", n(r, "node"),
+		       json_number_value(json_object_get(r, "key_rate_bps")),
+		       json_number_value(json_object_get(r, "consumption_Bps")));
+	json_array_foreach(json_object_get(body, "resources"), i, r)
+		printf("  %s type %lld samples %lld min %lld avg %.1f max %lld\n", s(r, "resource"),
+		       n(r, "type"), n(r, "samples"), n(r, "min"),
+		       json_number_value(json_object_get(r, "avg")), n(r, "max"));
+	json_array_foreach(json_object_get(body, "findings"), i, r)
+		printf("  finding %s: %s\n", s(r, "rule"), s(r, "description"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_findings(struct cli *cli, int argc, char **argv)
+{
+	struct mgr_opts o = { 0 };
+	json_t *j, *r;
+	size_t i;
+
+	parse_opts("mgr findings", argc, argv, &o, false);
+	j = get(&o, "/api/v1/findings?limit=100");
+	if (cli->json) {
+		cli_json_print(j);
+		return 0;
+	}
+	json_array_foreach(j, i, r)
+		printf("finding %lld %s %s at %lld: %s\n", n(r, "id"), s(r, "rule"), s(r, "resource"),
+		       n(r, "time_ms"), s(r, "description"));
+	json_decref(j);
+	return 0;
+}
+
 static const struct cli_cmd mgr_cmds[] = {
 	{ "alarms", "[all] [url URL] [cert F key F] [ca F]",
 	  "active alarms (all: cleared ones too) with their diagnosed cause", cmd_alarms },
@@ -258,6 +312,10 @@ static const struct cli_cmd mgr_cmds[] = {
 	{ "cdr", "[url URL] ...", "charging data record totals per application and link",
 	  cmd_cdr },
 	{ "report", "[url URL] ...", "performance report of the last hour", cmd_report },
+	{ "reports", "[url URL] ...", "the latest periodic performance report and its findings",
+	  cmd_reports },
+	{ "findings", "[url URL] ...", "degradation findings (pool exhaustion predicted)",
+	  cmd_findings },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -29,6 +29,8 @@
  *   ca = ca.pem
  *   crl = crl.pem            optional: refuse a revoked manager
  *   queue = 65536            unacknowledged notifications kept, 16..1048576
+ *   report-ms = 10000        periodic performance reports (10.4), every so
+ *                            many ms, 100..3600000; the agent's timer
  */
 #ifndef QKDN_MGMT_H
 #define QKDN_MGMT_H
@@ -49,6 +51,8 @@
 #define QKDN_MGMT_BACKOFF_MIN_MS	100
 #define QKDN_MGMT_BACKOFF_MAX_MS	10000
 #define QKDN_MGMT_KEEPALIVE_MS		15000
+#define QKDN_MGMT_REPORT_MS_DEFAULT	10000
+#define QKDN_MGMT_REPORT_MS_MIN		100
 
 struct qkdn_mgmt_conf {
 	bool enabled;
@@ -57,6 +61,7 @@ struct qkdn_mgmt_conf {
 	socklen_t address_len;
 	char *cert, *key, *ca, *crl;	/* resolved paths; crl may be NULL */
 	uint32_t queue_max;
+	uint32_t report_ms;		/* periodic performance reports */
 	unsigned int line;
 	unsigned int seen;		/* keys given */
 };

@@ -11,7 +11,7 @@
 
 #include "util.h"
 
-enum section_kind { SEC_NONE, SEC_NODE, SEC_LINK };
+enum section_kind { SEC_NONE, SEC_NODE, SEC_LINK, SEC_MANAGER };
 
 /* Who may give a key: a bit set of these. */
 enum { ANY = 0, SIM = 1, ETSI = 2, TX = 4, RX = 8 };
@@ -62,6 +62,7 @@ struct reader {
 	enum section_kind kind;
 	bool node_seen, node_id_seen, control_seen;
 	unsigned int node_line;
+	bool manager_seen;
 	size_t links_cap;
 };
 
@@ -325,10 +326,22 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 			r->kind = SEC_LINK;
 			return new_link(r, line, err, err_len);
 		}
-		return fail(err, err_len, "unknown section [%s] (known: [node], [link])", section);
+		if (!strcmp(section, "manager")) {
+			if (r->manager_seen)
+				return fail(err, err_len, "second [manager] section (first at line %u)",
+					    r->cfg->manager.line);
+			r->manager_seen = true;
+			r->cfg->manager.line = line;
+			r->kind = SEC_MANAGER;
+			return 0;
+		}
+		return fail(err, err_len, "unknown section [%s] (known: [node], [link], [manager])",
+			    section);
 	}
 	if (r->kind == SEC_NODE)
 		return node_key(r, key, value, err, err_len);
+	if (r->kind == SEC_MANAGER)
+		return qkdn_mgmt_conf_key(&r->cfg->manager, key, value, r->dir, err, err_len);
 	if (r->kind != SEC_LINK)
 		return fail(err, err_len, "\"%s\" outside a section", key);
 	l = &r->cfg->links[r->cfg->n_links - 1];
@@ -406,6 +419,12 @@ int qkdd_config_read(struct qkdd_config *cfg, FILE *f, const char *name, const c
 			   r.node_seen ? "[node] lacks \"id\"" : "no [node] section");
 	if (!ret && cfg->n_links == 0)
 		ret = fail(err, err_len, "%s: no [link] section", name);
+	if (!ret && qkdn_mgmt_conf_check(&cfg->manager, err, err_len) < 0) {
+		char why[QKDN_CONFIG_ERR_LEN];
+
+		snprintf(why, sizeof(why), "%s", err);
+		ret = fail(err, err_len, "%s: %s", name, why);
+	}
 	if (!ret && !cfg->control &&
 	    asprintf(&cfg->control, QKDD_CONTROL_DEFAULT_FMT, cfg->node_id) < 0) {
 		cfg->control = NULL;
@@ -440,5 +459,6 @@ void qkdd_config_free(struct qkdd_config *cfg)
 	}
 	free(cfg->links);
 	free(cfg->control);
+	qkdn_mgmt_conf_free(&cfg->manager);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -41,6 +41,12 @@
  *   number = 8               keys per enc_keys request, 1..QKDD_ETSI_NUMBER_MAX
  *   interval-ms = 1000       between requests (tx), 10..3600000
  *
+ *   [manager]                optional: report to qkdn-mgrd on Mq (mgmt.h):
+ *   address = ADDR:PORT      link state changes, alarms (link down,
+ *   cert, key, ca, crl       eavesdropping), key rate and QBER every
+ *   queue, report-ms         report-ms, inventory, diagnostics; the
+ *                            certificate's CN is qkdn-qkd-<id>
+ *
  * Keys of the other mode and of the other role are refused, so a config
  * says what it does. Relative paths are relative to the file's directory.
  */
@@ -52,6 +58,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "mgmt.h"
 
 #define QKDD_LINKS_MAX		64
 #define QKDD_ETSI_NUMBER_MAX	256
@@ -96,6 +103,7 @@ struct qkdd_config {
 	char *control;
 	struct qkdd_link_conf *links;
 	size_t n_links;
+	struct qkdn_mgmt_conf manager;	/* enabled: report to qkdn-mgrd */
 };
 
 /* As qkdn_kmd_config_load()/_read(): 0, or -errno with err holding

@@ -210,6 +210,7 @@ static void commit_cb(evutil_socket_t fd, short what, void *arg)
 	if (!ok)
 		m->store->ops->rollback(m->store);
 	m->in_txn = false;
+	mgrd_mu_commit(m, ok);
 	m->pending = 0;
 	m->stats.commits++;
 	for (struct mgrd_agent *a = m->agents; a; a = a->next) {
@@ -303,6 +304,34 @@ json_t *mgrd_event_json(const struct mgrd_event *ev)
 	return o;
 }
 
+/* Mu: alarms, state and security events go to the event stream once
+ * committed (details taken). */
+static void publish(struct mgrd *m, const struct mgrd_event *ev, json_t *details)
+{
+	const char *kind = ev->cmd == QKDN_W_CMD_M_ALARM ? "alarm" :
+			   ev->cmd == QKDN_W_CMD_M_CONFIG ? "status" :
+			   ev->cmd == QKDN_W_CMD_M_SECURITY ? "security" : NULL;
+
+	if (!kind || !details) {
+		json_decref(details);
+		return;
+	}
+	json_object_set_new(details, "event", json_integer((json_int_t)ev->id));
+	json_object_set_new(details, "agent", json_string(ev->agent));
+	json_object_set_new(details, "node", json_integer(ev->node));
+	json_object_set_new(details, "resource", json_string(ev->resource));
+	json_object_set_new(details, "time_ms", json_integer((json_int_t)ev->time_ms));
+	if (ev->cmd == QKDN_W_CMD_M_ALARM) {
+		uint16_t type = qkdn_wire_get_u16(ev->tb[QKDN_W_M_ALARM_TYPE]);
+
+		json_object_set_new(details, "alarm_type", json_string(mgrd_alarm_type_name(type)));
+		json_object_set_new(details, "state", json_string(
+			qkdn_wire_get_u8(ev->tb[QKDN_W_M_SEVERITY]) == QKDN_W_SEV_CLEARED ?
+			"cleared" : "raised"));
+	}
+	mgrd_mu_publish(m, kind, details);
+}
+
 static void on_notification(struct mgrd_agent *a, const struct qkdn_wire_hdr *hdr,
 			    const struct nlattr **tb)
 {
@@ -337,10 +366,10 @@ static void on_notification(struct mgrd_agent *a, const struct qkdn_wire_hdr *hd
 	}
 	d = mgrd_event_json(&ev);
 	details = d ? json_dumps(d, JSON_COMPACT) : NULL;
-	json_decref(d);
 	ret = m->store->ops->put_event(m->store, &ev, details);
 	free(details);
 	if (ret) {
+		json_decref(d);
 		/* The transaction is suspect: everything in it goes again. */
 		m->store->ops->rollback(m->store);
 		m->in_txn = false;
@@ -356,9 +385,11 @@ static void on_notification(struct mgrd_agent *a, const struct qkdn_wire_hdr *hd
 			}
 			o->acks_tail = NULL;
 		}
+		mgrd_mu_commit(m, false);
 		busy(a, hdr->cmd, hdr->msg_id, seq);
 		return;
 	}
+	publish(m, &ev, d);
 	a->pending_seq = seq;
 	m->pending++;
 	m->stats.events++;

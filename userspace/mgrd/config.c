@@ -19,6 +19,11 @@
  *   retry-ms = 200             the retry-after of a busy answer, 1..600000
  *   qber-alarm-ppm = 110000    QLM: a QBER above this is an eavesdropping
  *                              attempt, 1..1000000, default 110000 (11 %)
+ *   report-ms = 60000          the periodic performance report (10.4), and
+ *                              the degradation rules run with it,
+ *                              100..3600000
+ *   exhaustion-horizon-s = 900 a key pool predicted to run dry within this
+ *                              is a degradation finding, 1..604800
  *
  *   [http]                     optional: Mu (JSON), /metrics, web page
  *   listen = 127.0.0.1:7543    required
@@ -40,7 +45,7 @@
 #include "util.h"
 
 enum { K_NAME, K_ID, K_LISTEN, K_CERT, K_KEY, K_CA, K_CRL, K_DB, K_SYNC, K_PENDING, K_RETRY,
-       K_QBER };
+       K_QBER, K_REPORT, K_HORIZON };
 enum { H_LISTEN, H_CLIENT_CERT };
 
 static const struct {
@@ -52,6 +57,7 @@ static const struct {
 	[K_CRL] = { "crl", false }, [K_DB] = { "db", true }, [K_SYNC] = { "synchronous", false },
 	[K_PENDING] = { "max-pending", false }, [K_RETRY] = { "retry-ms", false },
 	[K_QBER] = { "qber-alarm-ppm", false },
+	[K_REPORT] = { "report-ms", false }, [K_HORIZON] = { "exhaustion-horizon-s", false },
 }, http_keys[] = {
 	[H_LISTEN] = { "listen", true }, [H_CLIENT_CERT] = { "client-cert", false },
 };
@@ -143,6 +149,10 @@ static int manager_key(struct reader *r, int k, const char *key, const char *val
 		return number(key, value, 1, QKDN_W_M_RETRY_MAX, &c->retry_ms, err, err_len);
 	case K_QBER:
 		return number(key, value, 1, QKDN_W_QBER_MAX, &c->qber_alarm_ppm, err, err_len);
+	case K_REPORT:
+		return number(key, value, 100, QKDN_W_PERIOD_MAX, &c->report_ms, err, err_len);
+	case K_HORIZON:
+		return number(key, value, 1, 7 * 24 * 3600, &c->horizon_s, err, err_len);
 	}
 	return 0;
 }
@@ -223,6 +233,8 @@ static int read_cfg(void *data, FILE *f, const char *name, const char *dir, char
 	c->max_pending = MGRD_PENDING_DEFAULT;
 	c->retry_ms = MGRD_RETRY_MS_DEFAULT;
 	c->qber_alarm_ppm = 110000;
+	c->report_ms = MGRD_REPORT_MS_DEFAULT;
+	c->horizon_s = MGRD_HORIZON_S_DEFAULT;
 	c->http_client_cert = true;
 	ret = qkdn_ini_read(f, name, ini_cb, &r, err, err_len);
 	if (ret)

@@ -12,11 +12,25 @@
  *   /api/v1/performance    latest value of every figure
  *   /api/v1/report         performance report: min/avg/max per figure,
  *                          ?since=MS (default: the last hour)
+ *   /api/v1/reports        periodic performance reports, newest first,
+ *                          ?limit=N (default 10)
+ *   /api/v1/findings       degradation rules' findings, newest first
  *   /api/v1/trace/KEYID    key life cycle; KEYID as UUID or 32 hex digits
  *   /api/v1/cdr            charging data records and their totals
  *   /api/v1/events         event log (audit trail), ?cmd=N&limit=N
  *   /api/v1/actions        control decisions sent to the controller
  *   /api/v1/agents         agents connected now
+ *   /api/v1/stream         asynchronous notifications (I.7): server-sent
+ *                          events (text/event-stream), one per alarm raised
+ *                          or cleared ("alarm"), alarm analysed ("cause"),
+ *                          resource state reported ("status"), security
+ *                          event ("security"), control decision and its
+ *                          outcome ("action"), degradation finding
+ *                          ("finding"); each "id: N", "event: KIND",
+ *                          "data: JSON". Sent once committed: what a user
+ *                          network manager sees is in the database. A
+ *                          comment line every MGRD_SSE_PING_S keeps
+ *                          proxies and the idle timeout away.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,9 +51,25 @@
 #include "tls.h"
 #include "util.h"
 
+#define MGRD_SSE_PING_S		10
+#define MGRD_SSE_CLIENTS_MAX	64
+#define MGRD_SSE_BACKLOG_MAX	(1 << 20)	/* bytes unsent to one client */
+
+struct sse_client {
+	struct sse_client *next;
+	struct mgrd_http *h;
+	struct evhttp_request *req;
+	struct evhttp_connection *conn;
+};
+
 struct mgrd_http {
 	SSL_CTX *tls;
 	struct evhttp *http;
+	struct sse_client *clients;
+	unsigned int n_clients;
+	struct evbuffer *pending;	/* events of the open transaction */
+	struct event *ping;
+	uint64_t next_id;
 };
 
 static void reply(struct evhttp_request *req, int code, const char *type, const char *body,
@@ -235,6 +265,131 @@ static void trace(struct mgrd *m, struct evhttp_request *req, const char *id)
 				       m->store->ops->trace(m->store, key_id)));
 }
 
+/* Server-sent events (Mu asynchronous notifications) */
+
+static void sse_remove(struct sse_client *c)
+{
+	struct sse_client **pp;
+
+	for (pp = &c->h->clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			c->h->n_clients--;
+			break;
+		}
+	free(c);
+}
+
+/* The client went away: libevent frees the request itself. */
+static void sse_close_cb(struct evhttp_connection *conn, void *arg)
+{
+	(void)conn;
+	sse_remove(arg);
+}
+
+static void sse_send(struct sse_client *c, const void *data, size_t len)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(c->conn);
+	struct evbuffer *b;
+
+	/* A reader that does not keep up is dropped, not buffered for. */
+	if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > MGRD_SSE_BACKLOG_MAX) {
+		qkdn_log(QKDN_LOG_WARN, "event stream client too slow, closed",
+			 "event=sse-dropped");
+		evhttp_connection_set_closecb(c->conn, NULL, NULL);
+		evhttp_send_reply_end(c->req);
+		sse_remove(c);
+		return;
+	}
+	b = evbuffer_new();
+	if (!b)
+		return;
+	evbuffer_add(b, data, len);
+	evhttp_send_reply_chunk(c->req, b);
+	evbuffer_free(b);
+}
+
+static void sse_ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mgrd_http *h = arg;
+	static const char ping[] = ": ping\n\n";
+
+	(void)fd;
+	(void)what;
+	for (struct sse_client *c = h->clients, *next; c; c = next) {
+		next = c->next;
+		sse_send(c, ping, sizeof(ping) - 1);
+	}
+}
+
+static void stream(struct mgrd *m, struct evhttp_request *req)
+{
+	struct mgrd_http *h = m->http;
+	struct sse_client *c;
+	static const char hello[] = ": qkdn-mgrd events\n\n";
+
+	if (h->n_clients >= MGRD_SSE_CLIENTS_MAX) {
+		reply_error(req, 503, "too many event stream clients");
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		reply_error(req, 500, "out of memory");
+		return;
+	}
+	c->h = h;
+	c->req = req;
+	c->conn = evhttp_request_get_connection(req);
+	c->next = h->clients;
+	h->clients = c;
+	h->n_clients++;
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/event-stream");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evhttp_send_reply_start(req, 200, "OK");
+	evhttp_connection_set_closecb(c->conn, sse_close_cb, c);
+	sse_send(c, hello, sizeof(hello) - 1);
+}
+
+void mgrd_mu_publish(struct mgrd *m, const char *kind, json_t *data)
+{
+	struct mgrd_http *h = m->http;
+	char *s;
+
+	if (!h || !h->clients || !data) {
+		json_decref(data);
+		return;
+	}
+	s = json_dumps(data, JSON_COMPACT);
+	json_decref(data);
+	if (!s)
+		return;
+	evbuffer_add_printf(h->pending, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", ++h->next_id,
+			    kind, s);
+	free(s);
+	/* Outside a transaction nothing waits for a commit. */
+	if (!m->in_txn)
+		mgrd_mu_commit(m, true);
+}
+
+void mgrd_mu_commit(struct mgrd *m, bool committed)
+{
+	struct mgrd_http *h = m->http;
+	size_t len;
+
+	if (!h || !h->pending || !(len = evbuffer_get_length(h->pending)))
+		return;
+	if (committed) {
+		const void *data = evbuffer_pullup(h->pending, -1);
+
+		for (struct sse_client *c = h->clients, *next; c; c = next) {
+			next = c->next;
+			sse_send(c, data, len);
+		}
+	}
+	evbuffer_drain(h->pending, len);
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct mgrd *m = arg;
@@ -281,6 +436,14 @@ static void handle(struct evhttp_request *req, void *arg)
 						       "alarms", alarms_named(m->store->ops->alarms(
 							       m->store, true))));
 		}
+	} else if (!strcmp(path, "/api/v1/reports") || !strcmp(path, "/api/v1/findings")) {
+		limit = 10;
+		if ((v = evhttp_find_header(&q, "limit")) && qkdn_parse_u32(v, 1, 100000, &limit))
+			reply_error(req, 400, "limit: 1..100000");
+		else if (path[8] == 'r')
+			reply_json(req, 200, m->store->ops->reports(m->store, limit));
+		else
+			reply_json(req, 200, m->store->ops->findings(m->store, limit));
 	} else if (!strncmp(path, "/api/v1/trace/", 14)) {
 		trace(m, req, path + 14);
 	} else if (!strcmp(path, "/api/v1/cdr")) {
@@ -298,6 +461,8 @@ static void handle(struct evhttp_request *req, void *arg)
 		reply_json(req, 200, m->store->ops->actions(m->store));
 	} else if (!strcmp(path, "/api/v1/agents")) {
 		reply_json(req, 200, mgrd_agents_json(m));
+	} else if (!strcmp(path, "/api/v1/stream")) {
+		stream(m, req);
 	} else {
 		reply_error(req, 404, "no such resource");
 	}
@@ -324,6 +489,7 @@ static struct bufferevent *new_bev(struct event_base *base, void *arg)
 
 int mgrd_http_start(struct mgrd *m)
 {
+	struct timeval ping = { MGRD_SSE_PING_S, 0 };
 	struct mgrd_http *h;
 	struct evconnlistener *l;
 	char err[512];
@@ -345,6 +511,10 @@ int mgrd_http_start(struct mgrd *m)
 		SSL_CTX_set_verify(h->tls, SSL_VERIFY_NONE, NULL);
 	h->http = evhttp_new(m->base);
 	if (!h->http)
+		return -ENOMEM;
+	h->pending = evbuffer_new();
+	h->ping = event_new(m->base, -1, EV_PERSIST, sse_ping_cb, h);
+	if (!h->pending || !h->ping || evtimer_add(h->ping, &ping))
 		return -ENOMEM;
 	evhttp_set_bevcb(h->http, new_bev, m);
 	evhttp_set_gencb(h->http, handle, m);
@@ -371,6 +541,17 @@ void mgrd_http_stop(struct mgrd *m)
 {
 	if (!m->http)
 		return;
+	while (m->http->clients) {
+		struct sse_client *c = m->http->clients;
+
+		evhttp_connection_set_closecb(c->conn, NULL, NULL);
+		evhttp_send_reply_end(c->req);
+		sse_remove(c);
+	}
+	if (m->http->ping)
+		event_free(m->http->ping);
+	if (m->http->pending)
+		evbuffer_free(m->http->pending);
 	if (m->http->http)
 		evhttp_free(m->http->http);
 	SSL_CTX_free(m->http->tls);

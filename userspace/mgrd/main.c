@@ -106,6 +106,8 @@ int main(int argc, char **argv)
 	ret = mgrd_agents_start(&m);
 	if (!ret)
 		ret = mgrd_http_start(&m);
+	if (!ret)
+		ret = mgrd_perf_start(&m);
 	m.sig_term = evsignal_new(m.base, SIGTERM, signal_cb, &m);
 	m.sig_int = evsignal_new(m.base, SIGINT, signal_cb, &m);
 	m.sig_usr1 = evsignal_new(m.base, SIGUSR1, signal_cb, &m);
@@ -118,6 +120,7 @@ int main(int argc, char **argv)
 		event_base_dispatch(m.base);
 		log_stats(&m);
 	}
+	mgrd_perf_stop(&m);
 	mgrd_http_stop(&m);
 	mgrd_agents_stop(&m);
 	if (m.sig_term)

@@ -23,6 +23,8 @@
  *   xlmo.c          cross-layer orchestration: correlates the layers'
  *                   alarms into one root cause, topology across layers,
  *                   configuration errors
+ *   perf.c          XLMO's performance management (10.4): periodic
+ *                   reports, degradation rules across layers, remedies
  *   http.c          Mu: JSON over HTTPS, /metrics, the web page
  *
  * One libevent loop, no threads.
@@ -46,6 +48,8 @@
 #define MGRD_DIAG_TIMEOUT_MS	1000	/* an agent's diagnostic answer */
 #define MGRD_CORRELATE_MS	30000	/* alarms this close are one incident */
 #define MGRD_AUTH_TIMEOUT_S	10
+#define MGRD_REPORT_MS_DEFAULT	60000	/* periodic performance report */
+#define MGRD_HORIZON_S_DEFAULT	900	/* pool exhaustion within: a finding */
 
 /* mgrd.conf (config.c) */
 struct mgrd_config {
@@ -66,6 +70,8 @@ struct mgrd_config {
 	socklen_t http_listen_len;
 	bool http_client_cert;		/* require a client certificate */
 	uint32_t qber_alarm_ppm;	/* QLM: eavesdropping threshold */
+	uint32_t report_ms;		/* periodic performance report */
+	uint32_t horizon_s;		/* degradation: exhaustion horizon */
 };
 
 int mgrd_config_load(struct mgrd_config *cfg, const char *path, char *err, size_t err_len);
@@ -105,6 +111,7 @@ struct mgrd {
 	bool in_txn;
 	struct event *sig_term, *sig_int, *sig_usr1;
 	struct mgrd_http *http;
+	struct event *ev_report;	/* periodic performance report */
 	struct mgrd_stats stats;
 	uint64_t started_ms;
 };
@@ -156,10 +163,23 @@ void mgrd_xlmo_alarm(struct mgrd *m, uint64_t alarm_row, const char *layer, uint
  * correlated, configuration errors found. */
 json_t *mgrd_xlmo_topology(struct mgrd *m);
 
+/* perf.c */
+int mgrd_perf_start(struct mgrd *m);
+void mgrd_perf_stop(struct mgrd *m);
+/* The report of the period ending at now_ms, with the degradation rules'
+ * findings and remedies; stored in the open transaction. 0 or -errno. */
+int mgrd_perf_report(struct mgrd *m, uint64_t now_ms);
+
 /* http.c */
 struct mgrd_http;
 int mgrd_http_start(struct mgrd *m);
 void mgrd_http_stop(struct mgrd *m);
+/* Mu asynchronous notification kind (alarm, cause, status, security,
+ * action, finding) with data (taken): queued until the open transaction
+ * commits, then streamed to every /api/v1/stream client. */
+void mgrd_mu_publish(struct mgrd *m, const char *kind, json_t *data);
+/* The transaction ended: send what it published, or drop it. */
+void mgrd_mu_commit(struct mgrd *m, bool committed);
 
 const char *mgrd_alarm_type_name(uint16_t type);
 const char *mgrd_perf_type_name(uint16_t type);

@@ -56,6 +56,10 @@ int mgrd_qclm_decide(struct mgrd *m, enum qkdn_wire_action_type type, uint8_t pr
 	snprintf(recent[recent_next].resource, sizeof(recent[0].resource), "%s", resource);
 	recent[recent_next].ms = now;
 	recent_next = (recent_next + 1) % RECENT_MAX;
+	mgrd_mu_publish(m, "action", json_pack("{s:I, s:s, s:i, s:s, s:s, s:s}", "id",
+						(json_int_t)id, "type", mgrd_action_name(a.type),
+						"priority", priority, "resource", resource, "value",
+						value, "state", "queued"));
 	qkdn_log(QKDN_LOG_INFO, "control decision", "event=qclm-decision action=%" PRIu64
 		 " type=%s priority=%u resource=%s alarm=%" PRIu64 " value=\"%s\"", id,
 		 mgrd_action_name(a.type), priority, resource, alarm_row, value);
@@ -74,8 +78,11 @@ static void control_done(struct mgrd *m, void *arg, const struct qkdn_wire_hdr *
 	if (mgrd_txn(m))
 		return;
 	/* No answer: queued again, for the next time the controller is up. */
-	m->store->ops->action_state(m->store, id, ok ? MGRD_ACTION_DONE : hdr ? MGRD_ACTION_FAILED
-							: MGRD_ACTION_QUEUED, why);
+	if (!m->store->ops->action_state(m->store, id, ok ? MGRD_ACTION_DONE : hdr ?
+					 MGRD_ACTION_FAILED : MGRD_ACTION_QUEUED, why))
+		mgrd_mu_publish(m, "action", json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id,
+						       "state", ok ? "done" : hdr ? "failed" : "queued",
+						       "result", why));
 }
 
 void mgrd_qclm_flush(struct mgrd *m)

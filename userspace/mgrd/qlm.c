@@ -17,17 +17,35 @@
 #include "log.h"
 #include "store.h"
 
+/* The link already has its eavesdropping alarm (the driver raised it,
+ * with its diagnosis): a figure or security event saying the same adds
+ * nothing to decide on. */
+static bool qber_alarm_active(struct mgrd *m, uint32_t node, uint32_t peer)
+{
+	struct mgrd_alarm rel[16];
+	size_t n = 0;
+
+	if (!peer || m->store->ops->alarms_related(m->store, node, peer, 0, 0, rel, 16, &n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (rel[i].type == QKDN_W_ALARM_QBER_HIGH)
+			return true;
+	return false;
+}
+
 static void qber_surge(struct mgrd *m, const struct mgrd_event *ev, uint64_t qber)
 {
+	uint32_t peer = ev->tb[QKDN_W_PEER_NODE_ID] ? qkdn_wire_get_u32(ev->tb[QKDN_W_PEER_NODE_ID])
+						    : 0;
 	char why[160];
 
 	snprintf(why, sizeof(why), "QBER %llu ppm over the %u ppm threshold: eavesdropping attempt",
 		 (unsigned long long)qber, m->cfg.qber_alarm_ppm);
+	if (qber_alarm_active(m, ev->node, peer))
+		return;
 	qkdn_log(QKDN_LOG_WARN, "eavesdropping suspected", "event=qlm-eavesdropping agent=%s "
 		 "resource=%s qber_ppm=%llu", ev->agent, ev->resource, (unsigned long long)qber);
-	mgrd_xlmo_alarm(m, 0, "QLM", ev->node,
-			ev->tb[QKDN_W_PEER_NODE_ID] ? qkdn_wire_get_u32(ev->tb[QKDN_W_PEER_NODE_ID]) : 0,
-			QKDN_W_ALARM_QBER_HIGH, why);
+	mgrd_xlmo_alarm(m, 0, "QLM", ev->node, peer, QKDN_W_ALARM_QBER_HIGH, why);
 }
 
 void mgrd_qlm_event(struct mgrd *m, const struct mgrd_event *ev)

@@ -37,6 +37,16 @@ struct mgrd_action {
 	char value[QKDN_W_M_DESC_MAX];
 };
 
+/* A degradation rule's finding (10.4 step 4). */
+struct mgrd_finding {
+	uint64_t time_ms;
+	const char *rule;		/* "pool-exhaustion" */
+	const char *resource;
+	uint32_t node, peer;
+	uint64_t value;			/* the rule's figure (seconds to exhaustion) */
+	const char *desc;
+};
+
 enum mgrd_action_state { MGRD_ACTION_QUEUED, MGRD_ACTION_SENT, MGRD_ACTION_DONE,
 			 MGRD_ACTION_FAILED };
 
@@ -75,6 +85,15 @@ struct mgrd_store_ops {
 	json_t *(*inventory)(struct mgrd_store *s);
 	json_t *(*performance)(struct mgrd_store *s);	/* latest value per (resource, type, target) */
 	json_t *(*perf_report)(struct mgrd_store *s, uint64_t since_ms);	/* min/avg/max */
+	/* samples, min/avg/max, first and last value of each figure in
+	 * [from_ms, to_ms), with the resource's node and peer. */
+	json_t *(*perf_period)(struct mgrd_store *s, uint64_t from_ms, uint64_t to_ms);
+	/* Periodic performance reports (10.4 step 3): body is JSON. */
+	int (*report_add)(struct mgrd_store *s, uint64_t start_ms, uint64_t end_ms,
+			  const char *body, uint64_t *id);
+	json_t *(*reports)(struct mgrd_store *s, unsigned int limit);	/* newest first */
+	int (*finding_add)(struct mgrd_store *s, const struct mgrd_finding *f);
+	json_t *(*findings)(struct mgrd_store *s, unsigned int limit);	/* newest first */
 	json_t *(*trace)(struct mgrd_store *s, const uint8_t key_id[QKDN_KEY_ID_LEN]);
 	json_t *(*cdr)(struct mgrd_store *s);		/* records */
 	json_t *(*cdr_totals)(struct mgrd_store *s);	/* per application, per link */

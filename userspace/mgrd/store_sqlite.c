@@ -23,6 +23,7 @@ enum stmt {
 	S_ALARM_RAISE, S_ALARM_CLEAR, S_ALARM_CLEAR_ROW, S_ALARM_ANALYSIS, S_ALARMS_RELATED,
 	S_ACTION_ADD, S_ACTION_STATE, S_ACTIONS_QUEUED,
 	S_TRACE,
+	S_REPORT_ADD, S_FINDING_ADD,
 	S_COUNT
 };
 
@@ -75,6 +76,9 @@ static const char *const sql[S_COUNT] = {
 	[S_TRACE] = "SELECT k.time_ms, k.event, k.node, k.src, k.dst, k.next_hop, k.peer, k.app, "
 		    "k.bits, e.agent, e.seq FROM key_events k JOIN events e ON e.id = k.event_id "
 		    "WHERE k.key_id = ?1 ORDER BY k.time_ms, k.id",
+	[S_REPORT_ADD] = "INSERT INTO reports(start_ms, end_ms, body) VALUES (?1, ?2, ?3)",
+	[S_FINDING_ADD] = "INSERT INTO findings(time_ms, rule, resource, node, peer, value, descr) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
 
 static const char schema[] =
@@ -106,7 +110,12 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS key_events_id ON key_events(key_id);"
 	"CREATE TABLE IF NOT EXISTS actions(id INTEGER PRIMARY KEY, alarm_row INTEGER, "
 	"  type INTEGER, priority INTEGER, resource TEXT, value TEXT, state INTEGER, "
-	"  created_ms INTEGER, updated_ms INTEGER, result TEXT);";
+	"  created_ms INTEGER, updated_ms INTEGER, result TEXT);"
+	"CREATE TABLE IF NOT EXISTS reports(id INTEGER PRIMARY KEY, start_ms INTEGER NOT NULL, "
+	"  end_ms INTEGER NOT NULL, body TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS findings(id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, "
+	"  rule TEXT NOT NULL, resource TEXT NOT NULL, node INTEGER, peer INTEGER, "
+	"  value INTEGER, descr TEXT);";
 
 struct sq_store {
 	struct mgrd_store base;
@@ -458,8 +467,8 @@ static int sq_actions_queued(struct mgrd_store *s, struct mgrd_action *out, size
 }
 
 /* Queries: rows as JSON objects named after the columns. */
-static json_t *query_json(struct sq_store *q, const char *text, const void *blob, size_t blob_len,
-			  int64_t arg)
+static json_t *query_json2(struct sq_store *q, const char *text, const void *blob,
+			   size_t blob_len, int64_t arg, int64_t arg2)
 {
 	sqlite3_stmt *st;
 	json_t *arr = json_array();
@@ -474,6 +483,8 @@ static json_t *query_json(struct sq_store *q, const char *text, const void *blob
 		sqlite3_bind_blob(st, 1, blob, (int)blob_len, SQLITE_STATIC);
 	else if (sqlite3_bind_parameter_count(st) >= 1)
 		sqlite3_bind_int64(st, 1, arg);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, arg2);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *row = json_object();
 
@@ -491,8 +502,9 @@ static json_t *query_json(struct sq_store *q, const char *text, const void *blob
 			case SQLITE_TEXT: {
 				const char *t = (const char *)sqlite3_column_text(st, i);
 
-				/* details: already JSON */
-				v = !strcmp(name, "details") ? json_loads(t, 0, NULL) : json_string(t);
+				/* details, a report's body: already JSON */
+				v = !strcmp(name, "details") || !strcmp(name, "body") ?
+				    json_loads(t, 0, NULL) : json_string(t);
 				if (!v)
 					v = json_string(t);
 				break;
@@ -508,6 +520,12 @@ static json_t *query_json(struct sq_store *q, const char *text, const void *blob
 		db_fail(q, text);
 	sqlite3_finalize(st);
 	return arr;
+}
+
+static json_t *query_json(struct sq_store *q, const char *text, const void *blob, size_t blob_len,
+			  int64_t arg)
+{
+	return query_json2(q, text, blob, blob_len, arg, 0);
 }
 
 static json_t *sq_alarms(struct mgrd_store *s, bool active_only)
@@ -541,6 +559,69 @@ static json_t *sq_perf_report(struct mgrd_store *s, uint64_t since_ms)
 			  "max(time_ms) AS last_ms FROM perf WHERE time_ms >= ?1 "
 			  "GROUP BY resource, type, target ORDER BY resource, type, target",
 			  NULL, 0, (int64_t)since_ms);
+}
+
+/* The peer of a figure is in perf_latest (a resource's peer does not
+ * change). */
+static json_t *sq_perf_period(struct mgrd_store *s, uint64_t from_ms, uint64_t to_ms)
+{
+	return query_json2(SQ(s), "SELECT p.resource, p.type, p.target, p.node, l.peer, "
+			   "count(*) AS samples, min(p.value) AS min, avg(p.value) AS avg, "
+			   "max(p.value) AS max, "
+			   "(SELECT x.value FROM perf x WHERE x.resource = p.resource AND "
+			   " x.type = p.type AND x.target IS p.target AND x.time_ms >= ?1 AND "
+			   " x.time_ms < ?2 ORDER BY x.time_ms, x.id LIMIT 1) AS first, "
+			   "(SELECT x.value FROM perf x WHERE x.resource = p.resource AND "
+			   " x.type = p.type AND x.target IS p.target AND x.time_ms >= ?1 AND "
+			   " x.time_ms < ?2 ORDER BY x.time_ms DESC, x.id DESC LIMIT 1) AS last "
+			   "FROM perf p LEFT JOIN perf_latest l "
+			   "ON l.resource = p.resource AND l.type = p.type AND l.target = p.target "
+			   "WHERE p.time_ms >= ?1 AND p.time_ms < ?2 "
+			   "GROUP BY p.resource, p.type, p.target ORDER BY p.resource, p.type, p.target",
+			   NULL, 0, (int64_t)from_ms, (int64_t)to_ms);
+}
+
+static int sq_report_add(struct mgrd_store *s, uint64_t start_ms, uint64_t end_ms,
+			 const char *body, uint64_t *id)
+{
+	struct sq_store *q = SQ(s);
+	sqlite3_stmt *st = stmt(q, S_REPORT_ADD);
+	int ret;
+
+	bind_u64(st, 1, start_ms);
+	bind_u64(st, 2, end_ms);
+	bind_text(st, 3, body);
+	ret = run(q, S_REPORT_ADD, st);
+	*id = ret ? 0 : (uint64_t)sqlite3_last_insert_rowid(q->db);
+	return ret;
+}
+
+static json_t *sq_reports(struct mgrd_store *s, unsigned int limit)
+{
+	return query_json(SQ(s), "SELECT id, start_ms, end_ms, body FROM reports "
+			  "ORDER BY id DESC LIMIT ?1", NULL, 0, limit);
+}
+
+static int sq_finding_add(struct mgrd_store *s, const struct mgrd_finding *f)
+{
+	struct sq_store *q = SQ(s);
+	sqlite3_stmt *st = stmt(q, S_FINDING_ADD);
+
+	bind_u64(st, 1, f->time_ms);
+	bind_text(st, 2, f->rule);
+	bind_text(st, 3, f->resource);
+	bind_u64(st, 4, f->node);
+	bind_u64(st, 5, f->peer);
+	bind_u64(st, 6, f->value);
+	bind_text(st, 7, f->desc);
+	return run(q, S_FINDING_ADD, st);
+}
+
+static json_t *sq_findings(struct mgrd_store *s, unsigned int limit)
+{
+	return query_json(SQ(s), "SELECT id, time_ms, rule, resource, node, peer, value, "
+			  "descr AS description FROM findings ORDER BY id DESC LIMIT ?1",
+			  NULL, 0, limit);
 }
 
 static json_t *sq_trace(struct mgrd_store *s, const uint8_t key_id[QKDN_KEY_ID_LEN])
@@ -657,6 +738,11 @@ static const struct mgrd_store_ops sqlite_ops = {
 	.inventory = sq_inventory,
 	.performance = sq_performance,
 	.perf_report = sq_perf_report,
+	.perf_period = sq_perf_period,
+	.report_add = sq_report_add,
+	.reports = sq_reports,
+	.finding_add = sq_finding_add,
+	.findings = sq_findings,
 	.trace = sq_trace,
 	.cdr = sq_cdr,
 	.cdr_totals = sq_cdr_totals,

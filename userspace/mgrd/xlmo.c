@@ -36,6 +36,15 @@ static void link_resource(char *out, size_t len, uint32_t a, uint32_t b)
 	snprintf(out, len, "km-link-%u-%u", a < b ? a : b, a < b ? b : a);
 }
 
+/* An analysed alarm: stored, and told to Mu's event stream. */
+static void record_cause(struct mgrd *m, uint64_t row, const char *cause, uint64_t root)
+{
+	if (m->store->ops->alarm_analysis(m->store, row, cause, root))
+		return;
+	mgrd_mu_publish(m, "cause", json_pack("{s:I, s:s, s:I}", "alarm", (json_int_t)row,
+					       "cause", cause, "root", (json_int_t)root));
+}
+
 /* QCLM's decision for a root cause (10.1 step 7, 10.5 step 4). */
 static void decide(struct mgrd *m, uint64_t row, uint16_t type, uint32_t node, uint32_t peer,
 		   uint32_t dest)
@@ -78,7 +87,7 @@ void mgrd_xlmo_alarm(struct mgrd *m, uint64_t row, const char *layer, uint32_t n
 {
 	struct mgrd_alarm rel[RELATED_MAX];
 	uint64_t now = qkdn_mgmt_now_ms(), root = 0;
-	char cause[QKDN_W_M_DESC_MAX + 64];
+	char cause[3 * QKDN_W_M_DESC_MAX];
 	size_t n = 0;
 
 	if (mgrd_txn(m))
@@ -95,7 +104,7 @@ void mgrd_xlmo_alarm(struct mgrd *m, uint64_t row, const char *layer, uint32_t n
 			snprintf(c, sizeof(c), "consequence of %s on the QKD link %u-%u (alarm %"
 				 PRIu64 ")", mgrd_alarm_type_name(type), node, peer, row);
 			if (row)
-				m->store->ops->alarm_analysis(m->store, rel[i].row, c, row);
+				record_cause(m, rel[i].row, c, row);
 		} else if (!root && !rel[i].root) {
 			root = rel[i].row;
 		}
@@ -104,12 +113,12 @@ void mgrd_xlmo_alarm(struct mgrd *m, uint64_t row, const char *layer, uint32_t n
 		snprintf(cause, sizeof(cause), "%s: %s; consequence of alarm %" PRIu64, layer,
 			 diagnosis, root);
 		if (row)
-			m->store->ops->alarm_analysis(m->store, row, cause, root);
+			record_cause(m, row, cause, root);
 		return;
 	}
 	snprintf(cause, sizeof(cause), "%s: %s", layer, diagnosis);
 	if (row)
-		m->store->ops->alarm_analysis(m->store, row, cause, 0);
+		record_cause(m, row, cause, 0);
 	qkdn_log(QKDN_LOG_INFO, "root cause", "event=xlmo-root-cause alarm=%" PRIu64 " layer=%s "
 		 "node=%u peer=%u type=%s related=%zu", row, layer, node, peer,
 		 mgrd_alarm_type_name(type), n);
@@ -147,7 +156,7 @@ static void analyse(struct mgrd *m, struct diag *d, const char *info, uint8_t st
 		if (mgrd_txn(m))
 			return;
 		snprintf(cause, sizeof(cause), "%s: %s", d->layer, text);
-		m->store->ops->alarm_analysis(m->store, d->row, cause, 0);
+		record_cause(m, d->row, cause, 0);
 		decide(m, d->row, d->type, d->node, d->peer, d->dest);
 		return;
 	}

@@ -34,6 +34,7 @@ struct link_info {
 	bool found;
 	char module[QKDN_ID_MAXLEN + 1], peer_module[QKDN_ID_MAXLEN + 1];
 	uint8_t role;
+	uint32_t peer_node;
 };
 
 static int link_cb(const struct nlmsghdr *nlh, void *data)
@@ -52,7 +53,19 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	s = qkdn_nla_str(tb[QKDN_A_MATCHING_QKD_MODULE_ID]);
 	snprintf(info->peer_module, sizeof(info->peer_module), "%s", s ? s : "");
 	qkdn_nla_u8(tb[QKDN_A_LINK_ROLE], &info->role);
+	qkdn_nla_u32(tb[QKDN_A_PEER_NODE_ID], &info->peer_node);
 	return 0;
+}
+
+uint32_t qkdd_kernel_peer_node(struct qkdd *q, uint32_t link)
+{
+	struct link_info info = { 0 };
+
+	qkdn_nl_msg_reset(q->msg, QKDN_CMD_LINK_GET, 0);
+	qkdn_nl_put_u32(q->msg, QKDN_A_LINK_ID, link);
+	if (qkdn_nl_request(q->nl, q->msg, link_cb, &info))
+		return 0;
+	return info.peer_node;
 }
 
 /* A link missing from the module is only a warning (it may be added

@@ -134,6 +134,7 @@ void qkdd_link_update(struct qkdd_link *l)
 	uint32_t qber;
 	bool has_qber, changed;
 	struct timespec now;
+	uint8_t was = l->state;
 
 	if (l->conf->role == QKDD_TX) {
 		tx_compute(l, &state, &rate, &qber, &has_qber);
@@ -173,6 +174,8 @@ void qkdd_link_update(struct qkdd_link *l)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (changed || qkdd_elapsed(&l->last_status, &now) * 1000 >= QKDD_STATUS_MS)
 		qkdd_kernel_status(l);
+	if (changed)
+		qkdd_mgr_state(l, was);
 }
 
 void qkdd_link_pending_add(struct qkdd_link *l, struct qkdd_batch *b)
@@ -304,6 +307,7 @@ int qkdd_links_start(struct qkdd *q)
 		l->model.misalignment = c->sim.misalignment;
 		l->model.ec_inefficiency = c->sim.ec_efficiency;
 		l->rate_cap_bps = c->sim.rate_cap_bps;
+		l->peer_node = qkdd_kernel_peer_node(q, l->id);
 		clock_gettime(CLOCK_MONOTONIC, &l->rate_since);
 	}
 	for (size_t i = 0; i < q->n_links; i++) {

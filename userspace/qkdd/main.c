@@ -71,7 +71,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (l->conf->role == QKDD_TX && l->conf->mode == QKDD_SIM)
 			qkdd_sim_tick(l, &now);
 	}
-	if (q->stopping && qkdd_links_idle(q))
+	if (q->stopping && qkdd_links_idle(q) && qkdd_mgr_idle(q))
 		event_base_loopexit(q->base, NULL);
 }
 
@@ -101,7 +101,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		qkdn_log(QKDN_LOG_INFO, "stopping", "event=stopping signal=%s",
 			 sig == SIGTERM ? "TERM" : "INT");
 		q->stop_timer = evtimer_new(q->base, stop_timer_cb, q);
-		if (!q->stop_timer || evtimer_add(q->stop_timer, &grace) || qkdd_links_idle(q))
+		if (!q->stop_timer || evtimer_add(q->stop_timer, &grace) ||
+		    (qkdd_links_idle(q) && qkdd_mgr_idle(q)))
 			event_base_loopexit(q->base, NULL);
 		break;
 	case SIGHUP:
@@ -127,6 +128,7 @@ static void qkdd_free(struct qkdd *q)
 
 	qkdd_ctl_stop(q);
 	qkdd_links_free(q);
+	qkdd_mgr_stop(q);
 	qkdd_etsi_stop(q);
 	qkdd_kernel_stop(q);
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
@@ -210,6 +212,8 @@ int main(int argc, char **argv)
 		ret = qkdd_links_start(&q);
 	if (!ret)
 		ret = qkdd_ctl_start(&q);
+	if (!ret)
+		ret = qkdd_mgr_start(&q);
 	q.tick = event_new(q.base, -1, EV_PERSIST, tick_cb, &q);
 	if (!ret && (!q.tick || evtimer_add(q.tick, &tick)))
 		ret = -ENOMEM;

@@ -28,6 +28,8 @@
  *   sim.c      key generation of a simulated link
  *   etsi014.c  ETSI GS QKD 014 client (libcurl multi on the event loop)
  *   ctl.c      control socket: show, set
+ *   mgr.c      Mq: reports to qkdn-mgrd ([manager] section)
+ *   diag.c     a link's diagnosis (M_DIAG, alarm descriptions)
  *
  * One libevent loop, no threads. Key bytes live only in secbufs (locked,
  * wiped), apart from what libcurl and OpenSSL hold while a KME answer
@@ -152,6 +154,10 @@ struct qkdd_link {
 	uint64_t measured_bits;		/* etsi014: bits pushed, for the rate */
 	struct timespec rate_since;
 
+	/* Mq */
+	uint32_t peer_node;		/* the KMA link's peer, from the module; 0: unknown */
+	bool alarm_down, alarm_qber;	/* raised at the manager, not cleared */
+
 	/* Counters since start. */
 	uint64_t keys, bytes;		/* QKD-keys pushed into this node's module */
 	uint64_t push_errors, kme_errors, proto_errors, dropped_batches;
@@ -175,6 +181,9 @@ struct qkdd {
 	/* libcurl */
 	CURLM *multi;
 	struct event *curl_timer;
+	/* Mq: the manager */
+	struct qkdn_mgmt *mgmt;		/* NULL: no [manager] section */
+	struct event *report;		/* periodic performance reports */
 };
 
 /* kernel.c */
@@ -186,6 +195,8 @@ int qkdd_kernel_push(struct qkdd_link *l, const struct qkdd_key *k);
 /* QKD_STATUS with the link's state, rate and QBER. */
 int qkdd_kernel_status(struct qkdd_link *l);
 const char *qkdd_errno_name(int err);
+/* The KMA link's peer node ID (0 if the module has no such link). */
+uint32_t qkdd_kernel_peer_node(struct qkdd *q, uint32_t link);
 
 /* chan.c */
 int qkdd_chan_start(struct qkdd_link *l);
@@ -248,6 +259,21 @@ int qkdd_ctl_start(struct qkdd *q);
 void qkdd_ctl_stop(struct qkdd *q);
 /* "qkdn-qkdd ctl SOCKET COMMAND...": exit status. */
 int qkdd_ctl_client(int argc, char **argv);
+
+/* mgr.c: Mq, a no-op without a [manager] section */
+int qkdd_mgr_start(struct qkdd *q);
+void qkdd_mgr_stop(struct qkdd *q);
+/* Everything sent to the manager acknowledged (stored)? */
+bool qkdd_mgr_idle(const struct qkdd *q);
+/* l->state changed from was: alarms, clears, inventory. */
+void qkdd_mgr_state(struct qkdd_link *l, uint8_t was);
+
+/* diag.c */
+/* "qkd-link-<node>-<link>" */
+void qkdd_link_resource(const struct qkdd_link *l, char *out, size_t len);
+/* The link's state as a managed resource (enum qkdn_wire_config_state)
+ * and its diagnosis in info. */
+uint8_t qkdd_diagnose(const struct qkdd_link *l, char *info, size_t len);
 
 /* main.c */
 double qkdd_elapsed(const struct timespec *from, const struct timespec *to);

@@ -118,6 +118,28 @@ int main(void)
 	BAD("module = A-tx\n", "module = A-tx\nmodule = A\n", "given twice");
 	BAD("[link]\nid = 2", "[lnk]\nid = 2", "unknown section");
 
+	/* [manager]: Mq to qkdn-mgrd */
+	ok(!cfg.manager.enabled, "no [manager]: no reporting");
+	{
+		char text[4096];
+		const char *at = strstr(good, "[link]\nid = 2");
+
+		snprintf(text, sizeof(text), "%.*s[manager]\naddress = 10.0.0.9:7500\ncert = q.crt\n"
+			 "key = q.key\nca = ca.crt\nreport-ms = 500\n%s", (int)(at - good), good, at);
+		ok(read_text(&cfg, text, err, sizeof(err)) == 0 && cfg.manager.enabled &&
+		   !strcmp(cfg.manager.address_str, "10.0.0.9:7500") &&
+		   !strcmp(cfg.manager.cert, "/etc/qkdn/q.crt") && cfg.manager.report_ms == 500 &&
+		   cfg.n_links == 2, "[manager] keys: %s", err);
+		qkdd_config_free(&cfg);
+		ok(!cfg.manager.enabled && !cfg.manager.cert, "[manager] freed");
+	}
+	BAD("[link]\nid = 2", "[manager]\naddress = 10.0.0.9:7500\n[link]\nid = 2",
+	    "qkdd.conf: [manager] section of line 14 lacks \"cert\"");
+	BAD("[link]\nid = 2", "[manager]\nqueue = 5\n[link]\nid = 2",
+	    "qkdd.conf:15: queue \"5\" is not a number in 16..1048576");
+	BAD("[link]\nid = 2", "[manager]\n[manager]\n[link]\nid = 2",
+	    "second [manager] section (first at line 14)");
+
 	ok(qkdd_parse_double("1e9", 0, 1e10, &d) == 0 && d == 1e9, "1e9 parses");
 	ok(qkdd_parse_double("0x10", 0, 100, &d) == -EINVAL, "no hex");
 	ok(qkdd_parse_double("inf", 0, 1e300, &d) == -EINVAL, "no inf");
