@@ -194,8 +194,10 @@ fi
 check "metrics: CDR keys of app-a" 'qkdn_cdr_keys_total{app="app-a"} 8' \
 	"$(api metrics | grep 'qkdn_cdr_keys_total{app="app-a"}')"
 
-# 4. kill -9 during a load of notifications, then restart.
-n=20000
+# 4. kill -9 during a load of notifications, then restart. Enough of them
+#    that the manager (group commit: over 100000 a second) is still busy
+#    with them when killed.
+n=300000
 agent node-2 qkdn-node-2 km 2 --load $n --timeout 120 > "$work/load.out" &
 load_pid=$!
 for _ in $(seq 200); do

@@ -4,10 +4,12 @@
  * notifications stored and acknowledged after the commit, requests to
  * agents. See "Management" in wire.h for the protocol.
  *
- * Notifications of every connection go into one open transaction; a
- * zero-delay event commits it once the loop has read what there was, and
- * only then are they acknowledged. What an agent holds as acknowledged is
- * therefore on disk, whatever happens to the manager afterwards.
+ * Notifications of every connection go into one open transaction,
+ * committed MGRD_COMMIT_DELAY_US after it opened (group commit: one fsync
+ * for what arrives meanwhile, from every agent), or at once when
+ * MGRD_COMMIT_BATCH are waiting; only then are they acknowledged. What an
+ * agent holds as acknowledged is therefore on disk, whatever happens to
+ * the manager afterwards.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -185,6 +187,7 @@ struct mgrd_agent *mgrd_agent_find(struct mgrd *m, const char *cn)
 
 static int txn_open(struct mgrd *m)
 {
+	static const struct timeval delay = { 0, MGRD_COMMIT_DELAY_US };
 	int ret;
 
 	if (m->in_txn)
@@ -193,7 +196,7 @@ static int txn_open(struct mgrd *m)
 	if (ret)
 		return ret;
 	m->in_txn = true;
-	event_active(m->ev_commit, EV_TIMEOUT, 0);
+	evtimer_add(m->ev_commit, &delay);
 	return 0;
 }
 
@@ -204,6 +207,7 @@ static void commit_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	evtimer_del(m->ev_commit);
 	if (!m->in_txn)
 		return;
 	ok = m->store->ops->commit(m->store) == 0;
@@ -391,7 +395,8 @@ static void on_notification(struct mgrd_agent *a, const struct qkdn_wire_hdr *hd
 	}
 	publish(m, &ev, d);
 	a->pending_seq = seq;
-	m->pending++;
+	if (++m->pending >= MGRD_COMMIT_BATCH)
+		event_active(m->ev_commit, EV_TIMEOUT, 0);
 	m->stats.events++;
 	m->stats.by_cmd[hdr->cmd]++;
 	queue_ack(a, hdr->cmd, hdr->msg_id, seq);

@@ -45,6 +45,8 @@
 #define MGRD_DEFAULT_CONFIG	"/etc/qkdn/mgrd.conf"
 #define MGRD_PENDING_DEFAULT	4096	/* notifications waiting for a commit */
 #define MGRD_RETRY_MS_DEFAULT	200
+#define MGRD_COMMIT_DELAY_US	2000	/* group commit: gather this long */
+#define MGRD_COMMIT_BATCH	1024	/* ... or this many notifications */
 #define MGRD_DIAG_TIMEOUT_MS	1000	/* an agent's diagnostic answer */
 #define MGRD_CORRELATE_MS	30000	/* alarms this close are one incident */
 #define MGRD_AUTH_TIMEOUT_S	10
