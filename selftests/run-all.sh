@@ -5,7 +5,7 @@
 #
 # TEST is a name like "keypool", "keypool.test.sh" or "selftests/keypool.test.sh";
 # with none, every selftests/*.test.sh runs, in sorted order. Each runs as
-# `timeout 300 bash TEST` from the repository root; loading and unloading
+# `timeout 600 bash TEST` from the repository root; loading and unloading
 # qkdn.ko is the test's own business (qkdn_load in lib.sh).
 #
 # Output is kselftest-style TAP: one "ok K name" / "not ok K name" per test
@@ -27,7 +27,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-test_timeout=${QKDN_TEST_TIMEOUT:-300}
+test_timeout=${QKDN_TEST_TIMEOUT:-600}
 readonly ksft_skip=4
 
 tests=()
