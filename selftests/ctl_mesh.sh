@@ -13,7 +13,7 @@
 #
 # Certificates come from `qkdn-ctld init` / `enrol`. Every kmd: keepalive-ms
 # $mesh_keepalive_ms (a silent Kx path is dead after three of them),
-# relay-timeout-ms 2000, ksa-sync = no (see Documentation/kmd.rst, "Store
+# relay-timeout-ms 4000 (a loaded TCG guest must not time relays out and switch before the test looks), ksa-sync = no (see Documentation/kmd.rst, "Store
 # refill": with it on, a key taken between a cut and its detection waits
 # for a SYNC_ACK that cannot come), and a [controller]. Sessions ([session],
 # set mesh_sessions[N]="dest keep priority tolerance-ms ..." before
@@ -138,7 +138,7 @@ mesh_kmd_config() {
 	printf 'cert = %s/pki/qkdn-node-%s.crt\nkey = %s/pki/qkdn-node-%s.key\n' \
 		"$work" "$n" "$work" "$n"
 	printf 'ca = %s/pki/ca.crt\ncrl = %s/crl-%s.pem\ncommunity = mesh\n' "$work" "$work" "$n"
-	printf 'ksa-sync = no\nkeepalive-ms = %s\nrelay-timeout-ms = 2000\n' "$mesh_keepalive_ms"
+	printf 'ksa-sync = no\nkeepalive-ms = %s\nrelay-timeout-ms = 4000\n' "$mesh_keepalive_ms"
 	for p in ${mesh_peers[$n]}; do
 		printf '\n[peer]\nid = %s\naddress = %s:7000\n' "$p" "${mesh_addr[$n,$p]}"
 	done
