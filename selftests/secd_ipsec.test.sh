@@ -317,6 +317,10 @@ fi
 key_out=$(awk '/event=rekey /' "$work/a.conf.log" | tail -n1 | grep -o 'key_out=[0-9a-f-]*')
 expect_errno "gw-a's last key ID was fetched by gw-d already" "Required key not available" \
 	at D qkdn key get-id sae gw-d peer gw-a "${key_out#*=}"
+# The daemons go on rekeying every 2 s: read both stores between two
+# rekeys, when they agree (a rekey moves both within milliseconds).
+stores_agree() { [[ $(store A 4 consumed) == "$(store D 1 consumed)" ]]; }
+wait_until 10 stores_agree || true
 expect_eq "D's store gave out what A's store gave out" "$(store A 4 consumed)" \
 	"$(store D 1 consumed)"
 
