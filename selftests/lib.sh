@@ -112,6 +112,19 @@ expect_errno() {
 	fi
 }
 
+# stop_pid PID: TERM, up to 5 s to go, then KILL; reaps it if it is ours.
+# Quiet when it is gone already.
+stop_pid() {
+	local i
+	kill "$1" 2>/dev/null || return 0
+	for i in $(seq 1 50); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
 # wait_until SECONDS CMD [ARGS...]: poll CMD until it succeeds (daemons take a
 # moment to come up, slower still under TCG); fails after SECONDS.
 wait_until() {

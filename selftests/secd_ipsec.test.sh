@@ -39,22 +39,6 @@ trap 'status=$?; dump_logs $status; (exit $status); cleanup' EXIT
 
 at() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-# sae_cert NAME: a certificate with subject CN NAME, signed by the test CA.
-sae_cert() {
-	(
-		set -e
-		umask 077
-		cd "$work/pki"
-		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-			-keyout "$1.key" -out "$1.csr" -subj "/O=qkdn test/CN=$1" 2>/dev/null
-		openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
-			-out "$1.crt" -days 30 -extfile <(printf '%s\n' \
-				"basicConstraints=critical,CA:FALSE" \
-				"keyUsage=critical,digitalSignature" \
-				"extendedKeyUsage=serverAuth,clientAuth") 2>/dev/null
-		chmod 0644 "$1.crt"
-	)
-}
 
 # QKD nodes, QKD links with identical keys at both ends, kmd routes.
 declare -A id_of kmd_pid secd_pid
@@ -109,16 +93,6 @@ kmd_conf() {
 	kmd_pid[$ns]=$!
 	defer stop_pid "${kmd_pid[$ns]}"
 }
-stop_pid() {
-	local i
-	kill "$1" 2>/dev/null || return 0
-	for i in $(seq 1 50); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
 kmd_conf A "2:10.0.12.2" "4:2 3:2"
 kmd_conf B "1:10.0.12.1 3:10.0.23.3" "4:3"
 kmd_conf C "2:10.0.23.2 4:10.0.34.4" "1:2"
@@ -160,9 +134,9 @@ at hD ip route add default via 192.168.4.1
 at A ip route add 192.168.4.0/24 via 10.0.12.2
 at D ip route add 192.168.1.0/24 via 10.0.34.3
 
-sae_cert gw-a
-sae_cert gw-d
-sae_cert gw-x
+for sae in gw-a gw-d gw-x; do
+	qkdn_pki_issue "$work/pki" "$sae" "$sae"
+done
 
 # secd_conf NS FILE SAE PEER_SAE ROLE_LINE [EXTRA]: a config for gateway NS.
 secd_conf() {

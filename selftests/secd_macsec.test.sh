@@ -35,16 +35,6 @@ trap 'status=$?; dump_logs $status; (exit $status); cleanup' EXIT
 at() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 declare -A secd_pid
 
-stop_pid() {
-	local i
-	kill "$1" 2>/dev/null || return 0
-	for i in $(seq 1 50); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
 
 modprobe -a macsec gcm
 qkdn_load
@@ -65,17 +55,7 @@ at B qkdn app add gw-a node 1
 
 qkdn_pki "$work/pki" 1 > /dev/null
 for sae in gw-a gw-b; do
-	(
-		set -e
-		umask 077
-		cd "$work/pki"
-		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-			-keyout "$sae.key" -out "$sae.csr" -subj "/O=qkdn test/CN=$sae" 2>/dev/null
-		openssl x509 -req -in "$sae.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
-			-out "$sae.crt" -days 30 -extfile <(printf '%s\n' \
-				"basicConstraints=critical,CA:FALSE" \
-				"extendedKeyUsage=serverAuth,clientAuth") 2>/dev/null
-	)
+	qkdn_pki_issue "$work/pki" "$sae" "$sae"
 done
 
 # B's device exists before the daemon; A's daemon creates its own.
