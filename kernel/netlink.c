@@ -1115,7 +1115,7 @@ static int qkdn_nl_relay(struct sk_buff *skb, struct genl_info *info)
 {
 	struct qkdn_node *node = info_node(info);
 	struct nlattr **attrs = info->attrs;
-	u32 count, bits, dest;
+	u32 count, bits, dest, via = 0;
 	struct qkdn_relay *relay;
 	struct nlattr *keys, *entry;
 	unsigned long timeout;
@@ -1128,6 +1128,8 @@ static int qkdn_nl_relay(struct sk_buff *skb, struct genl_info *info)
 	if (GENL_REQ_ATTR_CHECK(info, QKDN_A_DEST_NODE_ID))
 		return -EINVAL;
 	dest = nla_get_u32(attrs[QKDN_A_DEST_NODE_ID]);
+	if (attrs[QKDN_A_NEXT_HOP_NODE_ID])
+		via = nla_get_u32(attrs[QKDN_A_NEXT_HOP_NODE_ID]);
 	ret = relay_amount(info, &count, &bits);
 	if (ret)
 		return ret;
@@ -1136,7 +1138,7 @@ static int qkdn_nl_relay(struct sk_buff *skb, struct genl_info *info)
 		return -ENOMEM;
 
 	mutex_lock(&node->lock);
-	ret = qkdn_relay_start(node, dest, count, bits / 8, info->extack,
+	ret = qkdn_relay_start(node, dest, count, bits / 8, via, info->extack,
 			       &relay);
 	timeout = msecs_to_jiffies(node->relay_timeout_ms);
 	mutex_unlock(&node->lock);

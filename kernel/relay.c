@@ -212,6 +212,7 @@ static int consume(void *ctx, const struct qkdn_pool_key *key)
  * @entries: SYNC, SYNC_ACK: the entries, ready made
  * @count: keys or entries
  * @key_len: bytes of each key (RELAY)
+ * @via: the first hop instead of the route to @dest, 0 for the route
  */
 struct kx_out {
 	u8 type;
@@ -223,6 +224,7 @@ struct kx_out {
 	const u8 *entries;
 	u16 count;
 	u16 key_len;
+	u32 via;
 };
 
 /* The link a frame for @dest leaves on, and how many of its keys it uses. */
@@ -233,7 +235,7 @@ static struct qkdn_link *kx_route(struct qkdn_node *node,
 	struct qkdn_link *link;
 	u32 next;
 
-	next = route_next(node, out->dest);
+	next = out->via ? out->via : route_next(node, out->dest);
 	if (!next) {
 		NL_SET_ERR_MSG(extack, "no route to the destination");
 		return ERR_PTR(-EHOSTUNREACH);
@@ -394,7 +396,8 @@ static struct qkdn_relay *relay_new(struct qkdn_node *node, u32 dest,
 }
 
 int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
-		     struct netlink_ext_ack *extack, struct qkdn_relay **started)
+		     u32 via, struct netlink_ext_ack *extack,
+		     struct qkdn_relay **started)
 {
 	struct kx_out out = {
 		.type = QKDN_KX_RELAY,
@@ -402,6 +405,7 @@ int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
 		.dest = dest,
 		.count = count,
 		.key_len = len,
+		.via = via,
 	};
 	struct qkdn_relay *relay;
 	int ret;

@@ -164,7 +164,8 @@ int qkdn_route_add(struct qkdn_node *node, u32 dest, u32 next_hop,
 int qkdn_route_del(struct qkdn_node *node, u32 dest);
 
 int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
-		     struct netlink_ext_ack *extack, struct qkdn_relay **started);
+		     u32 via, struct netlink_ext_ack *extack,
+		     struct qkdn_relay **started);
 int qkdn_relay_finish(struct qkdn_node *node, struct qkdn_relay *relay,
 		      int wait_result);
 void qkdn_relay_put(struct qkdn_relay *relay);

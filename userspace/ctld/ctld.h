@@ -108,6 +108,28 @@ struct ctld_entry {
 	uint32_t node, dest, next_hop, prot_next_hop;
 	uint64_t session;
 	uint32_t src;		/* the session's source */
+	/* Multipath, at the session's source toward its destination only:
+	 * the first hop of each of the session's paths (mp_hop[0] is
+	 * next_hop) and each path's share in keys; n_mp 0 otherwise. */
+	uint8_t n_mp;
+	uint32_t mp_hop[QKDN_ROUTE_PATHS_MAX];
+	uint32_t mp_keys[QKDN_ROUTE_PATHS_MAX];
+};
+
+/*
+ * Recovery (seed 004 Req_C-R 2): a session whose working path failed with
+ * no usable protection path must have a new route within its tolerance
+ * time. The clock starts at the fault report; the recovery ends when a
+ * new route has been pushed, and fails when the deadline passes first.
+ */
+struct ctld_recovery {
+	uint64_t fault_ms;	/* when the fault was reported, 0: no recovery under way */
+	uint64_t deadline_ms;	/* fault_ms + tolerance_ms; 0: no deadline (tolerance 0) */
+	uint64_t last_ms;	/* the last recovery took this long (report -> push) */
+	unsigned int count;	/* recoveries completed */
+	unsigned int late;	/* of those, completed after the deadline */
+	unsigned int failures;	/* deadlines passed without a route */
+	bool failed;		/* failed-recovery now: entries withdrawn, still searching */
 };
 
 struct ctld_session {
@@ -121,7 +143,35 @@ struct ctld_session {
 	uint64_t created_ms, rerouted_ms;
 	unsigned int reroutes;
 	bool recovery_pending;		/* no route found since a fault: retried */
+	struct ctld_recovery rec;
+	/* Multipath (seed 004 Req_C-R 1): when no single path can carry the
+	 * amount now, the paths of qkdn_route_multipath(): route.working and
+	 * route.protection are its first two, extra[] the rest; mp_keys[i]
+	 * the share of path i in that order. n_mp 0: a single path. */
+	unsigned int n_mp;
+	struct qkdn_path extra[QKDN_ROUTE_PATHS_MAX - 2];
+	uint32_t mp_keys[QKDN_ROUTE_PATHS_MAX];
 };
+
+/* Frees the session's paths (working, protection, extra) and forgets
+ * its multipath. */
+void ctld_session_release_paths(struct ctld_session *s);
+/* Path i of a multipath session: 0 working, 1 protection, 2.. extra. */
+const struct qkdn_path *ctld_session_mp_path(const struct ctld_session *s, unsigned int i);
+
+/* Recovery (struct ctld_recovery). _begin starts the clock at now unless
+ * it runs already (true if it started). _end records a recovery whose new
+ * route was pushed at now and returns how long it took. _due: the
+ * deadline has passed and the session has not failed yet. _fail marks it
+ * failed-recovery. _next: the earliest deadline still to come of the
+ * sessions, 0 if none. */
+bool ctld_recovery_begin(struct ctld_session *s, uint64_t now);
+uint64_t ctld_recovery_end(struct ctld_session *s, uint64_t now);
+bool ctld_recovery_due(const struct ctld_session *s, uint64_t now);
+void ctld_recovery_fail(struct ctld_session *s);
+uint64_t ctld_recovery_next(struct ctld_session *const *sessions, size_t n);
+/* "active", "recovery-pending", "failed-recovery" or "no-route". */
+const char *ctld_session_state(const struct ctld_session *s);
 
 /* Entries, sorted by (node, dest), at most one per pair. */
 struct ctld_table {

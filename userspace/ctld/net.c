@@ -139,7 +139,7 @@ static struct ctld_session *session_by_pair(struct ctld *c, uint32_t a, uint32_t
 
 static void session_free(struct ctld_session *s)
 {
-	qkdn_route_pair_release(&s->route);
+	ctld_session_release_paths(s);
 	free(s);
 }
 
@@ -324,6 +324,12 @@ static void put_entry(struct ctld *c, struct qkdn_wire_msg *m, const struct ctld
 		put_path(m, QKDN_W_PATH, &s->route.working);
 		put_path(m, QKDN_W_PROTECTION_PATH, &s->route.protection);
 	}
+	if (op == CTLD_OP_DELETE && s && s->rec.failed)
+		qkdn_wire_put_u8(m, QKDN_W_ROUTE_REASON, QKDN_W_ROUTE_REASON_RECOVERY_FAILED);
+	if (op == CTLD_OP_INSTALL && e->n_mp >= 2) {
+		qkdn_wire_put_bin(m, QKDN_W_MULTIPATH_HOPS, e->mp_hop, e->n_mp * sizeof(uint32_t));
+		qkdn_wire_put_bin(m, QKDN_W_MULTIPATH_KEYS, e->mp_keys, e->n_mp * sizeof(uint32_t));
+	}
 	qkdn_wire_nest_end(m, n);
 }
 
@@ -448,29 +454,77 @@ static const char *route_error(int err)
 /* A new route for s. 0, or -errno with s's route unchanged: a route that
  * cannot be improved on is kept (the KMs switch to protection on their
  * own) and the session marked for recovery. */
+static bool compute_multipath(struct ctld *c, struct ctld_session *s);
+
 static int compute(struct ctld *c, struct ctld_session *s)
 {
 	struct qkdn_route_pair pair = { 0 };
+	bool short_of_keys = false;
 	int ret;
 
 	if (c->cfg->policy.protection) {
 		ret = qkdn_route_protected(c->topo, s->src, s->dst, s->amount, &c->opts, &pair);
-		if (ret == -EAGAIN)	/* a path exists; keys will follow */
+		if (ret == -EAGAIN) {	/* a path exists; keys will follow */
+			short_of_keys = true;
 			ret = qkdn_route_protected(c->topo, s->src, s->dst, 0, &c->opts, &pair);
+		}
 	} else {
 		ret = qkdn_route_compute(c->topo, s->src, s->dst, s->amount, &c->opts,
 					 &pair.working);
-		if (ret == -EAGAIN)
+		if (ret == -EAGAIN) {
+			short_of_keys = true;
 			ret = qkdn_route_compute(c->topo, s->src, s->dst, 0, &c->opts,
 						 &pair.working);
+		}
 	}
 	if (ret < 0) {
 		qkdn_route_pair_release(&pair);
 		return ret;
 	}
-	qkdn_route_pair_release(&s->route);
+	if (short_of_keys && compute_multipath(c, s)) {
+		qkdn_route_pair_release(&pair);
+		return 0;
+	}
+	ctld_session_release_paths(s);
 	s->route = pair;
 	return 0;
+}
+
+/*
+ * No single path can carry the session's amount now: if several
+ * link-disjoint paths together can (lib/route.c qkdn_route_multipath()),
+ * they become the session's paths, the first two its working and
+ * protection paths, and its source relays over all of them in proportion
+ * to their shares (seed 004 Req_C-R 1). false: s unchanged.
+ */
+static bool compute_multipath(struct ctld *c, struct ctld_session *s)
+{
+	struct qkdn_multipath mp;
+	bool shared = false;
+
+	memset(&mp, 0, sizeof(mp));
+	if (!s->amount || qkdn_route_multipath(c->topo, s->src, s->dst, s->amount, &c->opts,
+					       &mp) < 0 || mp.count < 2 ||
+	    mp.count > QKDN_ROUTE_PATHS_MAX) {
+		qkdn_multipath_release(&mp);
+		return false;
+	}
+	ctld_session_release_paths(s);
+	s->n_mp = mp.count;
+	for (unsigned int i = 0; i < mp.count; i++) {
+		struct qkdn_path *to = i == 0 ? &s->route.working :
+				       i == 1 ? &s->route.protection : &s->extra[i - 2];
+		uint64_t keys = mp.amount[i] / c->opts.key_len;
+
+		*to = mp.paths[i];
+		memset(&mp.paths[i], 0, sizeof(mp.paths[i]));
+		s->mp_keys[i] = keys > UINT32_MAX ? UINT32_MAX : (uint32_t)keys;
+	}
+	for (uint32_t i = 1; i < s->route.working.hops; i++)
+		shared |= qkdn_path_has_node(&s->route.protection, s->route.working.nodes[i]);
+	s->route.kind = shared ? QKDN_PROTECTION_LINK_DISJOINT : QKDN_PROTECTION_NODE_DISJOINT;
+	qkdn_multipath_release(&mp);
+	return true;
 }
 
 static bool session_uses_link(const struct ctld_session *s, uint32_t a, uint32_t b, bool working_only)
@@ -485,7 +539,7 @@ static bool session_uses_node(const struct ctld_session *s, uint32_t n)
 	       qkdn_path_has_node(&s->route.protection, n);
 }
 
-enum which { ALL, LINK, LINK_WORKING, NODE, BROKEN, PAIR };
+enum which { ALL, LINK, LINK_WORKING, NODE, BROKEN, PAIR, RECOVERING };
 
 static bool selected(const struct ctld_session *s, enum which w, uint32_t x, uint32_t y)
 {
@@ -496,12 +550,17 @@ static bool selected(const struct ctld_session *s, enum which w, uint32_t x, uin
 	case NODE: return s->src != x && s->dst != x && session_uses_node(s, x);
 	case BROKEN: return s->recovery_pending || !s->route.protection.hops;
 	case PAIR: return (s->src == x && s->dst == y) || (s->src == y && s->dst == x);
+	case RECOVERING: return s->rec.fault_ms && !s->rec.failed;
 	}
 	return false;
 }
 
 /* Recomputes the selected sessions, highest priority first, and pushes
  * the changes. */
+static void recovery_check(struct ctld *c, struct ctld_session *s, const char *reason);
+static void recovery_settle(struct ctld *c);
+static void recovery_arm(struct ctld *c);
+
 static void reroute(struct ctld *c, enum which w, uint32_t x, uint32_t y, const char *reason)
 {
 	struct ctld_session **sel = malloc((c->n_sessions + 1) * sizeof(*sel));
@@ -516,14 +575,19 @@ static void reroute(struct ctld *c, enum which w, uint32_t x, uint32_t y, const 
 	qsort(sel, n, sizeof(*sel), ctld_session_cmp_priority);
 	for (size_t i = 0; i < n; i++) {
 		struct ctld_session *s = sel[i];
+		bool was_pending = s->recovery_pending;
 		int ret;
 
 		path_str(&s->route.working, o1, sizeof(o1));
+		if (w == LINK || w == NODE)	/* a fault report */
+			recovery_check(c, s, reason);
 		ret = compute(c, s);
 		/* The highest priority gets the newest generation: it wins a
 		 * (node, destination) another session also wants. */
 		s->gen = c->gen + (n - i);
 		s->recovery_pending = ret < 0;
+		if (ret < 0 && was_pending && w == RECOVERING)
+			continue;	/* retried on a timer: logged once */
 		if (ret < 0) {
 			qkdn_log(QKDN_LOG_WARN, "session has no route",
 				 "event=reroute-failed session=%016" PRIx64 " src=%u dst=%u reason=%s err=%s",
@@ -549,6 +613,8 @@ static void reroute(struct ctld *c, enum which w, uint32_t x, uint32_t y, const 
 	c->gen += n;
 	free(sel);
 	apply(c, NULL, 0, NULL);
+	recovery_settle(c);
+	recovery_arm(c);
 	if (n)
 		qkdn_log(QKDN_LOG_DEBUG, "reroute done", "event=reroute-done sessions=%zu changed=%zu",
 			 n, changed);
@@ -557,6 +623,149 @@ static void reroute(struct ctld *c, enum which w, uint32_t x, uint32_t y, const 
 void ctld_reroute_all(struct ctld *c, const char *reason)
 {
 	reroute(c, ALL, 0, 0, reason);
+}
+
+/*
+ * Recovery deadlines (seed 004 Req_C-R 2). A session whose working path
+ * is broken with no usable protection path (or whose end KM withdrew its
+ * route) is in recovery from the fault report on: the controller searches
+ * at once, then again every CTLD_RECOVERY_RETRY_MS and on every link
+ * change, until a new route is pushed (the time it took is recorded) or
+ * the session's tolerance time has passed: then it is failed-recovery,
+ * its entries are withdrawn from the KMs (ROUTE_PUSH DELETE with
+ * QKDN_W_ROUTE_REASON_RECOVERY_FAILED), and an alarm is logged; link
+ * changes still retry it.
+ */
+
+static int link_effective_state(const struct ctld_link *l);
+
+/* Can a relay cross this path now, as far as the controller knows? */
+static bool path_usable(struct ctld *c, const struct qkdn_path *p)
+{
+	if (!p->hops)
+		return false;
+	for (uint32_t i = 0; i <= p->hops; i++) {
+		struct ctld_km *km = ctld_km_find(c, p->nodes[i]);
+
+		/* A KM lost since it reported (not one yet to connect after a
+		 * restart of ours), or taken out of service. */
+		if (!km || (!km->conn && km->status_rx) || km->state == QKDN_TOPO_OUT_OF_SERVICE)
+			return false;
+		if (i < p->hops) {
+			struct ctld_link *l = ctld_link_find(c, p->nodes[i], p->nodes[i + 1]);
+
+			if (!l || link_effective_state(l) == QKDN_TOPO_OUT_OF_SERVICE ||
+			    link_effective_state(l) == QKDN_TOPO_RESERVED)
+				return false;
+		}
+	}
+	return true;
+}
+
+static void recovery_begin(struct ctld *c, struct ctld_session *s, const char *reason)
+{
+	char q[200];
+
+	if (!ctld_recovery_begin(s, ctld_now_ms()))
+		return;
+	qkdn_log(QKDN_LOG_WARN, "session lost its route: recovery",
+		 "event=recovery-start session=%016" PRIx64 " src=%u dst=%u tolerance_ms=%u reason=%s",
+		 s->id, s->src, s->dst, s->tolerance_ms, qkdn_log_quote(q, sizeof(q), reason));
+	ctld_event(c, "recovery-start", "session=%016" PRIx64 " %u-%u tolerance_ms=%u (%s)",
+		   s->id, s->src, s->dst, s->tolerance_ms, reason);
+}
+
+/* Before a recomputation: has the fault left s without any route? */
+static void recovery_check(struct ctld *c, struct ctld_session *s, const char *reason)
+{
+	if (s->rec.fault_ms || !s->route.working.hops)
+		return;
+	if (!path_usable(c, &s->route.working) &&
+	    (!s->route.protection.hops || !path_usable(c, &s->route.protection)))
+		recovery_begin(c, s, reason);
+}
+
+/* After a push: sessions in recovery that have a route again. */
+static void recovery_settle(struct ctld *c)
+{
+	uint64_t now = ctld_now_ms();
+	char p1[160];
+
+	for (size_t i = 0; i < c->n_sessions; i++) {
+		struct ctld_session *s = c->sessions[i];
+		bool failed = s->rec.failed;
+		uint64_t took;
+
+		if (!s->rec.fault_ms || s->recovery_pending || !s->route.working.hops)
+			continue;
+		took = ctld_recovery_end(s, now);
+		path_str(&s->route.working, p1, sizeof(p1));
+		qkdn_log(failed || (s->tolerance_ms && took > s->tolerance_ms) ? QKDN_LOG_WARN
+									       : QKDN_LOG_INFO,
+			 "session recovered",
+			 "event=recovered session=%016" PRIx64 " src=%u dst=%u path=%s recovery_ms=%"
+			 PRIu64 " tolerance_ms=%u in_time=%s", s->id, s->src, s->dst, p1, took,
+			 s->tolerance_ms, failed || (s->tolerance_ms && took > s->tolerance_ms)
+					  ? "no" : "yes");
+		ctld_event(c, "recovered", "session=%016" PRIx64 " %u-%u path=%s recovery_ms=%" PRIu64
+			   " tolerance_ms=%u", s->id, s->src, s->dst, p1, took, s->tolerance_ms);
+	}
+}
+
+static void recovery_fail(struct ctld *c, struct ctld_session *s, uint64_t now)
+{
+	ctld_recovery_fail(s);
+	/* The alarm (Mc to the manager is not there yet: log and events). */
+	qkdn_log(QKDN_LOG_ERR, "recovery failed: no route within the tolerance time",
+		 "event=recovery-failed alarm=route-down severity=major session=%016" PRIx64
+		 " src=%u dst=%u tolerance_ms=%u elapsed_ms=%" PRIu64, s->id, s->src, s->dst,
+		 s->tolerance_ms, now - s->rec.fault_ms);
+	ctld_event(c, "recovery-failed", "session=%016" PRIx64 " %u-%u tolerance_ms=%u elapsed_ms=%"
+		   PRIu64, s->id, s->src, s->dst, s->tolerance_ms, now - s->rec.fault_ms);
+	/* Withdrawn: the next apply() deletes its entries, with the reason. */
+	ctld_session_release_paths(s);
+	s->recovery_pending = true;
+}
+
+static void recovery_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctld *c = arg;
+	bool failed = false;
+	uint64_t now;
+
+	(void)fd;
+	(void)what;
+	reroute(c, RECOVERING, 0, 0, "recovery retry");
+	now = ctld_now_ms();
+	for (size_t i = 0; i < c->n_sessions; i++) {
+		if (ctld_recovery_due(c->sessions[i], now)) {
+			recovery_fail(c, c->sessions[i], now);
+			failed = true;
+		}
+	}
+	if (failed)
+		apply(c, NULL, 0, NULL);
+	recovery_arm(c);
+}
+
+/* The timer: the next retry or deadline, whichever comes first. */
+static void recovery_arm(struct ctld *c)
+{
+	uint64_t next = ctld_recovery_next(c->sessions, c->n_sessions), now = ctld_now_ms();
+	struct timeval tv;
+
+	if (!c->recovery_timer)
+		return;
+	if (!next) {
+		evtimer_del(c->recovery_timer);
+		return;
+	}
+	if (next > now + CTLD_RECOVERY_RETRY_MS)
+		next = now + CTLD_RECOVERY_RETRY_MS;
+	next = next > now ? next - now : 0;
+	tv.tv_sec = (time_t)(next / 1000);
+	tv.tv_usec = (suseconds_t)(next % 1000) * 1000;
+	evtimer_add(c->recovery_timer, &tv);
 }
 
 /* Link and KM state */
@@ -936,6 +1145,10 @@ static int on_notify(struct ck_conn *cc, const struct nlattr **tb, const struct 
 		 * withdrawal passed on from a fault further along). */
 		if (dest)
 			ctld_table_del(&c->installed, node, dest);
+		/* An end of a session has no route left: its recovery starts
+		 * now, whatever the topology says. */
+		if (dest && session_by_pair(c, node, dest))
+			recovery_begin(c, session_by_pair(c, node, dest), event_names[ev]);
 		/* fall through */
 	case QKDN_W_EVENT_RELAY_FAILED:
 	case QKDN_W_EVENT_PROTECTION_SWITCHED:
@@ -1021,6 +1234,7 @@ static int on_route(struct ck_conn *cc, const struct nlattr **tb, const struct q
 	struct ctld_table mine = { 0 };
 	struct ctld_session *s;
 	struct pending *p;
+	bool existed;
 	int ret;
 
 	if (src == dst)
@@ -1055,6 +1269,7 @@ static int on_route(struct ck_conn *cc, const struct nlattr **tb, const struct q
 		ret = apply(c, p, p->requester, &mine);
 		goto out;
 	}
+	existed = s != NULL;
 	if (!s)
 		s = session_new(c, 0, src, dst);
 	if (!s) {
@@ -1075,13 +1290,19 @@ static int on_route(struct ck_conn *cc, const struct nlattr **tb, const struct q
 		qkdn_log(QKDN_LOG_WARN, "no route", "event=route-refused src=%u dst=%u reason=%s",
 			 src, dst, qkdn_log_quote(q, sizeof(q), route_error(ret)));
 		ctld_event(c, "route-refused", "%u-%u: %s", src, dst, route_error(ret));
-		session_remove(c, s);
+		/* A session that failed its recovery stays, for the record
+		 * and for the next link change to retry. */
+		if (!existed)
+			session_remove(c, s);
 		send_response(cc, h->cmd, h->msg_id, route_error(ret));
 		free(p);
 		return 0;
 	}
 	s->gen = ++c->gen;
+	s->recovery_pending = false;
 	ret = apply(c, p, p->requester, &mine);
+	recovery_settle(c);
+	recovery_arm(c);
 out:
 	ctld_table_free(&mine);
 	if (ret < 0) {
@@ -1435,6 +1656,9 @@ int ctld_net_start(struct ctld *c)
 	c->tick = event_new(c->base, -1, EV_PERSIST, tick_cb, c);
 	if (!c->tick || event_add(c->tick, &tick) < 0)
 		return -ENOMEM;
+	c->recovery_timer = evtimer_new(c->base, recovery_cb, c);
+	if (!c->recovery_timer)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -1461,6 +1685,9 @@ void ctld_net_stop(struct ctld *c)
 	if (c->tick)
 		event_free(c->tick);
 	c->tick = NULL;
+	if (c->recovery_timer)
+		event_free(c->recovery_timer);
+	c->recovery_timer = NULL;
 	for (size_t i = 0; i < c->n_sessions; i++)
 		session_free(c->sessions[i]);
 	free(c->sessions);
@@ -1529,6 +1756,30 @@ json_t *ctld_json_links(struct ctld *c)
 	return a;
 }
 
+/* Recovery and multipath of a session (seed 004 Req_C-R 1, 2). */
+static void session_json_more(json_t *o, const struct ctld_session *s)
+{
+	json_t *mp = json_array();
+
+	if (!o) {
+		json_decref(mp);
+		return;
+	}
+	json_object_set_new(o, "state", json_string(ctld_session_state(s)));
+	json_object_set_new(o, "recoveries", json_integer(s->rec.count));
+	json_object_set_new(o, "recoveries_late", json_integer(s->rec.late));
+	json_object_set_new(o, "recovery_failures", json_integer(s->rec.failures));
+	json_object_set_new(o, "last_recovery_ms", s->rec.count ? json_integer((json_int_t)s->rec.last_ms)
+							       : json_null());
+	json_object_set_new(o, "recovery_elapsed_ms", s->rec.fault_ms ?
+			    json_integer((json_int_t)(ctld_now_ms() - s->rec.fault_ms)) : json_null());
+	for (unsigned int i = 0; i < s->n_mp; i++)
+		json_array_append_new(mp, json_pack("{s:o, s:I}", "path",
+						    path_json(ctld_session_mp_path(s, i)),
+						    "keys", (json_int_t)s->mp_keys[i]));
+	json_object_set_new(o, "multipath", mp);
+}
+
 json_t *ctld_json_sessions(struct ctld *c)
 {
 	json_t *a = json_array();
@@ -1548,6 +1799,7 @@ json_t *ctld_json_sessions(struct ctld *c)
 						   "protection", path_json(&s->route.protection),
 						   "protection_kind", qkdn_protection_name(s->route.kind),
 						   "reroutes", (json_int_t)s->reroutes));
+		session_json_more(json_array_get(a, json_array_size(a) - 1), s);
 	}
 	return a;
 }

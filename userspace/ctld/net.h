@@ -16,6 +16,7 @@
 #define CTLD_VIOLATIONS_MAX	3	/* protocol violations before closing */
 #define CTLD_EVENTS_MAX		256
 #define CTLD_STORES_MAX		64
+#define CTLD_RECOVERY_RETRY_MS	250	/* a session in recovery is searched again */
 
 struct ck_conn;
 struct ctld_push;
@@ -70,6 +71,7 @@ struct ctld {
 	struct ctld_event events[CTLD_EVENTS_MAX];
 	uint64_t n_events;
 	struct event *tick, *sig_term, *sig_int, *sig_hup;
+	struct event *recovery_timer;	/* retries and deadlines of recoveries */
 	uint64_t last_fixed_ms;
 	unsigned int last_minute;
 	bool stopping;

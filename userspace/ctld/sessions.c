@@ -125,6 +125,64 @@ static int path_entries(const struct qkdn_path *p, uint64_t session, uint32_t sr
 	return 0;
 }
 
+void ctld_session_release_paths(struct ctld_session *s)
+{
+	qkdn_route_pair_release(&s->route);
+	for (size_t i = 0; i < sizeof(s->extra) / sizeof(s->extra[0]); i++)
+		qkdn_path_release(&s->extra[i]);
+	memset(s->extra, 0, sizeof(s->extra));
+	memset(s->mp_keys, 0, sizeof(s->mp_keys));
+	s->n_mp = 0;
+}
+
+const struct qkdn_path *ctld_session_mp_path(const struct ctld_session *s, unsigned int i)
+{
+	if (i == 0)
+		return &s->route.working;
+	if (i == 1)
+		return &s->route.protection;
+	return &s->extra[i - 2];
+}
+
+/*
+ * The extra paths of a multipath session, toward its destination only
+ * (the acknowledgments go back on the working path's entries): an entry
+ * at each transit node that has none toward the destination yet. Each
+ * such entry leads on along its path to a node that already had one, so
+ * the result stays loop-free. Then the source's entry gets the first hops
+ * and shares.
+ */
+static int multipath_entries(const struct ctld_session *s, struct ctld_table *t)
+{
+	struct ctld_entry src_e;
+	const struct ctld_entry *have;
+
+	for (unsigned int k = 2; k < s->n_mp; k++) {
+		const struct qkdn_path *p = &s->extra[k - 2];
+
+		for (uint32_t i = 1; i < p->hops; i++) {
+			struct ctld_entry e = { .session = s->id, .src = s->src,
+						.node = p->nodes[i], .dest = s->dst,
+						.next_hop = p->nodes[i + 1] };
+
+			if (ctld_table_find(t, e.node, e.dest))
+				continue;
+			if (ctld_table_set(t, &e) < 0)
+				return -ENOMEM;
+		}
+	}
+	have = ctld_table_find(t, s->src, s->dst);
+	if (!have)
+		return 0;
+	src_e = *have;
+	src_e.n_mp = (uint8_t)s->n_mp;
+	for (unsigned int k = 0; k < s->n_mp; k++) {
+		src_e.mp_hop[k] = ctld_session_mp_path(s, k)->nodes[1];
+		src_e.mp_keys[k] = s->mp_keys[k];
+	}
+	return ctld_table_set(t, &src_e);
+}
+
 int ctld_session_entries(const struct ctld_session *s, struct ctld_table *t)
 {
 	int ret;
@@ -134,6 +192,8 @@ int ctld_session_entries(const struct ctld_session *s, struct ctld_table *t)
 	ret = path_entries(&s->route.working, s->id, s->src, t, false);
 	if (!ret && s->route.protection.hops)
 		ret = path_entries(&s->route.protection, s->id, s->src, t, true);
+	if (!ret && s->n_mp >= 2)
+		ret = multipath_entries(s, t);
 	return ret;
 }
 
@@ -177,7 +237,9 @@ int ctld_table_build(struct ctld_session *const *sessions, size_t n, struct ctld
 static bool entry_same(const struct ctld_entry *a, const struct ctld_entry *b)
 {
 	return a->next_hop == b->next_hop && a->prot_next_hop == b->prot_next_hop &&
-	       a->session == b->session;
+	       a->session == b->session && a->n_mp == b->n_mp &&
+	       !memcmp(a->mp_hop, b->mp_hop, a->n_mp * sizeof(a->mp_hop[0])) &&
+	       !memcmp(a->mp_keys, b->mp_keys, a->n_mp * sizeof(a->mp_keys[0]));
 }
 
 int ctld_table_diff(const struct ctld_table *old, const struct ctld_table *new,
@@ -274,4 +336,70 @@ int ctld_session_cmp_priority(const void *a, const void *b)
 	if (x->priority != y->priority)
 		return x->priority < y->priority ? -1 : 1;
 	return x->gen < y->gen ? -1 : x->gen > y->gen;
+}
+
+/* Recovery deadlines (seed 004 Req_C-R 2) */
+
+bool ctld_recovery_begin(struct ctld_session *s, uint64_t now)
+{
+	if (s->rec.fault_ms)
+		return false;
+	s->rec.fault_ms = now ? now : 1;
+	s->rec.deadline_ms = s->tolerance_ms ? s->rec.fault_ms + s->tolerance_ms : 0;
+	s->rec.failed = false;
+	return true;
+}
+
+uint64_t ctld_recovery_end(struct ctld_session *s, uint64_t now)
+{
+	uint64_t took;
+
+	if (!s->rec.fault_ms)
+		return 0;
+	took = now > s->rec.fault_ms ? now - s->rec.fault_ms : 0;
+	s->rec.last_ms = took;
+	s->rec.count++;
+	if (s->rec.failed || (s->tolerance_ms && took > s->tolerance_ms))
+		s->rec.late++;
+	s->rec.fault_ms = 0;
+	s->rec.deadline_ms = 0;
+	s->rec.failed = false;
+	return took;
+}
+
+bool ctld_recovery_due(const struct ctld_session *s, uint64_t now)
+{
+	return s->rec.fault_ms && s->rec.deadline_ms && !s->rec.failed &&
+	       now >= s->rec.deadline_ms;
+}
+
+void ctld_recovery_fail(struct ctld_session *s)
+{
+	if (s->rec.failed || !s->rec.fault_ms)
+		return;
+	s->rec.failed = true;
+	s->rec.failures++;
+}
+
+uint64_t ctld_recovery_next(struct ctld_session *const *sessions, size_t n)
+{
+	uint64_t next = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ctld_recovery *r = &sessions[i]->rec;
+
+		if (r->fault_ms && r->deadline_ms && !r->failed &&
+		    (!next || r->deadline_ms < next))
+			next = r->deadline_ms;
+	}
+	return next;
+}
+
+const char *ctld_session_state(const struct ctld_session *s)
+{
+	if (s->rec.failed)
+		return "failed-recovery";
+	if (s->rec.fault_ms || s->recovery_pending)
+		return "recovery-pending";
+	return s->route.working.hops ? "active" : "no-route";
 }

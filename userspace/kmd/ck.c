@@ -443,6 +443,50 @@ static void request_routes(struct kmd_ck *ck)
 	}
 }
 
+/* QKDN_W_MULTIPATH_HOPS and _KEYS: as long as each other, the first the
+ * working next hop, all neighbours, none twice. */
+static int parse_multipath(struct kmd *kmd, const struct nlattr **tb, struct kmd_route *r,
+			   char *why, size_t why_len)
+{
+	const uint32_t *hops, *keys;
+	size_t n;
+
+	if (!tb[QKDN_W_MULTIPATH_HOPS] && !tb[QKDN_W_MULTIPATH_KEYS])
+		return 0;
+	if (!tb[QKDN_W_MULTIPATH_HOPS] || !tb[QKDN_W_MULTIPATH_KEYS] ||
+	    qkdn_wire_get_len(tb[QKDN_W_MULTIPATH_HOPS]) !=
+	    qkdn_wire_get_len(tb[QKDN_W_MULTIPATH_KEYS])) {
+		snprintf(why, why_len, "MULTIPATH_HOPS and MULTIPATH_KEYS differ in length");
+		return -EINVAL;
+	}
+	n = qkdn_wire_get_len(tb[QKDN_W_MULTIPATH_HOPS]) / 4;
+	hops = qkdn_wire_get_bin(tb[QKDN_W_MULTIPATH_HOPS]);
+	keys = qkdn_wire_get_bin(tb[QKDN_W_MULTIPATH_KEYS]);
+	if (n > sizeof(r->mp_hop) / sizeof(r->mp_hop[0]) || hops[0] != r->next_hop) {
+		snprintf(why, why_len, "multipath toward %u: %s", r->dest,
+			 hops[0] != r->next_hop ? "first hop is not the next hop" : "too many paths");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (hops[j] == hops[i]) {
+				snprintf(why, why_len, "multipath toward %u: hop %u twice", r->dest,
+					 hops[i]);
+				return -EINVAL;
+			}
+		}
+		if (!kmd_peer_find(kmd, hops[i])) {
+			snprintf(why, why_len, "multipath hop %u toward %u is not a neighbour",
+				 hops[i], r->dest);
+			return -EINVAL;
+		}
+		r->mp_hop[i] = hops[i];
+		r->mp_keys[i] = keys[i];
+	}
+	r->n_mp = (uint8_t)n;
+	return 0;
+}
+
 /* One QKDN_W_ROUTE nest into r. 0, or -EINVAL with why filled. */
 static int parse_route(struct kmd *kmd, const struct nlattr *nest, struct kmd_route *r,
 		       uint8_t *op, char *why, size_t why_len)
@@ -471,6 +515,10 @@ static int parse_route(struct kmd *kmd, const struct nlattr *nest, struct kmd_ro
 		memcpy(r->protection_path, qkdn_wire_get_bin(tb[QKDN_W_PROTECTION_PATH]),
 		       r->n_protection_path * 4u);
 	}
+	if (parse_multipath(kmd, tb, r, why, why_len) < 0)
+		return -EINVAL;
+	if (*op == QKDN_W_ROUTE_OP_DELETE && tb[QKDN_W_ROUTE_REASON])
+		r->withdraw_reason = qkdn_wire_get_u8(tb[QKDN_W_ROUTE_REASON]);
 	/* The session's other end, for withdrawals: the path's far end. */
 	if (r->dest != r->source)
 		r->other_end = r->source;
@@ -520,6 +568,12 @@ static int apply_routes(struct kmd *kmd, const struct nlattr *table, char *why, 
 		int err;
 
 		parse_route(kmd, nest, &r, &op, why, why_len);
+		if (op == QKDN_W_ROUTE_OP_DELETE && r.withdraw_reason)
+			qkdn_log(QKDN_LOG_WARN, "route withdrawn by the controller",
+				 "event=ctl-withdrawn session=%016" PRIx64 " dest=%u reason=%s",
+				 r.session_id, r.dest,
+				 r.withdraw_reason == QKDN_W_ROUTE_REASON_RECOVERY_FAILED
+				 ? "recovery-failed" : "other");
 		err = kmd_routes_apply(kmd, op == QKDN_W_ROUTE_OP_DELETE ? KMD_ROUTE_DELETE
 									  : KMD_ROUTE_INSTALL, &r);
 		/* Deleting what is not there is what the controller wanted. */
@@ -529,6 +583,7 @@ static int apply_routes(struct kmd *kmd, const struct nlattr *table, char *why, 
 			ret = err;
 		}
 	}
+	kmd_supply_paths_refresh(kmd);
 	return ret;
 }
 

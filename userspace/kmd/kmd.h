@@ -78,6 +78,12 @@ struct kmd_route {
 	uint64_t seq;			/* install order; the newest entry wins */
 	uint32_t path[64], protection_path[64];	/* informational */
 	uint8_t n_path, n_protection_path;
+	/* Multipath (QKDN_W_MULTIPATH_HOPS/_KEYS): at the session's source,
+	 * the first hops of its paths and their shares in keys; the store
+	 * refill spreads its relays over them (supply.c). */
+	uint8_t n_mp;
+	uint32_t mp_hop[8], mp_keys[8];
+	uint8_t withdraw_reason;	/* a DELETE's QKDN_W_ROUTE_REASON, 0 none */
 };
 
 /* Counters of one neighbour, since start. */
@@ -248,6 +254,15 @@ void kmd_supply_free(struct kmd *kmd);
 int kmd_supply_session(struct kmd *kmd, uint32_t dest, uint32_t keep, uint8_t priority,
 		       uint32_t key_bits, uint64_t session_id);
 void kmd_supply_log_stats(struct kmd *kmd, const char *why);
+/* The paths the refill of dest relays over: n first hops (neighbours)
+ * and each one's share in keys; n < 2: the module's route, as before.
+ * Callable from any thread. */
+void kmd_supply_paths(struct kmd *kmd, uint32_t dest, const uint32_t *hops,
+		      const uint32_t *keys, unsigned int n);
+/* Loop thread: every session's paths from the route table (the entries'
+ * multipath hops whose Kx session is up), after routes or neighbours
+ * changed. */
+void kmd_supply_paths_refresh(struct kmd *kmd);
 
 /* main.c */
 void kmd_log_stats(struct kmd *kmd, const char *why);

@@ -386,6 +386,7 @@ static void conn_detach(struct kmd_conn *c, const char *reason)
 			peer->session_id = 0;
 			if (!c->kmd->stopping) {
 				kmd_routes_peer_down(c->kmd, peer->id);
+				kmd_supply_paths_refresh(c->kmd);
 				kmd_ck_notify(c->kmd, QKDN_W_EVENT_LINK_DOWN, peer->id, 0);
 			}
 		}
@@ -648,6 +649,7 @@ static void session_up(struct kmd_conn *c, uint64_t session_id, uint32_t timer)
 		 peer->id, c->peer_name, session_id, timer, dir_name(c), c->remote);
 	send_updates(c);
 	kmd_routes_peer_up(c->kmd, peer->id);
+	kmd_supply_paths_refresh(c->kmd);
 	kmd_ck_notify(c->kmd, QKDN_W_EVENT_LINK_UP, peer->id, 0);
 }
 

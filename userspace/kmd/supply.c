@@ -24,6 +24,14 @@
  * higher priorities first. Rounds follow each other at once while a relay
  * succeeded, otherwise every KMD_SUPPLY_IDLE_MS.
  *
+ * Multipath (seed 004 Req_C-R 1): when the controller gave the session's
+ * entry several paths (QKDN_W_MULTIPATH_HOPS, because no single path can
+ * carry its amount), each relay names its first hop (QKDN_CMD_RELAY with
+ * QKDN_A_NEXT_HOP_NODE_ID) and the relays are spread over the paths in
+ * proportion to their shares (qkdn_route_split_pick()); a path whose relay
+ * fails is left out for the rest of the round. Paths whose first hop's Kx
+ * session is down are not offered (kmd_supply_paths_refresh()).
+ *
  * Nothing here touches key bytes: relay replies name keys by ID only.
  */
 #include <errno.h>
@@ -37,9 +45,11 @@
 
 #include "kmd.h"
 #include "log.h"
+#include "route.h"
 #include "util.h"
 
 #define KMD_SUPPLY_IDLE_MS	100
+#define SUPPLY_PATHS_MAX	8
 
 struct supply_session {
 	uint32_t dest;
@@ -50,6 +60,10 @@ struct supply_session {
 	/* Counters, written by the worker under the lock. */
 	uint64_t relays, keys, failed, deferred;
 	int last_err;
+	/* Multipath: n_paths >= 2 first hops and shares; keys each carried. */
+	unsigned int n_paths;
+	uint32_t path_hop[SUPPLY_PATHS_MAX], path_share[SUPPLY_PATHS_MAX];
+	uint64_t path_keys[SUPPLY_PATHS_MAX];
 };
 
 struct kmd_supply {
@@ -116,16 +130,34 @@ static int by_priority(const void *a, const void *b)
 	return x->dest < y->dest ? -1 : x->dest > y->dest;
 }
 
-static int relay(struct kmd_supply *sup, uint32_t dest, uint32_t amount, uint32_t bits)
+static int relay(struct kmd_supply *sup, uint32_t dest, uint32_t amount, uint32_t bits,
+		 uint32_t via)
 {
 	qkdn_nl_msg_reset(sup->msg, QKDN_CMD_RELAY, 0);
 	qkdn_nl_put_u32(sup->msg, QKDN_A_DEST_NODE_ID, dest);
+	if (via)
+		qkdn_nl_put_u32(sup->msg, QKDN_A_NEXT_HOP_NODE_ID, via);
 	qkdn_nl_put_u32(sup->msg, QKDN_A_KEY_AMOUNT, amount);
 	qkdn_nl_put_u32(sup->msg, QKDN_A_KEY_SIZE, bits);
 	return qkdn_nl_request(sup->nl, sup->msg, NULL, NULL);
 }
 
 /* Adds a round's outcome for dest to the shared counters. */
+static void account_paths(struct kmd_supply *sup, const struct supply_session *r)
+{
+	pthread_mutex_lock(&sup->lock);
+	for (size_t i = 0; i < sup->n; i++) {
+		struct supply_session *s = &sup->sessions[i];
+
+		/* Only if the paths did not change meanwhile. */
+		if (s->dest != r->dest || s->n_paths != r->n_paths ||
+		    memcmp(s->path_hop, r->path_hop, r->n_paths * sizeof(r->path_hop[0])))
+			continue;
+		memcpy(s->path_keys, r->path_keys, sizeof(s->path_keys));
+	}
+	pthread_mutex_unlock(&sup->lock);
+}
+
 static void account(struct kmd_supply *sup, uint32_t dest, uint64_t relays, uint64_t keys,
 		    uint64_t failed, uint64_t deferred, int err)
 {
@@ -147,12 +179,14 @@ static void account(struct kmd_supply *sup, uint32_t dest, uint64_t relays, uint
 
 /* Refills one session; returns keys relayed, or -errno of the relay that
  * stopped it (after any that succeeded). */
-static long refill(struct kmd_supply *sup, const struct supply_session *s, uint64_t level)
+static long refill(struct kmd_supply *sup, struct supply_session *s, uint64_t level)
 {
 	uint32_t per_relay = QKDN_RELAY_BYTES_MAX * 8 / s->key_bits;
+	uint32_t share[SUPPLY_PATHS_MAX];
 	uint64_t relays = 0, keys = 0;
 	int ret = 0;
 
+	memcpy(share, s->path_share, sizeof(share));
 	if (per_relay > QKDN_RELAY_KEYS_MAX)
 		per_relay = QKDN_RELAY_KEYS_MAX;
 	while (level < s->keep) {
@@ -164,7 +198,25 @@ static long refill(struct kmd_supply *sup, const struct supply_session *s, uint6
 		pthread_mutex_unlock(&sup->lock);
 		if (ret)
 			break;
-		ret = relay(sup, s->dest, n, s->key_bits);
+		if (s->n_paths >= 2) {
+			int i = qkdn_route_split_pick(share, s->path_keys, s->n_paths, n);
+
+			if (i < 0)
+				break;	/* ret: the last path's failure */
+			ret = relay(sup, s->dest, n, s->key_bits, s->path_hop[i]);
+			if (ret == -EAGAIN || ret == -EHOSTUNREACH || ret == -ETIMEDOUT) {
+				/* That path is out for this round. */
+				qkdn_log(QKDN_LOG_DEBUG, "multipath relay failed",
+					 "event=refill-path-failed dest=%u via=%u errno=%s", s->dest,
+					 s->path_hop[i], strerrorname_np(-ret));
+				share[i] = 0;
+				continue;
+			}
+			if (!ret)
+				s->path_keys[i] += n;
+		} else {
+			ret = relay(sup, s->dest, n, s->key_bits, 0);
+		}
 		if (ret)
 			break;
 		relays++;
@@ -183,6 +235,8 @@ static long refill(struct kmd_supply *sup, const struct supply_session *s, uint6
 			 s->dest, s->priority, level, s->keep, name ? name : "other");
 	}
 	account(sup, s->dest, relays, keys, ret && ret != -ECANCELED, 0, ret);
+	if (s->n_paths >= 2)
+		account_paths(sup, s);
 	return ret && ret != -ECANCELED && !keys ? ret : (long)keys;
 }
 
@@ -223,7 +277,7 @@ static void *worker_main(void *arg)
 			qsort(round, n, sizeof(*round), by_priority);
 		}
 		for (size_t i = 0; i < n; i++) {
-			const struct supply_session *s = &round[i];
+			struct supply_session *s = &round[i];
 			uint64_t level = level_of(&levels, s->dest);
 			long got;
 
@@ -357,6 +411,72 @@ void kmd_supply_stop(struct kmd *kmd)
 	pthread_mutex_unlock(&sup->lock);
 }
 
+void kmd_supply_paths(struct kmd *kmd, uint32_t dest, const uint32_t *hops,
+		      const uint32_t *keys, unsigned int n)
+{
+	struct kmd_supply *sup = kmd->supply;
+	char desc[160];
+	size_t o = 0;
+
+	if (!sup)
+		return;
+	if (n < 2 || n > SUPPLY_PATHS_MAX)
+		n = 0;
+	desc[0] = '\0';
+	for (unsigned int i = 0; i < n && o < sizeof(desc); i++)
+		o += (size_t)snprintf(desc + o, sizeof(desc) - o, "%s%u:%u", i ? "," : "", hops[i],
+				      keys[i]);
+	pthread_mutex_lock(&sup->lock);
+	for (size_t i = 0; i < sup->n; i++) {
+		struct supply_session *s = &sup->sessions[i];
+
+		if (s->dest != dest)
+			continue;
+		if (s->n_paths == n && !memcmp(s->path_hop, hops, n * sizeof(*hops)) &&
+		    !memcmp(s->path_share, keys, n * sizeof(*keys)))
+			continue;
+		s->n_paths = n;
+		memset(s->path_hop, 0, sizeof(s->path_hop));
+		memset(s->path_share, 0, sizeof(s->path_share));
+		memset(s->path_keys, 0, sizeof(s->path_keys));
+		if (n) {
+			memcpy(s->path_hop, hops, n * sizeof(*hops));
+			memcpy(s->path_share, keys, n * sizeof(*keys));
+		}
+		qkdn_log(QKDN_LOG_INFO, "refill paths", "event=supply-paths dest=%u paths=%u via=%s",
+			 dest, n, n ? desc : "route");
+		pthread_cond_signal(&sup->wake);
+	}
+	pthread_mutex_unlock(&sup->lock);
+}
+
+void kmd_supply_paths_refresh(struct kmd *kmd)
+{
+	struct kmd_supply *sup = kmd->supply;
+	uint32_t dests[64];
+	size_t nd = 0;
+
+	if (!sup)
+		return;
+	pthread_mutex_lock(&sup->lock);
+	for (size_t i = 0; i < sup->n && nd < sizeof(dests) / sizeof(dests[0]); i++)
+		dests[nd++] = sup->sessions[i].dest;
+	pthread_mutex_unlock(&sup->lock);
+	for (size_t d = 0; d < nd; d++) {
+		const struct kmd_route *r = kmd_routes_effective(kmd, dests[d]);
+		uint32_t hops[SUPPLY_PATHS_MAX], keys[SUPPLY_PATHS_MAX];
+		unsigned int n = 0;
+
+		for (unsigned int i = 0; r && i < r->n_mp && i < SUPPLY_PATHS_MAX; i++) {
+			if (!r->mp_keys[i] || !kmd_peer_is_up(kmd, r->mp_hop[i]))
+				continue;
+			hops[n] = r->mp_hop[i];
+			keys[n++] = r->mp_keys[i];
+		}
+		kmd_supply_paths(kmd, dests[d], hops, keys, n);
+	}
+}
+
 void kmd_supply_log_stats(struct kmd *kmd, const char *why)
 {
 	struct kmd_supply *sup = kmd->supply;
@@ -373,6 +493,10 @@ void kmd_supply_log_stats(struct kmd *kmd, const char *why)
 			 " keys=%" PRIu64 " failed=%" PRIu64 " deferred=%" PRIu64 " last_errno=%s",
 			 why, s->dest, s->keep, s->priority, s->relays, s->keys, s->failed,
 			 s->deferred, err ? err : "other");
+		for (unsigned int j = 0; j < s->n_paths; j++)
+			qkdn_log(QKDN_LOG_INFO, "supply path counters",
+				 "event=stats why=%s dest=%u via=%u share=%u keys=%" PRIu64, why,
+				 s->dest, s->path_hop[j], s->path_share[j], s->path_keys[j]);
 	}
 	pthread_mutex_unlock(&sup->lock);
 }

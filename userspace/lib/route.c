@@ -1507,3 +1507,26 @@ out:
 		qkdn_path_release(&found[i]);
 	return ret;
 }
+
+int qkdn_route_split_pick(const uint32_t *share, const uint64_t *sent, unsigned int n,
+			  uint32_t keys)
+{
+	int best = -1;
+
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned __int128 mine, theirs;
+
+		if (!share[i])
+			continue;
+		if (best < 0) {
+			best = (int)i;
+			continue;
+		}
+		/* (sent[i] + keys) / share[i] < (sent[best] + keys) / share[best] */
+		mine = (unsigned __int128)(sent[i] + keys) * share[best];
+		theirs = (unsigned __int128)(sent[best] + keys) * share[i];
+		if (mine < theirs)
+			best = (int)i;
+	}
+	return best;
+}

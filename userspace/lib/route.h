@@ -271,6 +271,17 @@ int qkdn_route_multipath(struct qkdn_topo *topo, uint32_t src, uint32_t dst,
 			 struct qkdn_multipath *mp);
 
 /*
+ * Spreading relays over the paths of a multipath route in proportion to
+ * their shares: which of the n paths the next relay of `keys` keys should
+ * take, given share[i] (0: do not use path i) and sent[i], the keys path i
+ * has carried so far. The path that stays least ahead of its share after
+ * the relay, (sent[i] + keys) / share[i] smallest; ties to the lowest
+ * index. -1 if no share is positive. Exact integer arithmetic.
+ */
+int qkdn_route_split_pick(const uint32_t *share, const uint64_t *sent, unsigned int n,
+			  uint32_t keys);
+
+/*
  * One routing table entry: at node, frames for dest go to next_hop
  * (QKDN_CMD_ROUTE_ADD on that node).
  */

@@ -152,6 +152,9 @@ static const char *const attr_names[] = {
 	[QKDN_W_M_ACTION_TYPE] = "M_ACTION_TYPE",
 	[QKDN_W_M_ACTION_VALUE] = "M_ACTION_VALUE",
 	[QKDN_W_M_ACTION_ID] = "M_ACTION_ID",
+	[QKDN_W_ROUTE_REASON] = "ROUTE_REASON",
+	[QKDN_W_MULTIPATH_HOPS] = "MULTIPATH_HOPS",
+	[QKDN_W_MULTIPATH_KEYS] = "MULTIPATH_KEYS",
 };
 
 _Static_assert(sizeof(cmd_names) / sizeof(cmd_names[0]) == __QKDN_W_CMD_LAST,
@@ -237,6 +240,8 @@ const struct qkdn_wire_policy qkdn_wire_kx_policy = {
 				.max_val = (hi) }
 #define PATH_ARRAY { .type = QKDN_WT_U32_ARRAY, .min_len = 2 * 4, \
 		     .max_len = QKDN_W_PATH_MAX * 4 }
+#define MULTIPATH_ARRAY { .type = QKDN_WT_U32_ARRAY, .min_len = 2 * 4, \
+			  .max_len = QKDN_W_MULTIPATH_MAX * 4 }
 
 static const struct qkdn_wire_attr_policy ck_auth_cmd[QKDN_W_MAX + 1] = {
 	[QKDN_W_AUTH_INFO] = STR(QKDN_W_STR_MAX),
@@ -285,6 +290,9 @@ static const struct qkdn_wire_attr_policy route_attrs[QKDN_W_MAX + 1] = {
 	[QKDN_W_ROUTE_OP] = U8_RANGE(true, 1, QKDN_W_ROUTE_OP_MAX),
 	[QKDN_W_PATH] = PATH_ARRAY,
 	[QKDN_W_PROTECTION_PATH] = PATH_ARRAY,
+	[QKDN_W_ROUTE_REASON] = U8_RANGE(false, 1, QKDN_W_ROUTE_REASON_MAX),
+	[QKDN_W_MULTIPATH_HOPS] = MULTIPATH_ARRAY,
+	[QKDN_W_MULTIPATH_KEYS] = MULTIPATH_ARRAY,
 };
 
 const struct qkdn_wire_nest_policy qkdn_wire_ck_route_nest = { route_attrs, QKDN_W_MAX };

@@ -180,6 +180,18 @@
  *     QKDN_W_PATH, QKDN_W_PROTECTION_PATH: binary, arrays of u32 node IDs
  *         (2..QKDN_W_PATH_MAX of them), source first, optional,
  *         informational
+ *     QKDN_W_ROUTE_REASON: u8, enum qkdn_wire_route_reason, optional, on a
+ *         DELETE only: why the controller withdrew the entry
+ *     QKDN_W_MULTIPATH_HOPS: binary, an array of 2..QKDN_W_MULTIPATH_MAX
+ *         u32 node IDs, optional, on an INSTALL at the session's source
+ *         toward its destination only: the session's key is to be relayed
+ *         over several paths (seed 004 Req_C-R 1), one relay at a time, the
+ *         relay's first hop naming the path (QKDN_CMD_RELAY with
+ *         QKDN_A_NEXT_HOP_NODE_ID). The first is NEXT_HOP_NODE_ID, every one
+ *         a neighbour, none twice
+ *     QKDN_W_MULTIPATH_KEYS: binary, u32 array as long as MULTIPATH_HOPS,
+ *         required with it: each path's share of the session's amount, in
+ *         keys; relays are spread in proportion
  *
  * QKDN_W_CMD_CK_CRL, controller -> KM:
  *     QKDN_W_CRL: binary, the CA's CRL in DER, 1..QKDN_W_CRL_MAX bytes,
@@ -422,6 +434,7 @@
 #define QKDN_W_PERIOD_MAX	3600000U	/* ms */
 #define QKDN_W_PRIORITY_MAX	7
 #define QKDN_W_PATH_MAX		64		/* nodes in a path */
+#define QKDN_W_MULTIPATH_MAX	8		/* paths of a multipath entry */
 #define QKDN_W_CRL_MAX		61440
 #define QKDN_W_QBER_MAX		1000000U
 
@@ -556,6 +569,10 @@ enum qkdn_wire_attr {
 	QKDN_W_M_ACTION_VALUE,
 	QKDN_W_M_ACTION_ID,
 	/* qkdn-mgrd end */
+	/* Ck, later additions (route entries) */
+	QKDN_W_ROUTE_REASON,
+	QKDN_W_MULTIPATH_HOPS,
+	QKDN_W_MULTIPATH_KEYS,
 	__QKDN_W_LAST
 };
 
@@ -650,6 +667,22 @@ enum qkdn_wire_route_op {
 };
 
 #define QKDN_W_ROUTE_OP_MAX (__QKDN_W_ROUTE_OP_LAST - 1)
+
+/**
+ * enum qkdn_wire_route_reason - QKDN_W_ROUTE_REASON of a route entry
+ *   deleted (withdrawn) by the controller
+ * @QKDN_W_ROUTE_REASON_RECOVERY_FAILED: the session lost its route and
+ *   no new one was found within its tolerance time (seed 004 Req_C-R 2):
+ *   the controller gives up on it for now (it keeps searching, and pushes
+ *   a route when one appears)
+ */
+enum qkdn_wire_route_reason {
+	QKDN_W_ROUTE_REASON_UNSPEC,
+	QKDN_W_ROUTE_REASON_RECOVERY_FAILED,
+	__QKDN_W_ROUTE_REASON_LAST
+};
+
+#define QKDN_W_ROUTE_REASON_MAX (__QKDN_W_ROUTE_REASON_LAST - 1)
 
 /* Attribute types a policy can ask for. */
 enum qkdn_wire_type {

@@ -34,7 +34,7 @@ static struct ctld_session *session(uint64_t id, uint64_t gen, const uint32_t *w
 
 static void session_free(struct ctld_session *s)
 {
-	qkdn_route_pair_release(&s->route);
+	ctld_session_release_paths(s);
 	free(s);
 }
 
@@ -260,6 +260,98 @@ static void test_cn(void)
 	   "application CNs that could pass for a qkdn entity, or with blanks, refused");
 }
 
+/* The recovery deadline (seed 004 Req_C-R 2): a clock from the fault
+ * report, the tolerance as its deadline, recorded durations. */
+static void test_recovery(void)
+{
+	static const uint32_t w[] = { 1, 2, 3 };
+	struct ctld_session *a = session(1, 1, w, 3, NULL, 0);
+	struct ctld_session *b = session(2, 2, w, 3, NULL, 0);
+	struct ctld_session *list[] = { a, b };
+
+	a->tolerance_ms = 6000;
+	b->tolerance_ms = 0;
+	ok(!strcmp(ctld_session_state(a), "active"), "a session with a route is active");
+	ok(ctld_recovery_next(list, 2) == 0, "no recovery under way: no deadline");
+	ok(ctld_recovery_begin(a, 10000) && a->rec.deadline_ms == 16000,
+	   "a fault at 10000 ms starts the clock, deadline 16000 ms");
+	ok(!ctld_recovery_begin(a, 12000) && a->rec.fault_ms == 10000,
+	   "a second fault report does not restart it");
+	ok(!strcmp(ctld_session_state(a), "recovery-pending"), "state recovery-pending");
+	ok(ctld_recovery_begin(b, 11000) && b->rec.deadline_ms == 0,
+	   "tolerance 0: measured, but no deadline");
+	ok(ctld_recovery_next(list, 2) == 16000, "the next deadline is a's (%llu)",
+	   (unsigned long long)ctld_recovery_next(list, 2));
+	ok(!ctld_recovery_due(a, 15999) && ctld_recovery_due(a, 16000) &&
+	   !ctld_recovery_due(b, 1000000), "due at the deadline, not before; never without one");
+	ok(ctld_recovery_end(a, 10180) == 180 && a->rec.last_ms == 180 && a->rec.count == 1 &&
+	   a->rec.late == 0 && !a->rec.fault_ms && !strcmp(ctld_session_state(a), "active"),
+	   "route pushed 180 ms after the report: recorded, in time, active again");
+	ok(ctld_recovery_end(a, 20000) == 0 && a->rec.count == 1,
+	   "ending a recovery not under way changes nothing");
+	ok(ctld_recovery_begin(a, 30000) && !ctld_recovery_due(a, 35999), "a second fault");
+	ok(ctld_recovery_due(a, 36001), "past the deadline without a route");
+	ctld_recovery_fail(a);
+	ok(a->rec.failed && a->rec.failures == 1 && !ctld_recovery_due(a, 40000) &&
+	   !strcmp(ctld_session_state(a), "failed-recovery"),
+	   "failed-recovery, once (not due again)");
+	ctld_recovery_fail(a);
+	ok(a->rec.failures == 1, "failing twice counts once");
+	ok(ctld_recovery_next(list, 2) == 0, "a failed session has no deadline left");
+	ok(ctld_recovery_end(a, 50000) == 20000 && a->rec.late == 1 && a->rec.count == 2 &&
+	   !a->rec.failed, "a route found after the failure: recorded as late");
+	ok(ctld_recovery_begin(a, 60000) && ctld_recovery_end(a, 66001) == 6001 &&
+	   a->rec.late == 2, "pushed 1 ms after the tolerance: late");
+	ok(ctld_recovery_end(b, 11250) == 250 && b->rec.late == 0, "no deadline: never late");
+	qkdn_route_pair_release(&a->route);
+	ok(!strcmp(ctld_session_state(a), "no-route"), "no route, no recovery: no-route");
+	session_free(a);
+	session_free(b);
+}
+
+/* Multipath: the extra paths' transit entries toward the destination and
+ * the source's first hops and shares. */
+static void test_multipath_entries(void)
+{
+	/*      2 ---- 3          paths 1-2-3-4 (working), 1-5-6-4
+	 *     /        \         (protection), 1-7-4 (extra)
+	 *    1 -- 7 --- 4
+	 *     \        /
+	 *      5 ---- 6 */
+	static const uint32_t w[] = { 1, 2, 3, 4 }, p[] = { 1, 5, 6, 4 }, x[] = { 1, 7, 4 };
+	struct ctld_session *s = session(5, 1, w, 4, p, 4);
+	struct ctld_table t = { 0 }, t2 = { 0 };
+	const struct ctld_entry *e;
+	struct diff_log log = { .o = 0 };
+	struct ctld_session *list[] = { s };
+
+	s->n_mp = 3;
+	set_path(&s->extra[0], x, 3);
+	s->mp_keys[0] = 154;
+	s->mp_keys[1] = 102;
+	s->mp_keys[2] = 40;
+	ok(ctld_session_entries(s, &t) == 0, "multipath session entries");
+	e = ctld_table_find(&t, 1, 4);
+	ok(e && e->next_hop == 2 && e->prot_next_hop == 5 && e->n_mp == 3 &&
+	   e->mp_hop[0] == 2 && e->mp_hop[1] == 5 && e->mp_hop[2] == 7 &&
+	   e->mp_keys[0] == 154 && e->mp_keys[1] == 102 && e->mp_keys[2] == 40,
+	   "the source's entry: the first hop of every path and its share");
+	ok(expect(&t, 7, 4, 4, 0, 5), "the extra path's transit KM routes toward the destination");
+	ok(!ctld_table_find(&t, 7, 1), "no extra entry toward the source (ACKs take the working path)");
+	e = ctld_table_find(&t, 4, 1);
+	ok(e && e->n_mp == 0 && e->next_hop == 3, "the destination's entry: no multipath");
+	ok(t.n == 11, "10 entries of working and protection, 1 of the extra path (%zu)", t.n);
+	ctld_table_free(&t);
+	ok(ctld_table_build(list, 1, &t) == 0, "built");
+	s->mp_keys[2] = 41;
+	ok(ctld_table_build(list, 1, &t2) == 0, "rebuilt with another share");
+	ok(ctld_table_diff(&t, &t2, log_cb, &log) == 1 && !strcmp(log.buf, "+1>4:2 "),
+	   "a changed share is pushed again (%s)", log.buf);
+	ctld_table_free(&t);
+	ctld_table_free(&t2);
+	session_free(s);
+}
+
 int main(void)
 {
 	test_entries();
@@ -269,5 +361,7 @@ int main(void)
 	test_priority_order();
 	test_config();
 	test_cn();
+	test_recovery();
+	test_multipath_entries();
 	return tap_done();
 }

@@ -912,6 +912,48 @@ static void test_deterministic(void)
 	qkdn_topo_free(t2);
 }
 
+/* Relays spread over a multipath route in proportion to the shares. */
+static void test_split(void)
+{
+	uint32_t share[3] = { 154, 102, 0 };
+	uint64_t sent[3] = { 0 };
+	uint32_t one[1] = { 0 };
+	bool within = true;
+	int i;
+
+	ok(qkdn_route_split_pick(share, sent, 3, 64) == 0, "first relay: the larger share");
+	for (int r = 0; r < 1000; r++) {
+		i = qkdn_route_split_pick(share, sent, 3, 1);
+		if (i < 0 || i == 2)
+			break;
+		sent[i]++;
+		/* Each path within one key of its exact share. */
+		within &= (double)sent[0] - (double)(sent[0] + sent[1]) * 154 / 256 < 1.0001 &&
+			  (double)sent[1] - (double)(sent[0] + sent[1]) * 102 / 256 < 1.0001;
+	}
+	ok(sent[0] + sent[1] == 1000 && sent[2] == 0 && within,
+	   "1000 one-key relays: %llu and %llu, never more than a key ahead, none on share 0",
+	   (unsigned long long)sent[0], (unsigned long long)sent[1]);
+	memset(sent, 0, sizeof(sent));
+	for (int r = 0; r < 8; r++) {
+		i = qkdn_route_split_pick(share, sent, 3, 64);
+		sent[i] += 64;
+	}
+	ok(sent[0] == 320 && sent[1] == 192, "8 relays of 64 keys: 5 and 3 (%llu, %llu)",
+	   (unsigned long long)sent[0], (unsigned long long)sent[1]);
+	share[0] = 0;
+	ok(qkdn_route_split_pick(share, sent, 3, 64) == 1, "a path left out: the others carry on");
+	ok(qkdn_route_split_pick(one, sent, 1, 1) == -1 && qkdn_route_split_pick(share, sent, 0, 1) == -1,
+	   "no positive share: -1");
+	share[0] = share[1] = 1;
+	sent[0] = sent[1] = 5;
+	ok(qkdn_route_split_pick(share, sent, 2, 1) == 0, "ties to the lowest index");
+	share[0] = UINT32_MAX;
+	share[1] = UINT32_MAX - 1;
+	sent[0] = sent[1] = UINT64_MAX / 2;
+	ok(qkdn_route_split_pick(share, sent, 2, 1) == 0, "no overflow with extreme values");
+}
+
 int main(void)
 {
 	test_hop_bytes();
@@ -920,6 +962,7 @@ int main(void)
 	test_states();
 	test_protection();
 	test_multipath();
+	test_split();
 	test_next_hops();
 	test_bad_input();
 	test_brute_force();

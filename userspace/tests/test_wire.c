@@ -728,6 +728,82 @@ static int ck_parse(struct qkdn_wire_msg *m, const struct nlattr **tb, struct qk
 	return ret;
 }
 
+/* One route entry with the later Ck attributes; the nest's parse result. */
+static int ck_route_ext(const uint32_t *hops, size_t n_hops, const uint32_t *keys, size_t n_keys,
+			uint8_t reason, const struct nlattr **ntb, char *err, size_t err_len,
+			void **copy)
+{
+	const struct nlattr *tb[QKDN_W_MAX + 1], *a;
+	struct qkdn_wire_msg *m = qkdn_wire_msg_new(QKDN_W_CMD_CK_ROUTE_PUSH, CTL);
+	struct qkdn_wire_hdr hdr;
+	long t = qkdn_wire_nest_start(m, QKDN_W_ROUTE_TABLE);
+	long n = qkdn_wire_nest_start(m, QKDN_W_ROUTE);
+	int ret;
+
+	qkdn_wire_put_u64(m, QKDN_W_SESSION_ID, 77);
+	qkdn_wire_put_u32(m, QKDN_W_SOURCE_NODE_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_DEST_NODE_ID, 6);
+	qkdn_wire_put_u32(m, QKDN_W_NEXT_HOP_NODE_ID, 2);
+	qkdn_wire_put_u8(m, QKDN_W_ROUTE_OP, reason ? QKDN_W_ROUTE_OP_DELETE
+						    : QKDN_W_ROUTE_OP_INSTALL);
+	if (reason)
+		qkdn_wire_put_u8(m, QKDN_W_ROUTE_REASON, reason);
+	if (n_hops)
+		qkdn_wire_put_bin(m, QKDN_W_MULTIPATH_HOPS, hops, n_hops * 4);
+	if (n_keys)
+		qkdn_wire_put_bin(m, QKDN_W_MULTIPATH_KEYS, keys, n_keys * 4);
+	qkdn_wire_nest_end(m, n);
+	qkdn_wire_nest_end(m, t);
+	ret = parse_msg(m, &qkdn_wire_ck_policy, tb, &hdr, copy);
+	qkdn_wire_msg_free(m);
+	if (ret) {
+		snprintf(err, err_len, "%s", hdr.error);
+		return ret;
+	}
+	ret = -ENOENT;
+	mnl_attr_for_each_nested(a, tb[QKDN_W_ROUTE_TABLE])
+		ret = qkdn_wire_parse_nested(a, &qkdn_wire_ck_route_nest, ntb, err, err_len);
+	return ret;
+}
+
+/* Multipath hops and shares, and the withdrawal reason, of a route entry. */
+static void test_ck_route_ext(void)
+{
+	static const uint32_t hops[] = { 2, 4, 7 }, keys[] = { 154, 102, 40 };
+	static const uint32_t nine[9] = { 2, 3, 4, 5, 7, 8, 9, 10, 11 };
+	const struct nlattr *ntb[QKDN_W_MAX + 1];
+	char err[200] = "", hops_attr[32], reason_attr[32];
+	void *copy;
+	int ret;
+
+	snprintf(hops_attr, sizeof(hops_attr), "attribute %d ", QKDN_W_MULTIPATH_HOPS);
+	snprintf(reason_attr, sizeof(reason_attr), "attribute %d ", QKDN_W_ROUTE_REASON);
+	ret = ck_route_ext(hops, 3, keys, 3, 0, ntb, err, sizeof(err), &copy);
+	ok(ret == 0 && qkdn_wire_get_len(ntb[QKDN_W_MULTIPATH_HOPS]) == 12 &&
+	   ((const uint32_t *)qkdn_wire_get_bin(ntb[QKDN_W_MULTIPATH_HOPS]))[2] == 7 &&
+	   ((const uint32_t *)qkdn_wire_get_bin(ntb[QKDN_W_MULTIPATH_KEYS]))[1] == 102,
+	   "multipath hops and shares read back (%s)", err);
+	free(copy);
+	ret = ck_route_ext(hops, 1, keys, 1, 0, ntb, err, sizeof(err), &copy);
+	ok(ret == -EPROTO && strstr(err, hops_attr), "one path is no multipath: %s", err);
+	free(copy);
+	ret = ck_route_ext(nine, 9, nine, 9, 0, ntb, err, sizeof(err), &copy);
+	ok(ret == -EPROTO && strstr(err, hops_attr), "nine paths refused: %s", err);
+	free(copy);
+	err[0] = '\0';
+	ret = ck_route_ext(NULL, 0, NULL, 0, QKDN_W_ROUTE_REASON_RECOVERY_FAILED, ntb, err,
+			   sizeof(err), &copy);
+	ok(ret == 0 && qkdn_wire_get_u8(ntb[QKDN_W_ROUTE_REASON]) ==
+	   QKDN_W_ROUTE_REASON_RECOVERY_FAILED, "withdrawal reason read back (%s)", err);
+	free(copy);
+	ret = ck_route_ext(NULL, 0, NULL, 0, QKDN_W_ROUTE_REASON_MAX + 1, ntb, err, sizeof(err),
+			   &copy);
+	ok(ret == -EPROTO && strstr(err, reason_attr), "unknown withdrawal reason refused: %s", err);
+	free(copy);
+	ok(!strcmp(qkdn_wire_attr_name(QKDN_W_MULTIPATH_KEYS), "MULTIPATH_KEYS"),
+	   "later Ck names");
+}
+
 static void test_ck_valid(void)
 {
 	const struct nlattr *tb[QKDN_W_MAX + 1], *ntb[QKDN_W_MAX + 1], *a;
@@ -1446,6 +1522,7 @@ int main(void)
 	test_rejections();
 	test_ck_valid();
 	test_ck_refused();
+	test_ck_route_ext();
 	test_mgmt();
 	test_sa();	/* qkdn-secd */
 	return tap_done();

@@ -237,6 +237,10 @@
  *         QKDN_KEY_UNIT_MIN * 8..QKDN_KEY_UNIT_MAX * 8, default 256 (EINVAL
  *         otherwise); amount times size at most QKDN_RELAY_BYTES_MAX bytes
  *         (EMSGSIZE otherwise), so every hop's frame fits a KX_FRAME
+ *     QKDN_A_NEXT_HOP_NODE_ID: NLA_U32, optional: the first hop, a
+ *         neighbour, instead of the route to the destination (a key
+ *         manager spreading relays over several paths); the hops after it
+ *         follow their own routes
  *   Reply: QKDN_A_RELAY_ID: NLA_U64; QKDN_A_KEYS with QKDN_KEY_A_ID only.
  *   The keys are then in the store of the destination node (STORE_GET),
  *   this node's half: GET_KEY hands them to a local SAE whose peer SAE is
