@@ -1544,6 +1544,11 @@ int ctld_reload_crl(struct ctld *c, char *err, size_t err_len)
 		return ret;
 	qkdn_log(QKDN_LOG_INFO, "CRL loaded", "event=crl-loaded path=%s", c->crl_path);
 	ctld_event(c, "crl", "loaded %s", c->crl_path);
+	/* What we loaded is what the watch compares with from now on. */
+	if (!c->crl_watch.path)
+		qkdn_crl_watch_init(&c->crl_watch, c->crl_path);
+	else
+		qkdn_crl_watch_sync(&c->crl_watch);
 	for (cc = c->conns; cc; cc = next) {
 		next = cc->next;
 		if (cc->state == CONN_TLS || cc->state == CONN_CLOSING)
@@ -1559,6 +1564,22 @@ int ctld_reload_crl(struct ctld *c, char *err, size_t err_len)
 	return 0;
 }
 
+/* crl.pem changed behind our back (`qkdn-ctld revoke` run offline, a CRL
+ * copied in): as `ctl reload-crl`, without waiting for a SIGHUP. */
+static void crl_file_check(struct ctld *c)
+{
+	X509_CRL *crl = NULL;
+	char err[400], q[450];
+	int ret = qkdn_crl_watch_poll(&c->crl_watch, &crl, err, sizeof(err));
+
+	X509_CRL_free(crl);
+	if (ret > 0)
+		ret = ctld_reload_crl(c, err, sizeof(err));
+	if (ret < 0)
+		qkdn_log(QKDN_LOG_WARN, "CRL file not loaded; the previous CRL stays",
+			 "event=crl-refused reason=%s", qkdn_log_quote(q, sizeof(q), err));
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ctld *c = arg;
@@ -1570,6 +1591,10 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (now - c->crl_checked_ms >= QKDN_CRL_WATCH_MS) {
+		c->crl_checked_ms = now;
+		crl_file_check(c);
+	}
 	for (cc = c->conns; cc; cc = next) {
 		next = cc->next;
 		if (cc->state == CONN_CLOSING) {

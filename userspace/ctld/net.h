@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 
 #include "ctld.h"
+#include "tls.h"
 
 #define CTLD_KEEPALIVE_S	15
 #define CTLD_DEAD_S		45
@@ -72,6 +73,8 @@ struct ctld {
 	uint64_t n_events;
 	struct event *tick, *sig_term, *sig_int, *sig_hup;
 	struct event *recovery_timer;	/* retries and deadlines of recoveries */
+	struct qkdn_crl_watch crl_watch;	/* crl.pem, re-read when it changes */
+	uint64_t crl_checked_ms;
 	uint64_t last_fixed_ms;
 	unsigned int last_minute;
 	bool stopping;

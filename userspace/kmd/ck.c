@@ -714,6 +714,8 @@ static void on_crl(struct kmd_ck *ck, const struct nlattr **tb, const struct qkd
 	if (kmd->cfg.crl && qkdn_tls_crl_save(crl, kmd->cfg.crl, err, sizeof(err)) < 0)
 		qkdn_log(QKDN_LOG_WARN, "CRL loaded but not saved", "event=crl-save-failed err=%s",
 			 qkdn_log_quote(q, sizeof(q), err));
+	else if (kmd->cfg.crl)
+		qkdn_crl_watch_sync(&kmd->crl_watch);	/* ours: not reloaded */
 	X509_CRL_free(crl);
 	qkdn_log(QKDN_LOG_INFO, "CRL loaded", "event=crl-loaded bytes=%zu dropped=%u",
 		 qkdn_wire_get_len(a), kmd_peers_drop_revoked(kmd));
@@ -1012,6 +1014,17 @@ int kmd_ck_start(struct kmd *kmd)
 		return -ENOMEM;
 	ck_dial(ck);
 	return 0;
+}
+
+unsigned int kmd_ck_drop_revoked(struct kmd *kmd)
+{
+	struct kmd_ck *ck = kmd->ck;
+
+	if (!ck || !ck->bev || ck->state < CK_AUTHENTICATING ||
+	    !qkdn_tls_peer_revoked(bufferevent_openssl_get_ssl(ck->bev)))
+		return 0;
+	ck_close(ck, QKDN_LOG_WARN, "peer certificate revoked");
+	return 1;
 }
 
 void kmd_ck_stop(struct kmd *kmd)

@@ -41,6 +41,7 @@
 
 #include "config.h"
 #include "nl.h"
+#include "tls.h"
 
 /* Seconds a SESSION's KMA-key IDs live (Table 7-9 "Timer"). Logged and
  * kept, not enforced: relay frames carry their own key IDs. */
@@ -159,6 +160,8 @@ struct kmd {
 	struct kmd_ck *ck;		/* NULL without [controller] */
 	struct kmd_supply *supply;	/* NULL without sessions */
 	SSL_CTX *tls_ck;		/* Ck, when [controller] has its own cert */
+	struct qkdn_crl_watch crl_watch;	/* [node] crl, crl.c */
+	struct event *crl_timer;
 };
 
 /* kernel.c */
@@ -263,6 +266,16 @@ void kmd_supply_paths(struct kmd *kmd, uint32_t dest, const uint32_t *hops,
  * multipath hops whose Kx session is up), after routes or neighbours
  * changed. */
 void kmd_supply_paths_refresh(struct kmd *kmd);
+
+/* crl.c: the [node] crl file, re-read when it changes (every
+ * QKDN_CRL_WATCH_MS) and on SIGHUP; connections of peers it revokes are
+ * dropped. Nothing without [node] crl. */
+int kmd_crl_start(struct kmd *kmd);
+void kmd_crl_check(struct kmd *kmd, const char *why);
+void kmd_crl_free(struct kmd *kmd);
+/* ck.c: closes the controller connection if its certificate is revoked
+ * now (1), else 0. */
+unsigned int kmd_ck_drop_revoked(struct kmd *kmd);
 
 /* main.c */
 void kmd_log_stats(struct kmd *kmd, const char *why);

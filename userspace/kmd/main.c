@@ -131,8 +131,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		kmd_peers_stop(kmd, stopped);
 		break;
 	case SIGHUP:
-		qkdn_log(QKDN_LOG_WARN, "reload not supported yet; restart to apply changes",
-			 "event=sighup");
+		qkdn_log(QKDN_LOG_WARN, "reload: only the CRL file is re-read; restart to apply "
+			 "other changes", "event=sighup");
+		kmd_crl_check(kmd, "SIGHUP");
 		break;
 	case SIGUSR1:
 		kmd_log_stats(kmd, "SIGUSR1");
@@ -151,6 +152,7 @@ static void kmd_free(struct kmd *kmd)
 	struct event **sigs[] = { &kmd->sig_term, &kmd->sig_int, &kmd->sig_hup, &kmd->sig_usr1,
 				  &kmd->stop_deadline };
 
+	kmd_crl_free(kmd);
 	kmd_supply_free(kmd);
 	kmd_etsi014_free(kmd);
 	kmd_ck_free(kmd);
@@ -258,6 +260,8 @@ int main(int argc, char **argv)
 		ret = kmd_ck_start(&kmd);
 	if (!ret)
 		ret = kmd_supply_start(&kmd);
+	if (!ret)
+		ret = kmd_crl_start(&kmd);
 	if (!ret && (add_signal(&kmd, &kmd.sig_term, SIGTERM) || add_signal(&kmd, &kmd.sig_int, SIGINT) ||
 		     add_signal(&kmd, &kmd.sig_hup, SIGHUP) || add_signal(&kmd, &kmd.sig_usr1, SIGUSR1)))
 		ret = -ENOMEM;

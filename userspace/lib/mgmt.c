@@ -163,6 +163,8 @@ struct qkdn_mgmt {
 	enum state state;
 	struct bufferevent *bev;
 	struct event *ev_retry, *ev_resume, *ev_keepalive;
+	struct event *ev_crl;		/* [manager] crl re-read when it changes */
+	struct qkdn_crl_watch crl_watch;
 	unsigned int backoff_ms;
 	bool paused;			/* busy: wait for ev_resume */
 
@@ -482,6 +484,32 @@ static void keepalive_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(mg->ev_keepalive, &tv);
 }
 
+/* The CRL file changed: a manager it now revokes is dropped (and refused
+ * when redialled). */
+static void crl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct qkdn_mgmt *mg = arg;
+	X509_CRL *crl = NULL;
+	char err[400];
+	int ret;
+
+	(void)fd;
+	(void)what;
+	ret = qkdn_crl_watch_poll(&mg->crl_watch, &crl, err, sizeof(err));
+	if (ret > 0)
+		ret = qkdn_tls_ctx_set_crl(mg->tls, mg->conf->ca, crl, err, sizeof(err));
+	X509_CRL_free(crl);
+	if (ret < 0)
+		qkdn_log(QKDN_LOG_WARN, "CRL file not loaded; the previous CRL stays",
+			 "event=mgr-crl-refused error=\"%s\"", err);
+	if (ret <= 0)
+		return;
+	qkdn_log(QKDN_LOG_INFO, "CRL loaded", "event=mgr-crl-loaded path=%s", mg->conf->crl);
+	if (mg->bev && (mg->state == ST_AUTH || mg->state == ST_UP) &&
+	    qkdn_tls_peer_revoked(bufferevent_openssl_get_ssl(mg->bev)))
+		conn_drop(mg, QKDN_LOG_WARN, "peer certificate revoked");
+}
+
 static void event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct qkdn_mgmt *mg = arg;
@@ -591,6 +619,14 @@ struct qkdn_mgmt *qkdn_mgmt_new(struct event_base *base, const struct qkdn_mgmt_
 			qkdn_mgmt_free(mg);
 			return NULL;
 		}
+		qkdn_crl_watch_init(&mg->crl_watch, conf->crl);
+		mg->ev_crl = event_new(base, -1, EV_PERSIST, crl_cb, mg);
+		if (!mg->ev_crl || event_add(mg->ev_crl, &(struct timeval){
+				.tv_sec = QKDN_CRL_WATCH_MS / 1000 }) < 0) {
+			snprintf(err, err_len, "out of memory");
+			qkdn_mgmt_free(mg);
+			return NULL;
+		}
 	}
 	while (getrandom(&mg->st.epoch, sizeof(mg->st.epoch), 0) != sizeof(mg->st.epoch) ||
 	       !mg->st.epoch)
@@ -615,6 +651,8 @@ void qkdn_mgmt_free(struct qkdn_mgmt *mg)
 		event_free(mg->ev_resume);
 	if (mg->ev_keepalive)
 		event_free(mg->ev_keepalive);
+	if (mg->ev_crl)
+		event_free(mg->ev_crl);
 	SSL_CTX_free(mg->tls);
 	free(mg->cn);
 	free(mg->hostname);

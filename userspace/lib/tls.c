@@ -372,3 +372,58 @@ int qkdn_tls_crl_save(X509_CRL *crl, const char *path, char *err, size_t err_len
 	free(tmp);
 	return ret;
 }
+
+/* CRL file watch */
+
+static bool crl_stat(const char *path, struct stat *st)
+{
+	return stat(path, st) == 0;
+}
+
+void qkdn_crl_watch_sync(struct qkdn_crl_watch *w)
+{
+	struct stat st;
+
+	w->known = crl_stat(w->path, &st);
+	if (!w->known)
+		return;
+	w->dev = st.st_dev;
+	w->ino = st.st_ino;
+	w->size = st.st_size;
+	w->mtime = st.st_mtim;
+}
+
+void qkdn_crl_watch_init(struct qkdn_crl_watch *w, const char *path)
+{
+	memset(w, 0, sizeof(*w));
+	w->path = path;
+	qkdn_crl_watch_sync(w);
+}
+
+int qkdn_crl_watch_poll(struct qkdn_crl_watch *w, X509_CRL **crl, char *err, size_t err_len)
+{
+	struct stat st;
+	bool exists = crl_stat(w->path, &st);
+
+	*crl = NULL;
+	if (exists && w->known && st.st_dev == w->dev && st.st_ino == w->ino &&
+	    st.st_size == w->size && st.st_mtim.tv_sec == w->mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == w->mtime.tv_nsec)
+		return 0;
+	if (!exists) {
+		int e = errno;
+
+		if (!w->known)
+			return 0;	/* still gone: said so already */
+		w->known = false;
+		snprintf(err, err_len, "CRL file %s: %s", w->path, strerror(e));
+		return -e;
+	}
+	w->known = true;
+	w->dev = st.st_dev;
+	w->ino = st.st_ino;
+	w->size = st.st_size;
+	w->mtime = st.st_mtim;
+	*crl = qkdn_tls_crl_load(w->path, err, err_len);
+	return *crl ? 1 : -EINVAL;
+}

@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/stat.h>
+#include <time.h>
+
 #include <openssl/ssl.h>
 
 #define QKDN_TLS_CN_PREFIX "qkdn-node-"
@@ -70,6 +73,36 @@ const char *qkdn_tls_verify_failure(SSL *ssl);
 /* Writes crl to path as PEM, atomically (a temporary file renamed). 0 or
  * -errno with err filled. */
 int qkdn_tls_crl_save(X509_CRL *crl, const char *path, char *err, size_t err_len);
+
+/*
+ * A CRL file watched for changes (seed 001 clause 8.4: a node the
+ * controller revokes is cut off everywhere, also where the new CRL arrives
+ * as a file rather than over Ck). Daemons poll it every
+ * QKDN_CRL_WATCH_MS; a change is a different inode, size or modification
+ * time. Poll returns 1 with *crl the new CRL (the caller installs it with
+ * qkdn_tls_ctx_set_crl(), drops the connections qkdn_tls_peer_revoked()
+ * now refuses, and frees it), 0 when the file has not changed, -errno
+ * with err filled when it changed but cannot be used (missing, not a
+ * CRL): the CRL in use stays, and the same file is not tried again until
+ * it changes once more.
+ */
+#define QKDN_CRL_WATCH_MS 5000
+
+struct qkdn_crl_watch {
+	const char *path;
+	bool known;			/* the stat below is of the file last looked at */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+/* Starts watching path (not copied), taking the file as it is now as
+ * the one already loaded. */
+void qkdn_crl_watch_init(struct qkdn_crl_watch *w, const char *path);
+int qkdn_crl_watch_poll(struct qkdn_crl_watch *w, X509_CRL **crl, char *err, size_t err_len);
+/* Takes the file as it is now as loaded (after writing it ourselves). */
+void qkdn_crl_watch_sync(struct qkdn_crl_watch *w);
 
 /* qkdn-secd (and any SAE-facing server): the subject CN of the verified
  * peer certificate, exactly one, printable ASCII, into cn[len]. 0, or

@@ -696,6 +696,40 @@ json_t *mgrd_agents_json(struct mgrd *m)
 	return arr;
 }
 
+/* The CRL file changed (a revocation at the CA): load it, drop the agents
+ * it revokes (seed 001 clause 8.4). Checked every QKDN_CRL_WATCH_MS. */
+static void crl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mgrd *m = arg;
+	struct mgrd_agent *a, *next;
+	X509_CRL *crl = NULL;
+	char err[400];
+	unsigned int dropped = 0;
+	int ret;
+
+	(void)fd;
+	(void)what;
+	ret = qkdn_crl_watch_poll(&m->crl_watch, &crl, err, sizeof(err));
+	if (ret > 0)
+		ret = qkdn_tls_ctx_set_crl(m->tls, m->cfg.ca, crl, err, sizeof(err));
+	X509_CRL_free(crl);
+	if (ret < 0)
+		qkdn_log(QKDN_LOG_WARN, "CRL file not loaded; the previous CRL stays",
+			 "event=crl-refused error=\"%s\"", err);
+	if (ret <= 0)
+		return;
+	for (a = m->agents; a; a = next) {
+		next = a->next;
+		if (a->state == A_TLS || !a->bev ||
+		    !qkdn_tls_peer_revoked(bufferevent_openssl_get_ssl(a->bev)))
+			continue;
+		agent_close(a, QKDN_LOG_WARN, "peer certificate revoked");
+		dropped++;
+	}
+	qkdn_log(QKDN_LOG_INFO, "CRL loaded", "event=crl-loaded path=%s dropped=%u", m->cfg.crl,
+		 dropped);
+}
+
 int mgrd_agents_start(struct mgrd *m)
 {
 	char err[512];
@@ -715,6 +749,11 @@ int mgrd_agents_start(struct mgrd *m)
 			qkdn_log(QKDN_LOG_ERR, "CRL refused", "event=start-failed error=\"%s\"", err);
 			return -EINVAL;
 		}
+		qkdn_crl_watch_init(&m->crl_watch, m->cfg.crl);
+		m->ev_crl = event_new(m->base, -1, EV_PERSIST, crl_cb, m);
+		if (!m->ev_crl || event_add(m->ev_crl, &(struct timeval){
+				.tv_sec = QKDN_CRL_WATCH_MS / 1000 }) < 0)
+			return -ENOMEM;
 	}
 	m->ev_commit = event_new(m->base, -1, 0, commit_cb, m);
 	if (!m->ev_commit)
@@ -743,5 +782,8 @@ void mgrd_agents_stop(struct mgrd *m)
 		evconnlistener_free(m->listener);
 	if (m->ev_commit)
 		event_free(m->ev_commit);
+	if (m->ev_crl)
+		event_free(m->ev_crl);
+	m->ev_crl = NULL;
 	SSL_CTX_free(m->tls);
 }

@@ -40,6 +40,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "tls.h"
 #include "wire.h"
 
 #define MGRD_DEFAULT_CONFIG	"/etc/qkdn/mgrd.conf"
@@ -116,6 +117,8 @@ struct mgrd {
 	struct event *ev_report;	/* periodic performance report */
 	struct mgrd_stats stats;
 	uint64_t started_ms;
+	struct qkdn_crl_watch crl_watch;	/* [manager] crl, re-read when it changes */
+	struct event *ev_crl;
 };
 
 /* agents.c */
