@@ -5,6 +5,7 @@
  *   qkdn [-j] mgr alarms [all] [OPTIONS]
  *   qkdn [-j] mgr inventory | cdr | report [OPTIONS]
  *   qkdn [-j] mgr trace KEYID [OPTIONS]
+ *   qkdn [-j] mgr mx [OPTIONS]
  *
  * OPTIONS: url https://HOST:PORT (or $QKDN_MGR_URL, default
  * https://127.0.0.1:7543), cert FILE key FILE (a client certificate of
@@ -139,10 +140,12 @@ static int cmd_alarms(struct cli *cli, int argc, char **argv)
 		return 0;
 	}
 	json_array_foreach(j, i, a)
-		printf("alarm %lld %s resource %s node %lld peer %lld severity %lld%s\n"
+		printf("alarm %lld %s resource %s node %lld peer %lld severity %lld%s%s%s\n"
 		       "    source %s raised %lld%s%s\n", n(a, "id"), s(a, "type"), s(a, "resource"),
 		       n(a, "node"), n(a, "peer"), n(a, "severity"),
 		       json_is_integer(json_object_get(a, "cleared_ms")) ? " cleared" : "",
+		       json_is_string(json_object_get(a, "origin")) ? " origin " : "",
+		       json_is_string(json_object_get(a, "origin")) ? s(a, "origin") : "",
 		       s(a, "source"), n(a, "raised_ms"),
 		       json_is_string(json_object_get(a, "cause")) ? "\n    cause " : "",
 		       json_is_string(json_object_get(a, "cause")) ? s(a, "cause") : "");
@@ -163,8 +166,10 @@ static int cmd_inventory(struct cli *cli, int argc, char **argv)
 		return 0;
 	}
 	json_array_foreach(j, i, r)
-		printf("%s kind %lld node %lld peer %lld state %lld%s%s%s%s\n", s(r, "resource"),
+		printf("%s kind %lld node %lld peer %lld state %lld%s%s%s%s%s%s\n", s(r, "resource"),
 		       n(r, "kind"), n(r, "node"), n(r, "peer"), n(r, "state"),
+		       json_is_string(json_object_get(r, "origin")) ? " origin " : "",
+		       json_is_string(json_object_get(r, "origin")) ? s(r, "origin") : "",
 		       json_is_string(json_object_get(r, "module")) ? " module " : "",
 		       json_is_string(json_object_get(r, "module")) ? s(r, "module") : "",
 		       json_is_string(json_object_get(r, "peer_module")) ? " peer-module " : "",
@@ -304,6 +309,36 @@ static int cmd_findings(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+/* Mx: the peer manager, both directions. */
+static int cmd_mx(struct cli *cli, int argc, char **argv)
+{
+	struct mgr_opts o = { 0 };
+	json_t *j, *out, *in;
+
+	parse_opts("mgr mx", argc, argv, &o, false);
+	j = get(&o, "/api/v1/mx");
+	if (cli->json) {
+		cli_json_print(j);
+		return 0;
+	}
+	if (!json_is_true(json_object_get(j, "configured"))) {
+		printf("Mx not configured\n");
+		json_decref(j);
+		return 0;
+	}
+	out = json_object_get(j, "out");
+	in = json_object_get(j, "in");
+	printf("peer %s out %s in %s\n", s(j, "peer"),
+	       json_is_true(json_object_get(out, "up")) ? "up" : "down",
+	       json_is_true(json_object_get(in, "up")) ? "up" : "down");
+	printf("  forwarded to %s: outbox %lld acknowledged %lld queued %lld resent %lld\n",
+	       s(j, "address"), n(out, "outbox_last"), n(out, "acked"), n(out, "queued"),
+	       n(out, "resent"));
+	printf("  learned from it: %lld this run\n", n(in, "learned"));
+	json_decref(j);
+	return 0;
+}
+
 static const struct cli_cmd mgr_cmds[] = {
 	{ "alarms", "[all] [url URL] [cert F key F] [ca F]",
 	  "active alarms (all: cleared ones too) with their diagnosed cause", cmd_alarms },
@@ -316,6 +351,8 @@ static const struct cli_cmd mgr_cmds[] = {
 	  cmd_reports },
 	{ "findings", "[url URL] ...", "degradation findings (pool exhaustion predicted)",
 	  cmd_findings },
+	{ "mx", "[url URL] ...", "Mx: the peer manager, what goes to it and comes from it",
+	  cmd_mx },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -628,10 +628,11 @@ struct qkdn_mgmt *qkdn_mgmt_new(struct event_base *base, const struct qkdn_mgmt_
 			return NULL;
 		}
 	}
-	while (getrandom(&mg->st.epoch, sizeof(mg->st.epoch), 0) != sizeof(mg->st.epoch) ||
-	       !mg->st.epoch)
-		;
-	mg->st.next_seq = 1;
+	mg->st.epoch = ident->epoch;
+	while (!mg->st.epoch &&
+	       getrandom(&mg->st.epoch, sizeof(mg->st.epoch), 0) != sizeof(mg->st.epoch))
+		mg->st.epoch = 0;
+	mg->st.next_seq = ident->first_seq ? ident->first_seq : 1;
 	mg->backoff_ms = QKDN_MGMT_BACKOFF_MIN_MS;
 	dial(mg);
 	return mg;

@@ -83,6 +83,11 @@ struct qkdn_mgmt_ident {
 	const char *cn;
 	const char *hostname;
 	const char *requestor;		/* optional, QKDN_W_M_REQUESTOR */
+	/* Optional, 0 for the default: the epoch (random per run) and the
+	 * first notification's number (1). A sender whose notifications
+	 * outlive its run (a manager's durable Mx outbox) keeps its epoch
+	 * and numbering across restarts. */
+	uint64_t epoch, first_seq;
 };
 
 /* What the agent does for the manager. All optional. */

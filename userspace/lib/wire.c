@@ -152,6 +152,8 @@ static const char *const attr_names[] = {
 	[QKDN_W_M_ACTION_TYPE] = "M_ACTION_TYPE",
 	[QKDN_W_M_ACTION_VALUE] = "M_ACTION_VALUE",
 	[QKDN_W_M_ACTION_ID] = "M_ACTION_ID",
+	[QKDN_W_M_ORIGIN_AGENT] = "M_ORIGIN_AGENT",
+	[QKDN_W_M_ORIGIN_EVENT] = "M_ORIGIN_EVENT",
 	[QKDN_W_ROUTE_REASON] = "ROUTE_REASON",
 	[QKDN_W_MULTIPATH_HOPS] = "MULTIPATH_HOPS",
 	[QKDN_W_MULTIPATH_KEYS] = "MULTIPATH_KEYS",
@@ -448,7 +450,9 @@ const struct qkdn_wire_policy qkdn_wire_sa_policy = {
 	[QKDN_W_M_TIME_MS] = M_U64(true), \
 	[QKDN_W_M_RESOURCE_ID] = M_ID, \
 	[QKDN_W_M_RESOURCE_DESC] = M_DESC, \
-	[QKDN_W_PRIORITY] = U8_RANGE(false, 0, QKDN_W_PRIORITY_MAX)
+	[QKDN_W_PRIORITY] = U8_RANGE(false, 0, QKDN_W_PRIORITY_MAX), \
+	[QKDN_W_M_ORIGIN_AGENT] = { .type = QKDN_WT_STRING, .max_len = QKDN_ID_MAXLEN }, \
+	[QKDN_W_M_ORIGIN_EVENT] = M_U64(false)
 
 static const struct qkdn_wire_attr_policy m_auth_cmd[QKDN_W_MAX + 1] = {
 	[QKDN_W_AUTH_INFO] = STR(QKDN_W_STR_MAX),

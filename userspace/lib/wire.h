@@ -319,8 +319,26 @@
  *         "qkd-module-<MODULE>", "sae-<SAE>", "route-<SRC>-<DST>", "ctl"
  *     QKDN_W_M_RESOURCE_DESC: string, optional
  *     QKDN_W_PRIORITY: u8, 0 (highest)..QKDN_W_PRIORITY_MAX, optional
+ *     QKDN_W_M_ORIGIN_AGENT: string, Mx only (below), required there
+ *     QKDN_W_M_ORIGIN_EVENT: u64, Mx only, the origin manager's event ID
  *   and their response: QKDN_W_M_SEQ echoed; on failure QKDN_W_REASON, and
  *   QKDN_W_M_RETRY_MS (u32, 1..QKDN_W_M_RETRY_MAX) when busy.
+ *
+ * Mx (seed 001 I.8): two managers of one network. A manager forwards the
+ * notifications its own agents sent (alarms, inventory, performance,
+ * security and resilience records) to its peer manager as an agent of
+ * kind QKDN_W_AGENT_MGR: certificate CN "qkdn-mgr-<NAME>" (NAME: the
+ * sending manager's name), the same M_AUTH, sequence numbers and
+ * acknowledgement after durable storage. Each forwarded notification is
+ * the original command with its attributes, plus QKDN_W_M_ORIGIN_AGENT
+ * (the CN of the agent that reported it to the sending manager) and
+ * QKDN_W_M_ORIGIN_EVENT. Its epoch is the sending manager's, kept in its
+ * database across restarts, and its sequence numbers those of its
+ * durable outbox, so nothing is lost whichever manager restarts. A
+ * manager never forwards what it learned over Mx. The receiving manager
+ * may send M_DIAG back on the connection: the sending manager answers
+ * with the resource's state in its inventory (I.8.1 requests across the
+ * boundary).
  *
  * QKDN_W_CMD_M_ALARM (fault management, 10.1):
  *     QKDN_W_M_ALARM_TYPE: u16, enum qkdn_wire_alarm_type, required
@@ -568,6 +586,8 @@ enum qkdn_wire_attr {
 	QKDN_W_M_ACTION_TYPE,
 	QKDN_W_M_ACTION_VALUE,
 	QKDN_W_M_ACTION_ID,
+	QKDN_W_M_ORIGIN_AGENT,
+	QKDN_W_M_ORIGIN_EVENT,
 	/* qkdn-mgrd end */
 	/* Ck, later additions (route entries) */
 	QKDN_W_ROUTE_REASON,
@@ -782,6 +802,7 @@ extern const struct qkdn_wire_policy qkdn_wire_sa_policy;
 #define QKDN_W_M_RETRY_MAX	600000U			/* ms */
 #define QKDN_W_MGR_CN		"qkdn-mgr"
 #define QKDN_W_QKD_CN_PREFIX	"qkdn-qkd-"
+#define QKDN_W_MX_CN_PREFIX	"qkdn-mgr-"	/* a manager on Mx: qkdn-mgr-<NAME> */
 
 /* QKDN_W_M_AGENT_KIND: who reports, and on which reference point. */
 enum qkdn_wire_agent_kind {
@@ -789,6 +810,7 @@ enum qkdn_wire_agent_kind {
 	QKDN_W_AGENT_KM,		/* Mk, qkdn-kmd, CN qkdn-node-<ID> */
 	QKDN_W_AGENT_QKD,		/* Mq, qkdn-qkdd, CN qkdn-qkd-<ID> */
 	QKDN_W_AGENT_CTL,		/* Mc, qkdn-ctld, CN qkdn-ctl */
+	QKDN_W_AGENT_MGR,		/* Mx, a peer qkdn-mgrd, CN qkdn-mgr-<NAME> */
 	__QKDN_W_AGENT_LAST
 };
 #define QKDN_W_AGENT_MAX (__QKDN_W_AGENT_LAST - 1)

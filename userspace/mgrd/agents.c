@@ -215,6 +215,7 @@ static void commit_cb(evutil_socket_t fd, short what, void *arg)
 		m->store->ops->rollback(m->store);
 	m->in_txn = false;
 	mgrd_mu_commit(m, ok);
+	mgrd_mx_commit(m, ok);
 	m->pending = 0;
 	m->stats.commits++;
 	for (struct mgrd_agent *a = m->agents; a; a = a->next) {
@@ -325,6 +326,8 @@ static void publish(struct mgrd *m, const struct mgrd_event *ev, json_t *details
 	json_object_set_new(details, "node", json_integer(ev->node));
 	json_object_set_new(details, "resource", json_string(ev->resource));
 	json_object_set_new(details, "time_ms", json_integer((json_int_t)ev->time_ms));
+	if (ev->origin)
+		json_object_set_new(details, "origin", json_string(ev->origin));
 	if (ev->cmd == QKDN_W_CMD_M_ALARM) {
 		uint16_t type = qkdn_wire_get_u16(ev->tb[QKDN_W_M_ALARM_TYPE]);
 
@@ -347,10 +350,20 @@ static void on_notification(struct mgrd_agent *a, const struct qkdn_wire_hdr *hd
 		.rx_ms = qkdn_mgmt_now_ms(), .resource = qkdn_wire_get_str(tb[QKDN_W_M_RESOURCE_ID]),
 		.tb = tb,
 	};
-	char *details;
+	char *details, why[200];
 	json_t *d;
 	int ret;
 
+	/* Mx: a peer manager's notification names the agent it came from. */
+	if (a->kind != QKDN_W_AGENT_MGR &&
+	    (tb[QKDN_W_M_ORIGIN_AGENT] || tb[QKDN_W_M_ORIGIN_EVENT])) {
+		refuse(a, hdr->cmd, hdr->msg_id, "M_ORIGIN_AGENT, M_ORIGIN_EVENT: Mx (a manager) only");
+		return;
+	}
+	if (a->kind == QKDN_W_AGENT_MGR && mgrd_mx_origin(m, a->cn, tb, &ev, why, sizeof(why))) {
+		refuse(a, hdr->cmd, hdr->msg_id, why);
+		return;
+	}
 	if (seq <= a->pending_seq) {
 		/* Resent: stored already (or about to be). */
 		m->stats.duplicates++;
@@ -390,6 +403,7 @@ static void on_notification(struct mgrd_agent *a, const struct qkdn_wire_hdr *hd
 			o->acks_tail = NULL;
 		}
 		mgrd_mu_commit(m, false);
+		mgrd_mx_commit(m, false);
 		busy(a, hdr->cmd, hdr->msg_id, seq);
 		return;
 	}
@@ -407,9 +421,13 @@ static void on_notification(struct mgrd_agent *a, const struct qkdn_wire_hdr *hd
 	case QKDN_W_AGENT_KM:
 		mgrd_kmlm_event(m, &ev);
 		break;
+	case QKDN_W_AGENT_MGR:
+		mgrd_mx_learned(m, &ev);
+		return;		/* never forwarded again */
 	default:
 		mgrd_qclm_event(m, &ev);
 	}
+	mgrd_mx_forward(m, &ev);
 }
 
 static void on_auth(struct mgrd_agent *a, const struct qkdn_wire_hdr *hdr,
@@ -419,6 +437,7 @@ static void on_auth(struct mgrd_agent *a, const struct qkdn_wire_hdr *hdr,
 	const char *claimed = qkdn_wire_get_str(tb[QKDN_W_AUTH_INFO]);
 	uint8_t kind = qkdn_wire_get_u8(tb[QKDN_W_M_AGENT_KIND]);
 	uint32_t want_sender = a->kind == QKDN_W_AGENT_CTL ? QKDN_W_CONTROLLER_ID : a->node;
+	bool any_sender = a->kind == QKDN_W_AGENT_MGR;	/* a manager's own ID */
 	struct qkdn_wire_msg *r;
 	struct mgrd_agent *old;
 	char why[200];
@@ -435,7 +454,7 @@ static void on_auth(struct mgrd_agent *a, const struct qkdn_wire_hdr *hdr,
 		refuse(a, hdr->cmd, hdr->msg_id, why);
 		return;
 	}
-	if (hdr->sender_id != want_sender) {
+	if (!any_sender && hdr->sender_id != want_sender) {
 		snprintf(why, sizeof(why), "sender ID %u, the certificate names %u",
 			 hdr->sender_id, want_sender);
 		refuse(a, hdr->cmd, hdr->msg_id, why);
@@ -567,8 +586,14 @@ static int identify(struct mgrd_agent *a, char *err, size_t err_len)
 		a->kind = QKDN_W_AGENT_QKD;
 		return 0;
 	}
+	if (!strncmp(a->cn, QKDN_W_MX_CN_PREFIX, strlen(QKDN_W_MX_CN_PREFIX))) {
+		if (mgrd_mx_peer_ok(a->m, a->cn, err, err_len))
+			return -EPERM;
+		a->kind = QKDN_W_AGENT_MGR;
+		return 0;
+	}
 	snprintf(err, err_len, "certificate CN \"%s\" is no agent's (qkdn-node-ID, qkdn-qkd-ID, "
-		 "qkdn-ctl)", a->cn);
+		 "qkdn-ctl, qkdn-mgr-NAME of the Mx peer)", a->cn);
 	return -EPERM;
 }
 

@@ -31,6 +31,18 @@
  *                              network CA (default); no: anyone who can
  *                              reach the port reads (the page is read-only)
  *
+ *   [mx]                       optional: Mx, the peer manager (mx.c)
+ *   peer = mgr-2               required, the peer's [manager] name; only its
+ *                              certificate (CN qkdn-mgr-mgr-2) is taken on Mx
+ *   address = 10.0.0.8:7500    required, where the peer listens for agents
+ *   cert = mx.pem              required, our Mx certificate: CN
+ *   key = mx.key               "qkdn-mgr-<our name>", signed by the network CA
+ *   ca = ca.pem                required, the network CA
+ *   crl = crl.pem              optional
+ *   queue = 65536              forwarded notifications in memory waiting
+ *                              for the peer, 16..1048576 (the rest wait in
+ *                              the database's outbox)
+ *
  * Relative paths are relative to the file's directory.
  */
 #include <errno.h>
@@ -47,6 +59,7 @@
 enum { K_NAME, K_ID, K_LISTEN, K_CERT, K_KEY, K_CA, K_CRL, K_DB, K_SYNC, K_PENDING, K_RETRY,
        K_QBER, K_REPORT, K_HORIZON };
 enum { H_LISTEN, H_CLIENT_CERT };
+enum { X_PEER, X_ADDRESS, X_CERT, X_KEY, X_CA, X_CRL, X_QUEUE };
 
 static const struct {
 	const char *name;
@@ -60,13 +73,17 @@ static const struct {
 	[K_REPORT] = { "report-ms", false }, [K_HORIZON] = { "exhaustion-horizon-s", false },
 }, http_keys[] = {
 	[H_LISTEN] = { "listen", true }, [H_CLIENT_CERT] = { "client-cert", false },
+}, mx_keys[] = {
+	[X_PEER] = { "peer", true }, [X_ADDRESS] = { "address", true }, [X_CERT] = { "cert", true },
+	[X_KEY] = { "key", true }, [X_CA] = { "ca", true }, [X_CRL] = { "crl", false },
+	[X_QUEUE] = { "queue", false },
 };
 
 struct reader {
 	struct mgrd_config *cfg;
 	const char *dir;
-	int section;		/* 0 none, 1 manager, 2 http */
-	unsigned int seen_mgr, seen_http, mgr_line, http_line;
+	int section;		/* 0 none, 1 manager, 2 http, 3 mx */
+	unsigned int seen_mgr, seen_http, mgr_line, http_line, seen_mx, mx_line;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -170,6 +187,34 @@ static int http_key(struct reader *r, int k, const char *value, char *err, size_
 	return yes_no("client-cert", value, &c->http_client_cert, err, err_len);
 }
 
+static int mx_key(struct reader *r, int k, const char *key, const char *value, char *err,
+		  size_t err_len)
+{
+	struct qkdn_mgmt_conf *x = &r->cfg->mx;
+
+	switch (k) {
+	case X_PEER:
+		if (strlen(QKDN_W_MX_CN_PREFIX) + strlen(value) >= sizeof(r->cfg->mx_peer))
+			return fail(err, err_len, "peer longer than %zu bytes",
+				    sizeof(r->cfg->mx_peer) - 1 - strlen(QKDN_W_MX_CN_PREFIX));
+		snprintf(r->cfg->mx_peer, sizeof(r->cfg->mx_peer), "%s", value);
+		return 0;
+	case X_ADDRESS:
+		if (qkdn_parse_sockaddr(value, &x->address, &x->address_len) < 0)
+			return fail(err, err_len, "address \"%s\" is not a numeric ADDR:PORT", value);
+		snprintf(x->address_str, sizeof(x->address_str), "%s", value);
+		return 0;
+	case X_CERT: return path(value, r->dir, &x->cert, err, err_len);
+	case X_KEY: return path(value, r->dir, &x->key, err, err_len);
+	case X_CA: return path(value, r->dir, &x->ca, err, err_len);
+	case X_CRL: return path(value, r->dir, &x->crl, err, err_len);
+	case X_QUEUE:
+		return number(key, value, QKDN_MGMT_QUEUE_MIN, QKDN_MGMT_QUEUE_MAX, &x->queue_max,
+			      err, err_len);
+	}
+	return 0;
+}
+
 static int ini_cb(const char *section, const char *key, const char *value, unsigned int line,
 		  void *data, char *err, size_t err_len)
 {
@@ -195,10 +240,25 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 			r->cfg->http_enabled = true;
 			return 0;
 		}
-		return fail(err, err_len, "unknown section [%s] (known: [manager], [http])",
+		if (!strcmp(section, "mx")) {
+			if (r->mx_line)
+				return fail(err, err_len, "second [mx] section (first at line %u)",
+					    r->mx_line);
+			r->section = 3;
+			r->mx_line = line;
+			r->cfg->mx_enabled = true;
+			r->cfg->mx.enabled = true;
+			return 0;
+		}
+		return fail(err, err_len, "unknown section [%s] (known: [manager], [http], [mx])",
 			    section);
 	}
-	if (r->section == 1) {
+	if (r->section == 3) {
+		for (size_t i = 0; i < QKDN_ARRAY_SIZE(mx_keys); i++)
+			if (!strcmp(mx_keys[i].name, key))
+				k = (int)i;
+		seen = &r->seen_mx;
+	} else if (r->section == 1) {
 		for (size_t i = 0; i < QKDN_ARRAY_SIZE(mgr_keys); i++)
 			if (!strcmp(mgr_keys[i].name, key))
 				k = (int)i;
@@ -211,12 +271,14 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 	}
 	if (k < 0)
 		return fail(err, err_len, "unknown key \"%s\" in [%s]", key,
-			    r->section == 1 ? "manager" : "http");
+			    r->section == 1 ? "manager" : r->section == 2 ? "http" : "mx");
 	if (*seen & (1U << k))
 		return fail(err, err_len, "\"%s\" given twice", key);
 	*seen |= 1U << k;
 	if (!*value)
 		return fail(err, err_len, "\"%s\" is empty", key);
+	if (r->section == 3)
+		return mx_key(r, k, key, value, err, err_len);
 	return r->section == 1 ? manager_key(r, k, key, value, err, err_len)
 			       : http_key(r, k, value, err, err_len);
 }
@@ -236,6 +298,8 @@ static int read_cfg(void *data, FILE *f, const char *name, const char *dir, char
 	c->report_ms = MGRD_REPORT_MS_DEFAULT;
 	c->horizon_s = MGRD_HORIZON_S_DEFAULT;
 	c->http_client_cert = true;
+	c->mx.queue_max = QKDN_MGMT_QUEUE_DEFAULT;
+	c->mx.report_ms = QKDN_MGMT_REPORT_MS_DEFAULT;
 	ret = qkdn_ini_read(f, name, ini_cb, &r, err, err_len);
 	if (ret)
 		return ret;
@@ -247,6 +311,18 @@ static int read_cfg(void *data, FILE *f, const char *name, const char *dir, char
 				    mgr_keys[i].name);
 	if (r.http_line && !(r.seen_http & (1U << H_LISTEN)))
 		return fail(err, err_len, "%s:%u: [http] lacks \"listen\"", name, r.http_line);
+	if (r.mx_line) {
+		for (size_t i = 0; i < QKDN_ARRAY_SIZE(mx_keys); i++)
+			if (mx_keys[i].required && !(r.seen_mx & (1U << i)))
+				return fail(err, err_len, "%s:%u: [mx] lacks \"%s\"", name, r.mx_line,
+					    mx_keys[i].name);
+		if (!strcmp(c->mx_peer, c->name))
+			return fail(err, err_len, "%s:%u: [mx] peer \"%s\" is this manager's own "
+				    "name", name, r.mx_line, c->name);
+		if (strlen(QKDN_W_MX_CN_PREFIX) + strlen(c->name) >= QKDN_ID_MAXLEN)
+			return fail(err, err_len, "%s:%u: [mx]: the name \"%s\" is too long for an "
+				    "Mx certificate CN", name, r.mgr_line, c->name);
+	}
 	return 0;
 }
 
@@ -268,5 +344,6 @@ void mgrd_config_free(struct mgrd_config *cfg)
 	free(cfg->ca);
 	free(cfg->crl);
 	free(cfg->db);
+	qkdn_mgmt_conf_free(&cfg->mx);
 	memset(cfg, 0, sizeof(*cfg));
 }

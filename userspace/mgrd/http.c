@@ -20,6 +20,9 @@
  *   /api/v1/events         event log (audit trail), ?cmd=N&limit=N
  *   /api/v1/actions        control decisions sent to the controller
  *   /api/v1/agents         agents connected now
+ *   /api/v1/mx             Mx: the peer manager, both directions
+ *   /api/v1/mx/status/RES  a resource's state asked of the peer manager
+ *                          (M_DIAG over Mx)
  *   /api/v1/stream         asynchronous notifications (I.7): server-sent
  *                          events (text/event-stream), one per alarm raised
  *                          or cleared ("alarm"), alarm analysed ("cause"),
@@ -390,6 +393,75 @@ void mgrd_mu_commit(struct mgrd *m, bool committed)
 	evbuffer_drain(h->pending, len);
 }
 
+/* GET /api/v1/mx/status/RES: asked of the peer manager, answered when
+ * it answers (or does not, MGRD_DIAG_TIMEOUT_MS * 2). A client that goes
+ * away meanwhile is noted, not written to. */
+struct mx_query {
+	struct evhttp_request *req;
+	struct evhttp_connection *conn;
+	bool gone;
+	char resource[QKDN_ID_MAXLEN];
+};
+
+static void mx_query_gone(struct evhttp_connection *conn, void *arg)
+{
+	struct mx_query *q = arg;
+
+	(void)conn;
+	q->gone = true;
+}
+
+static void mx_status_done(struct mgrd *m, void *arg, const struct qkdn_wire_hdr *hdr,
+			   const struct nlattr *const *tb)
+{
+	struct mx_query *q = arg;
+
+	if (!q->gone) {
+		evhttp_connection_set_closecb(q->conn, NULL, NULL);
+		if (!hdr)
+			reply_error(q->req, 504, "no answer from the peer manager");
+		else if (hdr->response_code != QKDN_W_RESP_SUCCESS)
+			reply_json(q->req, 404, json_pack("{s:s, s:s, s:s}", "message",
+				tb[QKDN_W_REASON] ? qkdn_wire_get_str(tb[QKDN_W_REASON]) : "refused",
+				"resource", q->resource, "peer", m->cfg.mx_peer));
+		else
+			reply_json(q->req, 200, json_pack("{s:s, s:s, s:i, s:s}", "resource",
+				q->resource, "peer", m->cfg.mx_peer, "state",
+				tb[QKDN_W_M_RESOURCE_STATE] ?
+					qkdn_wire_get_u8(tb[QKDN_W_M_RESOURCE_STATE]) : 0,
+				"info", tb[QKDN_W_M_DIAG_INFO] ?
+					qkdn_wire_get_str(tb[QKDN_W_M_DIAG_INFO]) : ""));
+	}
+	free(q);
+}
+
+static void mx_status(struct mgrd *m, struct evhttp_request *req, const char *resource)
+{
+	struct mx_query *q;
+	int ret;
+
+	if (!*resource || strlen(resource) >= QKDN_ID_MAXLEN) {
+		reply_error(req, 400, "resource: 1..63 bytes");
+		return;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		reply_error(req, 500, "out of memory");
+		return;
+	}
+	q->req = req;
+	q->conn = evhttp_request_get_connection(req);
+	snprintf(q->resource, sizeof(q->resource), "%s", resource);
+	ret = mgrd_mx_request_status(m, resource, mx_status_done, q);
+	if (ret) {
+		free(q);
+		reply_error(req, ret == -ENOTCONN ? 503 : 500, ret == -ENOTCONN ?
+			    "the peer manager is not connected (Mx)" : "cannot ask the peer manager");
+		return;
+	}
+	evhttp_connection_set_closecb(q->conn, mx_query_gone, q);
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct mgrd *m = arg;
@@ -463,6 +535,10 @@ static void handle(struct evhttp_request *req, void *arg)
 		reply_json(req, 200, mgrd_agents_json(m));
 	} else if (!strcmp(path, "/api/v1/stream")) {
 		stream(m, req);
+	} else if (!strcmp(path, "/api/v1/mx")) {
+		reply_json(req, 200, mgrd_mx_json(m));
+	} else if (!strncmp(path, "/api/v1/mx/status/", 18)) {
+		mx_status(m, req, path + 18);
 	} else {
 		reply_error(req, 404, "no such resource");
 	}

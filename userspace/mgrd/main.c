@@ -108,6 +108,8 @@ int main(int argc, char **argv)
 		ret = mgrd_http_start(&m);
 	if (!ret)
 		ret = mgrd_perf_start(&m);
+	if (!ret)
+		ret = mgrd_mx_start(&m);
 	m.sig_term = evsignal_new(m.base, SIGTERM, signal_cb, &m);
 	m.sig_int = evsignal_new(m.base, SIGINT, signal_cb, &m);
 	m.sig_usr1 = evsignal_new(m.base, SIGUSR1, signal_cb, &m);
@@ -123,6 +125,7 @@ int main(int argc, char **argv)
 	mgrd_perf_stop(&m);
 	mgrd_http_stop(&m);
 	mgrd_agents_stop(&m);
+	mgrd_mx_stop(&m);
 	if (m.sig_term)
 		event_free(m.sig_term);
 	if (m.sig_int)

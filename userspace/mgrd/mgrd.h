@@ -25,6 +25,9 @@
  *                   configuration errors
  *   perf.c          XLMO's performance management (10.4): periodic
  *                   reports, degradation rules across layers, remedies
+ *   mx.c            Mx (I.8): the peer manager of the same network; what
+ *                   our agents report goes to it, what its agents report
+ *                   comes from it, each with its origin
  *   http.c          Mu: JSON over HTTPS, /metrics, the web page
  *
  * One libevent loop, no threads.
@@ -40,6 +43,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "mgmt.h"
 #include "tls.h"
 #include "wire.h"
 
@@ -75,6 +79,10 @@ struct mgrd_config {
 	uint32_t qber_alarm_ppm;	/* QLM: eavesdropping threshold */
 	uint32_t report_ms;		/* periodic performance report */
 	uint32_t horizon_s;		/* degradation: exhaustion horizon */
+	/* [mx]: the peer manager (Mx, mx.c) */
+	bool mx_enabled;
+	char mx_peer[QKDN_ID_MAXLEN];	/* its [manager] name */
+	struct qkdn_mgmt_conf mx;	/* where it listens, our Mx certificate */
 };
 
 int mgrd_config_load(struct mgrd_config *cfg, const char *path, char *err, size_t err_len);
@@ -91,6 +99,10 @@ struct mgrd_event {
 	const char *resource;
 	const struct nlattr *const *tb;
 	uint64_t id;			/* the store's event ID, once stored */
+	/* Mx: learned from the peer manager of that name (NULL: from our
+	 * own agents); via is the Mx connection's CN, whose epoch and
+	 * sequence these are (agent is then the origin agent). */
+	const char *origin, *via;
 };
 
 struct mgrd_store;
@@ -119,6 +131,7 @@ struct mgrd {
 	uint64_t started_ms;
 	struct qkdn_crl_watch crl_watch;	/* [manager] crl, re-read when it changes */
 	struct event *ev_crl;
+	struct mgrd_mx *mx;		/* NULL without [mx] */
 };
 
 /* agents.c */
@@ -167,6 +180,30 @@ void mgrd_xlmo_alarm(struct mgrd *m, uint64_t alarm_row, const char *layer, uint
 /* The whole-network topology (10.3 step 7): nodes, KM links and QKD links
  * correlated, configuration errors found. */
 json_t *mgrd_xlmo_topology(struct mgrd *m);
+
+/* mx.c: Mx, the peer manager (seed 001 I.8) */
+struct mgrd_mx;
+int mgrd_mx_start(struct mgrd *m);
+void mgrd_mx_stop(struct mgrd *m);
+/* A notification of our own agents, stored: into the outbox, in the same
+ * transaction (nothing learned over Mx goes there: no loops). */
+void mgrd_mx_forward(struct mgrd *m, const struct mgrd_event *ev);
+/* The transaction ended: send what it added, or forget it. */
+void mgrd_mx_commit(struct mgrd *m, bool committed);
+/* A notification on an Mx connection (via: its CN): who it came from.
+ * Fills ev->agent, kind, node, origin. 0 or -EPROTO with why filled. */
+int mgrd_mx_origin(struct mgrd *m, const char *via, const struct nlattr *const *tb,
+		   struct mgrd_event *ev, char *why, size_t why_len);
+/* A notification learned over Mx, stored: alarms recorded (the origin
+ * manager diagnoses and decides; we show). */
+void mgrd_mx_learned(struct mgrd *m, const struct mgrd_event *ev);
+/* Is cn the configured peer's Mx CN? 0 or -EPERM with why filled. */
+int mgrd_mx_peer_ok(struct mgrd *m, const char *cn, char *why, size_t why_len);
+json_t *mgrd_mx_json(struct mgrd *m);
+/* A resource's state from the peer manager (M_DIAG over Mx); done as for
+ * mgrd_agent_request(). -ENOTCONN if the peer is not connected. */
+int mgrd_mx_request_status(struct mgrd *m, const char *resource, mgrd_answer_cb done,
+			   void *arg);
 
 /* perf.c */
 int mgrd_perf_start(struct mgrd *m);

@@ -2,7 +2,7 @@
 /*
  * The manager's storage interface: a table of functions, so that a
  * network that outgrows one SQLite file can put PostgreSQL behind the
- * same calls (store_sqlite.c is the only back end so far).
+ * same calls (store_sqlite.c, store_pg.c).
  *
  * Writes happen inside begin()/commit(): the manager stores a batch of
  * notifications and acknowledges them only after commit() returned 0,
@@ -100,6 +100,19 @@ struct mgrd_store_ops {
 	json_t *(*events)(struct mgrd_store *s, uint16_t cmd, unsigned int limit);
 	json_t *(*actions)(struct mgrd_store *s);
 	int (*counts)(struct mgrd_store *s, uint64_t *events, uint64_t *active_alarms);
+
+	/* Mx (mx.c): the durable outbox of notifications forwarded to the
+	 * peer manager, numbered 1, 2, ... in one epoch that outlives
+	 * restarts. mx_epoch gives 0 before mx_epoch_set; mx_out_range 0, 0
+	 * when the outbox is empty; mx_out_get a malloc'ed copy (-ENOENT if
+	 * seq is not there); mx_out_trim drops what is at or below upto but
+	 * always keeps the last one (it carries the numbering on). */
+	int (*mx_epoch)(struct mgrd_store *s, uint64_t *epoch);
+	int (*mx_epoch_set)(struct mgrd_store *s, uint64_t epoch);
+	int (*mx_out_range)(struct mgrd_store *s, uint64_t *first, uint64_t *last);
+	int (*mx_out_add)(struct mgrd_store *s, uint64_t seq, const void *body, size_t len);
+	int (*mx_out_get)(struct mgrd_store *s, uint64_t seq, void **body, size_t *len);
+	int (*mx_out_trim)(struct mgrd_store *s, uint64_t upto);
 };
 
 struct mgrd_store {

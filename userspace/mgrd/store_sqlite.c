@@ -24,6 +24,7 @@ enum stmt {
 	S_ACTION_ADD, S_ACTION_STATE, S_ACTIONS_QUEUED,
 	S_TRACE,
 	S_REPORT_ADD, S_FINDING_ADD,
+	S_MX_EPOCH, S_MX_EPOCH_SET, S_MX_RANGE, S_MX_ADD, S_MX_GET, S_MX_TRIM,
 	S_COUNT
 };
 
@@ -35,32 +36,34 @@ static const char *const sql[S_COUNT] = {
 	[S_AGENT_PUT] = "INSERT INTO agents(agent, epoch, seq) VALUES (?1, ?2, ?3) "
 			"ON CONFLICT(agent, epoch) DO UPDATE SET seq = excluded.seq",
 	[S_EVENT] = "INSERT INTO events(agent, epoch, seq, cmd, node, resource, time_ms, rx_ms, "
-		    "details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[S_PERF] = "INSERT INTO perf(event_id, node, resource, type, target, value, time_ms) "
-		   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		    "details, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_PERF] = "INSERT INTO perf(event_id, node, resource, type, target, value, time_ms, "
+		   "origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_PERF_LATEST] = "INSERT INTO perf_latest(resource, type, target, node, peer, value, "
-			  "time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+			  "time_ms, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
 			  "ON CONFLICT(resource, type, target) DO UPDATE SET node = excluded.node, "
 			  "peer = excluded.peer, value = excluded.value, "
-			  "time_ms = excluded.time_ms WHERE excluded.time_ms >= perf_latest.time_ms",
+			  "time_ms = excluded.time_ms, origin = excluded.origin "
+			  "WHERE excluded.time_ms >= perf_latest.time_ms",
 	[S_INVENTORY] = "INSERT INTO inventory(resource, kind, node, peer, state, link_id, module, "
-			"peer_module, key_amount, descr, updated_ms) "
-			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+			"peer_module, key_amount, descr, updated_ms, origin) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
 			"ON CONFLICT(resource) DO UPDATE SET kind = excluded.kind, "
 			"node = excluded.node, peer = excluded.peer, state = excluded.state, "
 			"link_id = excluded.link_id, module = excluded.module, "
 			"peer_module = excluded.peer_module, key_amount = excluded.key_amount, "
-			"descr = excluded.descr, updated_ms = excluded.updated_ms",
+			"descr = excluded.descr, updated_ms = excluded.updated_ms, "
+			"origin = excluded.origin",
 	[S_CDR] = "INSERT INTO cdr(event_id, node, app, peer, dest, keys, bits, time_ms) "
 		  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_KEY_EVENT] = "INSERT INTO key_events(event_id, key_id, event, node, src, dst, next_hop, "
 			"peer, app, bits, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
 			"?11)",
 	[S_ALARM_RAISE] = "INSERT INTO alarms(event_id, agent, alarm_id, type, severity, node, "
-			  "peer, dest, resource, source, value, descr, raised_ms) "
-			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+			  "peer, dest, resource, source, value, descr, raised_ms, origin) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	[S_ALARM_CLEAR] = "SELECT id FROM alarms WHERE agent = ?1 AND alarm_id = ?2 AND "
-			  "cleared_ms IS NULL ORDER BY id DESC LIMIT 1",
+			  "origin IS ?3 AND cleared_ms IS NULL ORDER BY id DESC LIMIT 1",
 	[S_ALARM_CLEAR_ROW] = "UPDATE alarms SET cleared_ms = ?2 WHERE id = ?1",
 	[S_ALARM_ANALYSIS] = "UPDATE alarms SET cause = ?2, root = ?3 WHERE id = ?1",
 	[S_ALARMS_RELATED] = "SELECT id, node, peer, type, severity, raised_ms, resource, "
@@ -79,6 +82,13 @@ static const char *const sql[S_COUNT] = {
 	[S_REPORT_ADD] = "INSERT INTO reports(start_ms, end_ms, body) VALUES (?1, ?2, ?3)",
 	[S_FINDING_ADD] = "INSERT INTO findings(time_ms, rule, resource, node, peer, value, descr) "
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_MX_EPOCH] = "SELECT value FROM mx_state WHERE key = 'epoch'",
+	[S_MX_EPOCH_SET] = "INSERT INTO mx_state(key, value) VALUES ('epoch', ?1) "
+			   "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	[S_MX_RANGE] = "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM mx_out",
+	[S_MX_ADD] = "INSERT INTO mx_out(seq, body) VALUES (?1, ?2)",
+	[S_MX_GET] = "SELECT body FROM mx_out WHERE seq = ?1",
+	[S_MX_TRIM] = "DELETE FROM mx_out WHERE seq <= ?1 AND seq < (SELECT max(seq) FROM mx_out)",
 };
 
 static const char schema[] =
@@ -115,7 +125,15 @@ static const char schema[] =
 	"  end_ms INTEGER NOT NULL, body TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS findings(id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, "
 	"  rule TEXT NOT NULL, resource TEXT NOT NULL, node INTEGER, peer INTEGER, "
-	"  value INTEGER, descr TEXT);";
+	"  value INTEGER, descr TEXT);"
+	"CREATE TABLE IF NOT EXISTS mx_state(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS mx_out(seq INTEGER PRIMARY KEY, body BLOB NOT NULL);";
+
+/* Columns added after the first release: added to an older database. */
+static const char *const added_columns[][2] = {
+	{ "events", "origin" }, { "alarms", "origin" }, { "perf", "origin" },
+	{ "perf_latest", "origin" }, { "inventory", "origin" },
+};
 
 struct sq_store {
 	struct mgrd_store base;
@@ -235,13 +253,14 @@ static int sq_put_event(struct mgrd_store *s, struct mgrd_event *ev, const char 
 	bind_u64(st, 7, ev->time_ms);
 	bind_u64(st, 8, ev->rx_ms);
 	bind_text(st, 9, details);
+	bind_text(st, 10, ev->origin);
 	ret = run(q, S_EVENT, st);
 	if (ret)
 		return ret;
 	ev->id = (uint64_t)sqlite3_last_insert_rowid(q->db);
 
 	st = stmt(q, S_AGENT_PUT);
-	bind_text(st, 1, ev->agent);
+	bind_text(st, 1, ev->via ? ev->via : ev->agent);
 	bind_u64(st, 2, ev->epoch);
 	bind_u64(st, 3, ev->seq);
 	ret = run(q, S_AGENT_PUT, st);
@@ -259,6 +278,7 @@ static int sq_put_event(struct mgrd_store *s, struct mgrd_event *ev, const char 
 		bind_attr(st, 5, A(M_PERF_TARGET), QKDN_WT_STRING);
 		bind_attr(st, 6, A(M_PERF_VALUE), QKDN_WT_U64);
 		bind_u64(st, 7, ev->time_ms);
+		bind_text(st, 8, ev->origin);
 		ret = run(q, S_PERF, st);
 		if (ret)
 			return ret;
@@ -271,6 +291,7 @@ static int sq_put_event(struct mgrd_store *s, struct mgrd_event *ev, const char 
 		bind_attr(st, 5, A(PEER_NODE_ID), QKDN_WT_U32);
 		bind_attr(st, 6, A(M_PERF_VALUE), QKDN_WT_U64);
 		bind_u64(st, 7, ev->time_ms);
+		bind_text(st, 8, ev->origin);
 		return run(q, S_PERF_LATEST, st);
 	case QKDN_W_CMD_M_CONFIG:
 		st = stmt(q, S_INVENTORY);
@@ -286,6 +307,7 @@ static int sq_put_event(struct mgrd_store *s, struct mgrd_event *ev, const char 
 		bind_attr(st, 9, A(KEY_AMOUNT), QKDN_WT_U64);
 		bind_attr(st, 10, A(M_RESOURCE_DESC), QKDN_WT_STRING);
 		bind_u64(st, 11, ev->time_ms);
+		bind_text(st, 12, ev->origin);
 		return run(q, S_INVENTORY, st);
 	case QKDN_W_CMD_M_ACCOUNT:
 		st = stmt(q, S_CDR);
@@ -340,6 +362,7 @@ static int sq_alarm_raise(struct mgrd_store *s, const struct mgrd_event *ev, uin
 	bind_attr(st, 11, A(M_ALARM_VALUE), QKDN_WT_U64);
 	bind_attr(st, 12, A(M_ALARM_DESC), QKDN_WT_STRING);
 	bind_u64(st, 13, ev->time_ms);
+	bind_text(st, 14, ev->origin);
 	ret = run(q, S_ALARM_RAISE, st);
 	*row = ret ? 0 : (uint64_t)sqlite3_last_insert_rowid(q->db);
 	return ret;
@@ -354,6 +377,7 @@ static int sq_alarm_clear(struct mgrd_store *s, const struct mgrd_event *ev, uin
 	*row = 0;
 	bind_text(st, 1, ev->agent);
 	bind_attr(st, 2, A(M_ALARM_ID), QKDN_WT_U64);
+	bind_text(st, 3, ev->origin);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
 		return 0;	/* nothing active: a repeated clear */
@@ -532,24 +556,24 @@ static json_t *sq_alarms(struct mgrd_store *s, bool active_only)
 {
 	return query_json(SQ(s), active_only ?
 		"SELECT id, agent, alarm_id, type, severity, node, peer, dest, resource, source, "
-		"value, descr AS description, raised_ms, cleared_ms, cause, root FROM alarms "
-		"WHERE cleared_ms IS NULL ORDER BY id" :
+		"value, descr AS description, raised_ms, cleared_ms, cause, root, origin "
+		"FROM alarms WHERE cleared_ms IS NULL ORDER BY id" :
 		"SELECT id, agent, alarm_id, type, severity, node, peer, dest, resource, source, "
-		"value, descr AS description, raised_ms, cleared_ms, cause, root FROM alarms "
-		"ORDER BY id", NULL, 0, 0);
+		"value, descr AS description, raised_ms, cleared_ms, cause, root, origin "
+		"FROM alarms ORDER BY id", NULL, 0, 0);
 }
 
 static json_t *sq_inventory(struct mgrd_store *s)
 {
 	return query_json(SQ(s), "SELECT resource, kind, node, peer, state, link_id, module, "
-			  "peer_module, key_amount, descr AS description, updated_ms FROM inventory "
-			  "ORDER BY kind, node, resource", NULL, 0, 0);
+			  "peer_module, key_amount, descr AS description, updated_ms, origin "
+			  "FROM inventory ORDER BY kind, node, resource", NULL, 0, 0);
 }
 
 static json_t *sq_performance(struct mgrd_store *s)
 {
-	return query_json(SQ(s), "SELECT resource, type, target, node, peer, value, time_ms "
-			  "FROM perf_latest ORDER BY resource, type, target", NULL, 0, 0);
+	return query_json(SQ(s), "SELECT resource, type, target, node, peer, value, time_ms, "
+			  "origin FROM perf_latest ORDER BY resource, type, target", NULL, 0, 0);
 }
 
 static json_t *sq_perf_report(struct mgrd_store *s, uint64_t since_ms)
@@ -562,7 +586,8 @@ static json_t *sq_perf_report(struct mgrd_store *s, uint64_t since_ms)
 }
 
 /* The peer of a figure is in perf_latest (a resource's peer does not
- * change). */
+ * change). Our own agents' figures only: the degradation rules and their
+ * remedies are the origin manager's (Mx). */
 static json_t *sq_perf_period(struct mgrd_store *s, uint64_t from_ms, uint64_t to_ms)
 {
 	return query_json2(SQ(s), "SELECT p.resource, p.type, p.target, p.node, l.peer, "
@@ -576,7 +601,7 @@ static json_t *sq_perf_period(struct mgrd_store *s, uint64_t from_ms, uint64_t t
 			   " x.time_ms < ?2 ORDER BY x.time_ms DESC, x.id DESC LIMIT 1) AS last "
 			   "FROM perf p LEFT JOIN perf_latest l "
 			   "ON l.resource = p.resource AND l.type = p.type AND l.target = p.target "
-			   "WHERE p.time_ms >= ?1 AND p.time_ms < ?2 "
+			   "WHERE p.time_ms >= ?1 AND p.time_ms < ?2 AND p.origin IS NULL "
 			   "GROUP BY p.resource, p.type, p.target ORDER BY p.resource, p.type, p.target",
 			   NULL, 0, (int64_t)from_ms, (int64_t)to_ms);
 }
@@ -687,7 +712,7 @@ static json_t *sq_events(struct mgrd_store *s, uint16_t cmd, unsigned int limit)
 	char text[300];
 
 	snprintf(text, sizeof(text), "SELECT id, agent, seq, cmd, node, resource, time_ms, rx_ms, "
-		 "details FROM events %s ORDER BY id DESC LIMIT %u", cmd ? "WHERE cmd = ?1" : "",
+		 "details, origin FROM events %s ORDER BY id DESC LIMIT %u", cmd ? "WHERE cmd = ?1" : "",
 		 limit);
 	return query_json(q, text, NULL, 0, cmd);
 }
@@ -717,6 +742,76 @@ static int sq_counts(struct mgrd_store *s, uint64_t *events, uint64_t *active)
 	}
 	sqlite3_finalize(st);
 	return ret;
+}
+
+static int sq_mx_epoch(struct mgrd_store *s, uint64_t *epoch)
+{
+	struct sq_store *q = SQ(s);
+	sqlite3_stmt *st = stmt(q, S_MX_EPOCH);
+	int rc = sqlite3_step(st);
+
+	*epoch = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(q, "mx epoch");
+}
+
+static int sq_mx_epoch_set(struct mgrd_store *s, uint64_t epoch)
+{
+	struct sq_store *q = SQ(s);
+	sqlite3_stmt *st = stmt(q, S_MX_EPOCH_SET);
+
+	bind_u64(st, 1, epoch);
+	return run(q, S_MX_EPOCH_SET, st);
+}
+
+static int sq_mx_out_range(struct mgrd_store *s, uint64_t *first, uint64_t *last)
+{
+	struct sq_store *q = SQ(s);
+	sqlite3_stmt *st = stmt(q, S_MX_RANGE);
+
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return db_fail(q, "mx range");
+	*first = (uint64_t)sqlite3_column_int64(st, 0);
+	*last = (uint64_t)sqlite3_column_int64(st, 1);
+	return 0;
+}
+
+static int sq_mx_out_add(struct mgrd_store *s, uint64_t seq, const void *body, size_t len)
+{
+	struct sq_store *q = SQ(s);
+	sqlite3_stmt *st = stmt(q, S_MX_ADD);
+
+	bind_u64(st, 1, seq);
+	sqlite3_bind_blob(st, 2, body, (int)len, SQLITE_STATIC);
+	return run(q, S_MX_ADD, st);
+}
+
+static int sq_mx_out_get(struct mgrd_store *s, uint64_t seq, void **body, size_t *len)
+{
+	struct sq_store *q = SQ(s);
+	sqlite3_stmt *st = stmt(q, S_MX_GET);
+	int rc;
+
+	bind_u64(st, 1, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return db_fail(q, "mx get");
+	*len = (size_t)sqlite3_column_bytes(st, 0);
+	*body = malloc(*len ? *len : 1);
+	if (!*body)
+		return -ENOMEM;
+	memcpy(*body, sqlite3_column_blob(st, 0), *len);
+	return 0;
+}
+
+static int sq_mx_out_trim(struct mgrd_store *s, uint64_t upto)
+{
+	struct sq_store *q = SQ(s);
+	sqlite3_stmt *st = stmt(q, S_MX_TRIM);
+
+	bind_u64(st, 1, upto);
+	return run(q, S_MX_TRIM, st);
 }
 
 static const struct mgrd_store_ops sqlite_ops = {
@@ -749,7 +844,34 @@ static const struct mgrd_store_ops sqlite_ops = {
 	.events = sq_events,
 	.actions = sq_actions,
 	.counts = sq_counts,
+	.mx_epoch = sq_mx_epoch,
+	.mx_epoch_set = sq_mx_epoch_set,
+	.mx_out_range = sq_mx_out_range,
+	.mx_out_add = sq_mx_out_add,
+	.mx_out_get = sq_mx_out_get,
+	.mx_out_trim = sq_mx_out_trim,
 };
+
+/* An older database: the columns added since. */
+static int add_columns(struct sq_store *q, char **msg)
+{
+	for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+		char text[160];
+		sqlite3_stmt *st;
+
+		snprintf(text, sizeof(text), "SELECT %s FROM %s LIMIT 0", added_columns[i][1],
+			 added_columns[i][0]);
+		if (sqlite3_prepare_v2(q->db, text, -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_finalize(st);
+			continue;
+		}
+		snprintf(text, sizeof(text), "ALTER TABLE %s ADD COLUMN %s TEXT",
+			 added_columns[i][0], added_columns[i][1]);
+		if (sqlite3_exec(q->db, text, NULL, NULL, msg) != SQLITE_OK)
+			return -EIO;
+	}
+	return 0;
+}
 
 int mgrd_store_sqlite_open(struct mgrd_store **out, const char *path, bool sync_full,
 			   char *err, size_t err_len)
@@ -771,7 +893,7 @@ int mgrd_store_sqlite_open(struct mgrd_store **out, const char *path, bool sync_
 	if (sqlite3_exec(q->db, sync_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 					  : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 			 NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(q->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+	    sqlite3_exec(q->db, schema, NULL, NULL, &msg) != SQLITE_OK || add_columns(q, &msg)) {
 		snprintf(err, err_len, "%s: %s", path, msg ? msg : sqlite3_errmsg(q->db));
 		sqlite3_free(msg);
 		goto fail;
