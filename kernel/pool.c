@@ -258,11 +258,18 @@ static void pending_commit(struct qkdn_pool *pool, u64 now_ns)
 	++pool->stats.generated;
 	index = div_u64_rem(seq, pool->per_chunk, &slot);
 
-	if (qkdn_pool_stored(pool) >= pool->capacity) {
+	/*
+	 * Full, or no chunk reserved for this key: pool_reserve() reserves
+	 * for the room it saw, and evicting old chunks to keep the window
+	 * within max_span() makes more room than it reserved for; such a key
+	 * is discarded like one that finds the pool full.
+	 */
+	if (qkdn_pool_stored(pool) >= pool->capacity ||
+	    index < pool->first_chunk || index >= pool->end_chunk ||
+	    !pool->ring[index & pool->ring_mask]) {
 		++pool->stats.discarded;
 		goto out;
 	}
-	/* qkdn_pool_push() allocated this chunk before touching anything. */
 	chunk = pool->ring[index & pool->ring_mask];
 	if (!chunk->created)
 		chunk->created = now_ns;

@@ -5,9 +5,12 @@
 # spreads the relays over them (QKDN_CMD_RELAY with a first hop).
 #
 # The six-node mesh of ctl_mesh.sh; every link's pool holds at most 400
-# link keys (200 for relays from each end: 192 keys of 32 bytes), the
-# session 1 -> 3 wants 288 keys (9216 bytes): one path cannot carry it,
-# 1-2-3 and 1-4-5-6-3 together can.
+# link keys (about 200 for relays from each end), the session 1 -> 3 wants
+# 340 keys (10880 bytes, 350 link keys a hop): one path cannot carry it,
+# 1-2-3 and 1-4-5-6-3 together can. Node 3 keeps a store for 1 as well, so
+# that links 1-2 and 2-3 are drawn on from both ends alike (a pool whose
+# decrypting half is never drawn on fills up with it and takes no more
+# encrypting keys).
 #
 #   n1 ---- n2 ---- n3
 #   |       |       |
@@ -26,39 +29,49 @@ source "$(dirname "$0")/ctl_mesh.sh"
 # A small pool-low: the pools here are small on purpose, not faulty.
 eval "orig_$(declare -f mesh_ctld_config)"
 mesh_ctld_config() { orig_mesh_ctld_config | sed 's/^pool-low = .*/pool-low = 64/'; }
-mesh_sessions[1]="3:288:0"
+# Small pools from the start, before any key arrives.
+eval "orig_$(declare -f mesh_net)"
+mesh_net() {
+	orig_mesh_net
+	local lid n
+	for lid in $mesh_links; do
+		for n in ${lid:0:1} ${lid:1:1}; do
+			at "n$n" qkdn link set "$lid" capacity 400 low 1 high 300
+		done
+	done
+}
+mesh_sessions[1]="3:340:0"
+mesh_sessions[3]="1:340:0"
 
 mesh_start && ok "six KMs authenticated to the controller" ||
 	fail "KMs connected: $(ctl kms | jq_py 'sum(1 for k in d["kms"] if k["connected"])') of 6"
-for lid in $mesh_links; do
-	for n in ${lid:0:1} ${lid:1:1}; do
-		at "n$n" qkdn link set "$lid" capacity 400 low 1 high 300
-	done
-done
 sess() {
 	ctl sessions | jq_py "json.dumps(([s for s in d['sessions'] if {s['src'], s['dst']} == {1, 3}] or [{}])[0].get('$1'))"
 }
 # consumed NS LID: link keys of link LID that left NS's pool.
-consumed() { at "$1" qkdn -j link show | jq_py "[l['stats']['consumed'] for l in d if l['id'] == $2][0]"; }
-full_store() { (($(sstat n1 3 own-available) >= 288)); }
-wait_until 60 full_store && ok "n1's store for 3 filled to 288 keys over one path" ||
+consumed() { at "$1" qkdn -j link show | jq_py "[l['stats']['consumed'] for l in d if l['link'] == $2][0]"; }
+full_store() { (($(sstat n1 3 own-available) >= 340)); }
+wait_until 90 full_store && ok "n1's store for 3 filled to 340 keys" ||
 	fail "n1's store for 3: $(sstat n1 3 own-available) keys"
-expect_eq "one path so far (the pools were empty when it was computed)" "[]" "$(sess multipath)"
+# Computed when the pools were (nearly) empty: one path, or already two.
+echo "# before the reroute: path $(path_of 1 3), multipath $(sess multipath)"
 full_pools() {
-	ctl links | jq_py 'all(l["key_amount"] >= 6000 for l in d["links"] if (l["a"], l["b"]) in ((1, 2), (2, 3), (1, 4), (4, 5), (5, 6), (3, 6)))' |
+	ctl links | jq_py 'all(l["key_amount"] >= 5600 for l in d["links"] if (l["a"], l["b"]) in ((1, 2), (2, 3), (1, 4), (4, 5), (5, 6), (3, 6)))' |
 		grep -q True
 }
 wait_until 40 full_pools && ok "the pools of both paths are full" ||
 	fail "link key amounts: $(ctl links | jq_py '[(l["a"], l["b"], l["key_amount"]) for l in d["links"]]')"
 
-echo "# reroute at ${SECONDS} s"
+echo "# reroute at ${SECONDS} s; link key amounts: $(ctl links | jq_py '[(l["a"], l["b"], l["key_amount"]) for l in d["links"]]')"
 expect_ok "reroute asked" ctl reroute
 expect_eq "the session has two paths" "[[1, 2, 3], [1, 4, 5, 6, 3]]" \
 	"$(ctl sessions | jq_py '[m["path"] for s in d["sessions"] if s["src"] == 1 for m in s["multipath"]]')"
 echo "# shares: $(sess multipath)"
-expect_eq "their shares add up to the 288 keys" "288" \
+expect_eq "their shares add up to the 340 keys" "340" \
 	"$(ctl sessions | jq_py 'sum(m["keys"] for s in d["sessions"] if s["src"] == 1 for m in s["multipath"])')"
-expect_eq "n1's entry toward 3 carries both first hops" "2" "$(route_via n1 3)"
+expect_eq "n1's entry toward 3 carries both first hops" "[2, 4]" \
+	"$(ctl routes | jq_py '[r.get("multipath_hops") for r in d["routes"] if (r["node"], r["dest"]) == (1, 3)][0]')"
+expect_eq "n4 (second path) routes toward 3 via 5" "5" "$(route_via n4 3)"
 paths_set() { grep -q 'event=supply-paths dest=3 paths=2 via=2:[0-9]*,4:[0-9]*' "$work/kmd-1.log"; }
 wait_until 10 paths_set && ok "n1's refill relays over 2 and 4 ($(grep -o 'event=supply-paths dest=3 paths=2 [^ ]*' "$work/kmd-1.log" | tail -n1))" ||
 	fail "n1: no event=supply-paths dest=3 paths=2"

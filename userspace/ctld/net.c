@@ -1002,6 +1002,29 @@ static int send_crl(struct ck_conn *cc)
 	return conn_send(cc, m);
 }
 
+/* After CK_AUTH: a KM that was away when an entity was revoked has not
+ * seen the CRL that revokes it; every KM gets the CRL on connecting, as
+ * soon as it revokes anything (an empty one tells nothing). */
+static void send_crl_on_auth(struct ck_conn *cc)
+{
+	unsigned char *der;
+	const unsigned char *p;
+	X509_CRL *crl;
+	size_t len;
+	char err[256];
+	bool revokes;
+
+	if (ctld_pki_crl_der(cc->ctld->cfg->state_dir, &der, &len, err, sizeof(err)) < 0)
+		return;
+	p = der;
+	crl = d2i_X509_CRL(NULL, &p, (long)len);
+	revokes = crl && sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) > 0;
+	X509_CRL_free(crl);
+	free(der);
+	if (revokes)
+		send_crl(cc);
+}
+
 /* Messages */
 
 static int on_auth(struct ck_conn *cc, const struct nlattr **tb, const struct qkdn_wire_hdr *h)
@@ -1042,6 +1065,7 @@ static int on_auth(struct ck_conn *cc, const struct nlattr **tb, const struct qk
 	ctld_event(c, "km-up", "node=%u name=%s remote=%s", km->id, km->name, cc->remote);
 	qkdn_topo_node_set_up(c->topo, km->id, true);
 	send_status_request(cc);
+	send_crl_on_auth(cc);
 	return 0;
 }
 
@@ -1532,10 +1556,24 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 int ctld_reload_crl(struct ctld *c, char *err, size_t err_len)
 {
-	X509_CRL *crl = qkdn_tls_crl_load(c->crl_path, err, err_len);
 	struct ck_conn *cc, *next;
+	X509_CRL *crl = NULL;
 	int ret;
 
+	/* Unchanged since we loaded it (the 5 s watch may have been first):
+	 * nothing to do. */
+	if (c->crl_watch.path) {
+		ret = qkdn_crl_watch_poll(&c->crl_watch, &crl, err, err_len);
+		X509_CRL_free(crl);
+		if (ret < 0)
+			return ret;
+		if (ret == 0) {
+			qkdn_log(QKDN_LOG_DEBUG, "CRL unchanged", "event=crl-unchanged path=%s",
+				 c->crl_path);
+			return 0;
+		}
+	}
+	crl = qkdn_tls_crl_load(c->crl_path, err, err_len);
 	if (!crl)
 		return -EINVAL;
 	ret = qkdn_tls_ctx_set_crl(c->tls, c->ca_path, crl, err, err_len);
@@ -1568,13 +1606,9 @@ int ctld_reload_crl(struct ctld *c, char *err, size_t err_len)
  * copied in): as `ctl reload-crl`, without waiting for a SIGHUP. */
 static void crl_file_check(struct ctld *c)
 {
-	X509_CRL *crl = NULL;
 	char err[400], q[450];
-	int ret = qkdn_crl_watch_poll(&c->crl_watch, &crl, err, sizeof(err));
+	int ret = ctld_reload_crl(c, err, sizeof(err));
 
-	X509_CRL_free(crl);
-	if (ret > 0)
-		ret = ctld_reload_crl(c, err, sizeof(err));
 	if (ret < 0)
 		qkdn_log(QKDN_LOG_WARN, "CRL file not loaded; the previous CRL stays",
 			 "event=crl-refused reason=%s", qkdn_log_quote(q, sizeof(q), err));
@@ -1844,6 +1878,16 @@ json_t *ctld_json_routes(struct ctld *c)
 			      "session", id);
 		if (e->prot_next_hop)
 			json_object_set_new(o, "protection_next_hop", json_integer(e->prot_next_hop));
+		if (e->n_mp) {
+			json_t *h = json_array(), *k = json_array();
+
+			for (unsigned int j = 0; j < e->n_mp; j++) {
+				json_array_append_new(h, json_integer(e->mp_hop[j]));
+				json_array_append_new(k, json_integer(e->mp_keys[j]));
+			}
+			json_object_set_new(o, "multipath_hops", h);
+			json_object_set_new(o, "multipath_keys", k);
+		}
 		json_array_append_new(a, o);
 	}
 	return a;

@@ -89,8 +89,10 @@ struct ctld_link *ctld_link_find(struct ctld *c, uint32_t a, uint32_t b);
 /* net.c */
 int ctld_net_start(struct ctld *c);
 void ctld_net_stop(struct ctld *c);
-/* Re-reads crl.pem, makes the TLS context use it, sends it to every KM
- * (CK_CRL) and closes connections whose peer it revokes. */
+/* Re-reads crl.pem if it changed since the last load (SIGHUP, `ctl
+ * reload-crl`, `ctl revoke`, and every QKDN_CRL_WATCH_MS), makes the TLS
+ * context use it, sends it to every KM (CK_CRL) and closes connections
+ * whose peer it revokes. 0 (also when unchanged) or -errno with err. */
 int ctld_reload_crl(struct ctld *c, char *err, size_t err_len);
 /* Reroutes every session (reason for logs). */
 void ctld_reroute_all(struct ctld *c, const char *reason);
