@@ -11,6 +11,7 @@ packages=(
 	iproute2 iputils-ping keyutils tcpdump procps python3 iperf3 jq curl	# used by the selftests inside the VM
 	libkeyutils-dev libmnl-dev libssl-dev libevent-dev	# userspace libraries
 	libjansson-dev libcurl4-openssl-dev libsqlite3-dev
+	libpq-dev postgresql		# qkdn-mgrd's PostgreSQL back end; the server for selftests/host/mgrd_pg.sh
 	sparse xz-utils
 	chromium fonts-dejavu-core	# qkdn-mgrd host tests: headless screenshot of the web page
 	nginx-light			# scripts/bench-etsi014: the reference HTTPS server

@@ -18,6 +18,9 @@
 # 6. Mx from a manager that is not the configured peer, and from a
 #    certificate of a foreign CA: refused with a clear log line, nothing
 #    recorded
+# 7. raw messages: origin attributes from an agent, an Mx notification
+#    without origin or with a manager as origin, a manager certificate
+#    claiming an agent's kind: refused with the reason, nothing stored
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib-mgrd.sh"
@@ -284,4 +287,20 @@ check "nothing of mgr-c or the rogue recorded at b" "0 0" \
 	"$(db_of b "select count(*) from events where resource like 'qkd-link-3-%'") $(db_of b "select count(*) from alarms where resource like 'qkd-link-3-%'")"
 check "the rogue and mgr-c stored their own alarm (they only failed to forward)" "1 1" \
 	"$(db_of c "select count(*) from alarms") $(db_of r "select count(*) from alarms")"
+
+# 7. Raw: what neither lib/mgmt.c nor mx.c sends, refused, nothing stored.
+before=$(db_of b "select count(*) from events")
+raw=$(python3 "$here/mgrd_mx_raw.py" "${port[b]}" "$work")
+check "raw: an agent sending M_ORIGIN_AGENT" \
+	"origin-from-agent: failure: M_ORIGIN_AGENT, M_ORIGIN_EVENT: Mx (a manager) only" \
+	"$(grep '^origin-from-agent' <<<"$raw")"
+check "raw: Mx notification without M_ORIGIN_AGENT" "mx-without-origin: failure: Mx: M_ORIGIN_AGENT missing" \
+	"$(grep '^mx-without-origin' <<<"$raw")"
+check "raw: Mx notification whose origin is a manager (two hops)" \
+	'mx-origin-manager: failure: Mx: M_ORIGIN_AGENT "qkdn-mgr-mgr-x" is no agent'"'"'s CN' \
+	"$(grep '^mx-origin-manager' <<<"$raw")"
+check "raw: a manager's certificate claiming an agent's kind" \
+	'mx-kind-mismatch: failure: agent kind 1 does not match the certificate "qkdn-mgr-mgr-a"' \
+	"$(grep '^mx-kind-mismatch' <<<"$raw")"
+check "raw: nothing stored" "$before" "$(db_of b "select count(*) from events")"
 exit $((checks_failed ? 1 : 0))

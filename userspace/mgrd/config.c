@@ -11,7 +11,8 @@
  *   key = mgr.key              required, mode 0600
  *   ca = ca.pem                the network CA, required
  *   crl = crl.pem              optional: agents it revokes are refused
- *   db = /var/lib/qkdn/mgrd.db the SQLite database, required
+ *   db = /var/lib/qkdn/mgrd.db the SQLite database, required unless [store]
+ *                              says postgresql
  *   synchronous = full         full (survives power loss) or normal
  *                              (survives kill -9), default full
  *   max-pending = 4096         notifications waiting for a commit before
@@ -30,6 +31,12 @@
  *   client-cert = yes          yes: only clients with a certificate of the
  *                              network CA (default); no: anyone who can
  *                              reach the port reads (the page is read-only)
+ *
+ *   [store]                    optional: the storage back end (store.h)
+ *   backend = sqlite           sqlite (default: [manager] db) or postgresql
+ *   conninfo = host=/run/postgresql dbname=qkdn
+ *                              libpq connection string, required with
+ *                              postgresql (see store_pg.c)
  *
  *   [mx]                       optional: Mx, the peer manager (mx.c)
  *   peer = mgr-2               required, the peer's [manager] name; only its
@@ -60,6 +67,7 @@ enum { K_NAME, K_ID, K_LISTEN, K_CERT, K_KEY, K_CA, K_CRL, K_DB, K_SYNC, K_PENDI
        K_QBER, K_REPORT, K_HORIZON };
 enum { H_LISTEN, H_CLIENT_CERT };
 enum { X_PEER, X_ADDRESS, X_CERT, X_KEY, X_CA, X_CRL, X_QUEUE };
+enum { S_BACKEND, S_CONNINFO };
 
 static const struct {
 	const char *name;
@@ -67,7 +75,7 @@ static const struct {
 } mgr_keys[] = {
 	[K_NAME] = { "name", true }, [K_ID] = { "id", false }, [K_LISTEN] = { "listen", true },
 	[K_CERT] = { "cert", true }, [K_KEY] = { "key", true }, [K_CA] = { "ca", true },
-	[K_CRL] = { "crl", false }, [K_DB] = { "db", true }, [K_SYNC] = { "synchronous", false },
+	[K_CRL] = { "crl", false }, [K_DB] = { "db", false }, [K_SYNC] = { "synchronous", false },
 	[K_PENDING] = { "max-pending", false }, [K_RETRY] = { "retry-ms", false },
 	[K_QBER] = { "qber-alarm-ppm", false },
 	[K_REPORT] = { "report-ms", false }, [K_HORIZON] = { "exhaustion-horizon-s", false },
@@ -77,13 +85,16 @@ static const struct {
 	[X_PEER] = { "peer", true }, [X_ADDRESS] = { "address", true }, [X_CERT] = { "cert", true },
 	[X_KEY] = { "key", true }, [X_CA] = { "ca", true }, [X_CRL] = { "crl", false },
 	[X_QUEUE] = { "queue", false },
+}, store_keys[] = {
+	[S_BACKEND] = { "backend", false }, [S_CONNINFO] = { "conninfo", false },
 };
 
 struct reader {
 	struct mgrd_config *cfg;
 	const char *dir;
-	int section;		/* 0 none, 1 manager, 2 http, 3 mx */
+	int section;		/* 0 none, 1 manager, 2 http, 3 mx, 4 store */
 	unsigned int seen_mgr, seen_http, mgr_line, http_line, seen_mx, mx_line;
+	unsigned int seen_store, store_line;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -215,6 +226,23 @@ static int mx_key(struct reader *r, int k, const char *key, const char *value, c
 	return 0;
 }
 
+static int store_key(struct reader *r, int k, const char *value, char *err, size_t err_len)
+{
+	struct mgrd_config *c = r->cfg;
+
+	if (k == S_CONNINFO) {
+		c->conninfo = strdup(value);
+		return c->conninfo ? 0 : fail(err, err_len, "out of memory");
+	}
+	if (!strcmp(value, "sqlite"))
+		c->store_pg = false;
+	else if (!strcmp(value, "postgresql"))
+		c->store_pg = true;
+	else
+		return fail(err, err_len, "backend \"%s\": want sqlite or postgresql", value);
+	return 0;
+}
+
 static int ini_cb(const char *section, const char *key, const char *value, unsigned int line,
 		  void *data, char *err, size_t err_len)
 {
@@ -250,10 +278,23 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 			r->cfg->mx.enabled = true;
 			return 0;
 		}
-		return fail(err, err_len, "unknown section [%s] (known: [manager], [http], [mx])",
-			    section);
+		if (!strcmp(section, "store")) {
+			if (r->store_line)
+				return fail(err, err_len, "second [store] section (first at line %u)",
+					    r->store_line);
+			r->section = 4;
+			r->store_line = line;
+			return 0;
+		}
+		return fail(err, err_len, "unknown section [%s] (known: [manager], [http], [mx], "
+			    "[store])", section);
 	}
-	if (r->section == 3) {
+	if (r->section == 4) {
+		for (size_t i = 0; i < QKDN_ARRAY_SIZE(store_keys); i++)
+			if (!strcmp(store_keys[i].name, key))
+				k = (int)i;
+		seen = &r->seen_store;
+	} else if (r->section == 3) {
 		for (size_t i = 0; i < QKDN_ARRAY_SIZE(mx_keys); i++)
 			if (!strcmp(mx_keys[i].name, key))
 				k = (int)i;
@@ -271,12 +312,15 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 	}
 	if (k < 0)
 		return fail(err, err_len, "unknown key \"%s\" in [%s]", key,
-			    r->section == 1 ? "manager" : r->section == 2 ? "http" : "mx");
+			    r->section == 1 ? "manager" : r->section == 2 ? "http" :
+			    r->section == 3 ? "mx" : "store");
 	if (*seen & (1U << k))
 		return fail(err, err_len, "\"%s\" given twice", key);
 	*seen |= 1U << k;
 	if (!*value)
 		return fail(err, err_len, "\"%s\" is empty", key);
+	if (r->section == 4)
+		return store_key(r, k, value, err, err_len);
 	if (r->section == 3)
 		return mx_key(r, k, key, value, err, err_len);
 	return r->section == 1 ? manager_key(r, k, key, value, err, err_len)
@@ -309,6 +353,15 @@ static int read_cfg(void *data, FILE *f, const char *name, const char *dir, char
 		if (mgr_keys[i].required && !(r.seen_mgr & (1U << i)))
 			return fail(err, err_len, "%s:%u: [manager] lacks \"%s\"", name, r.mgr_line,
 				    mgr_keys[i].name);
+	if (c->store_pg && !c->conninfo)
+		return fail(err, err_len, "%s:%u: [store] backend postgresql lacks \"conninfo\"",
+			    name, r.store_line);
+	if (!c->store_pg && c->conninfo)
+		return fail(err, err_len, "%s:%u: [store] conninfo is for backend postgresql",
+			    name, r.store_line);
+	if (!c->store_pg && !c->db)
+		return fail(err, err_len, "%s:%u: [manager] lacks \"db\" (or [store] backend = "
+			    "postgresql)", name, r.mgr_line);
 	if (r.http_line && !(r.seen_http & (1U << H_LISTEN)))
 		return fail(err, err_len, "%s:%u: [http] lacks \"listen\"", name, r.http_line);
 	if (r.mx_line) {
@@ -344,6 +397,7 @@ void mgrd_config_free(struct mgrd_config *cfg)
 	free(cfg->ca);
 	free(cfg->crl);
 	free(cfg->db);
+	free(cfg->conninfo);
 	qkdn_mgmt_conf_free(&cfg->mx);
 	memset(cfg, 0, sizeof(*cfg));
 }

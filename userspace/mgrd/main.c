@@ -97,7 +97,10 @@ int main(int argc, char **argv)
 	qkdn_daemon_start("qkdn-mgrd", level);
 	if (mgrd_config_load(&m.cfg, config, err, sizeof(err)) < 0)
 		qkdn_die("%s", err);
-	if (mgrd_store_sqlite_open(&m.store, m.cfg.db, m.cfg.sync_full, err, sizeof(err)) < 0)
+	if ((m.cfg.store_pg ? mgrd_store_pg_open(&m.store, m.cfg.conninfo, m.cfg.sync_full, err,
+						 sizeof(err))
+			    : mgrd_store_sqlite_open(&m.store, m.cfg.db, m.cfg.sync_full, err,
+						     sizeof(err))) < 0)
 		qkdn_die("database: %s", err);
 	m.base = event_base_new();
 	if (!m.base)
@@ -117,8 +120,9 @@ int main(int argc, char **argv)
 		     evsignal_add(m.sig_int, NULL) || evsignal_add(m.sig_usr1, NULL)))
 		ret = -ENOMEM;
 	if (!ret) {
-		qkdn_log(QKDN_LOG_INFO, "started", "event=started name=%s db=%s synchronous=%s",
-			 m.cfg.name, m.cfg.db, m.cfg.sync_full ? "full" : "normal");
+		qkdn_log(QKDN_LOG_INFO, "started", "event=started name=%s store=%s db=%s "
+			 "synchronous=%s", m.cfg.name, m.store->ops->name,
+			 m.cfg.store_pg ? "(conninfo)" : m.cfg.db, m.cfg.sync_full ? "full" : "normal");
 		event_base_dispatch(m.base);
 		log_stats(&m);
 	}

@@ -67,6 +67,8 @@ struct mgrd_config {
 	socklen_t listen_len;
 	char *cert, *key, *ca, *crl;
 	char *db;			/* SQLite file */
+	bool store_pg;			/* [store] backend = postgresql */
+	char *conninfo;			/* [store] conninfo (libpq) */
 	bool sync_full;			/* PRAGMA synchronous=FULL */
 	uint32_t max_pending;		/* overload threshold */
 	uint32_t retry_ms;		/* the retry-after of a busy answer */

@@ -262,6 +262,13 @@ static void up_cb(void *arg)
 	qkdn_log(QKDN_LOG_INFO, "Mx up", "event=mx-up peer=%s address=%s epoch=%" PRIu64
 		 " peer_has=%" PRIu64 " outbox_last=%" PRIu64, x->m->cfg.mx_peer,
 		 x->m->cfg.mx.address_str, x->epoch, st.acked_seq, x->committed_next - 1);
+	/* Our database older than what the peer has of this epoch (restored
+	 * from a backup): what we forward next it would take for repeats. */
+	if (st.acked_seq >= x->committed_next)
+		qkdn_log(QKDN_LOG_ERR, "the peer has more of our Mx epoch than our outbox",
+			 "event=mx-epoch-behind peer_has=%" PRIu64 " outbox_last=%" PRIu64
+			 " remedy=\"delete the mx_state row: a new epoch\"", st.acked_seq,
+			 x->committed_next - 1);
 	feed(x);
 }
 

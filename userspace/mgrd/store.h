@@ -2,7 +2,7 @@
 /*
  * The manager's storage interface: a table of functions, so that a
  * network that outgrows one SQLite file can put PostgreSQL behind the
- * same calls (store_sqlite.c, store_pg.c).
+ * same calls (store_sqlite.c and store_pg.c).
  *
  * Writes happen inside begin()/commit(): the manager stores a batch of
  * notifications and acknowledges them only after commit() returned 0,
@@ -122,5 +122,10 @@ struct mgrd_store {
 /* store_sqlite.c: opens (creating) the database file path. */
 int mgrd_store_sqlite_open(struct mgrd_store **s, const char *path, bool sync_full,
 			   char *err, size_t err_len);
+/* store_pg.c: connects (libpq conninfo) and creates the tables missing.
+ * sync_full: synchronous_commit on (else off: survives a kill -9 of the
+ * manager, not a crash of the server). */
+int mgrd_store_pg_open(struct mgrd_store **s, const char *conninfo, bool sync_full,
+		       char *err, size_t err_len);
 
 #endif
