@@ -11,6 +11,7 @@
  *   [node]         any number: id, name, address
  *   [link]         any number: a, b, state
  *   [app]          any number: sae, node, priority
+ *   [manager]      at most once: reporting to qkdn-mgrd (Mc, lib/mgmt.h)
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,14 +22,14 @@
 #include "ctld.h"
 #include "util.h"
 
-enum sec { SEC_NONE, SEC_CONTROLLER, SEC_POLICY, SEC_NODE, SEC_LINK, SEC_APP };
+enum sec { SEC_NONE, SEC_CONTROLLER, SEC_POLICY, SEC_NODE, SEC_LINK, SEC_APP, SEC_MANAGER };
 
 struct reader {
 	struct ctld_config *cfg;
 	const char *dir;
 	enum sec sec;
 	unsigned int line, seen;
-	bool controller_seen, policy_seen;
+	bool controller_seen, policy_seen, manager_seen;
 	size_t nodes_cap, links_cap, apps_cap;
 };
 
@@ -40,6 +41,7 @@ static const char *const policy_keys[] = {
 static const char *const node_keys[] = { "id", "name", "address", NULL };
 static const char *const link_keys[] = { "a", "b", "state", NULL };
 static const char *const app_keys[] = { "sae", "node", "priority", NULL };
+static const char *const no_keys[] = { NULL };	/* [manager]: lib/mgmt.c checks */
 
 /* Required keys of each section, as bits of keys[]. */
 static const struct {
@@ -52,6 +54,7 @@ static const struct {
 	[SEC_NODE] = { "node", node_keys, 0x03 },
 	[SEC_LINK] = { "link", link_keys, 0x03 },
 	[SEC_APP] = { "app", app_keys, 0x03 },
+	[SEC_MANAGER] = { "manager", no_keys, 0 },
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -256,13 +259,22 @@ static int cb(const char *section, const char *key, const char *value, unsigned 
 			a->line = line;
 			a->priority = 4;
 			r->sec = SEC_APP;
+		} else if (!strcmp(section, "manager")) {
+			if (r->manager_seen)
+				return fail(err, err_len, "second [manager] section (first at line %u)",
+					    c->manager.line);
+			r->manager_seen = true;
+			c->manager.line = line;
+			r->sec = SEC_MANAGER;
 		} else {
 			return fail(err, err_len,
-				    "unknown section [%s] (known: [controller], [policy], [node], [link], [app])",
+				    "unknown section [%s] (known: [controller], [policy], [node], [link], [app], [manager])",
 				    section);
 		}
 		return 0;
 	}
+	if (r->sec == SEC_MANAGER)
+		return qkdn_mgmt_conf_key(&c->manager, key, value, r->dir, err, err_len);
 	for (int i = 0; secs[r->sec].keys[i]; i++)
 		if (!strcmp(secs[r->sec].keys[i], key))
 			k = i;
@@ -408,6 +420,8 @@ int ctld_config_read(struct ctld_config *cfg, FILE *f, const char *name, const c
 		snprintf(err, err_len, "%s: %s", name, msg);
 	if (!ret && !r.controller_seen)
 		ret = fail(err, err_len, "%s: no [controller] section", name);
+	if (!ret && qkdn_mgmt_conf_check(&cfg->manager, msg, sizeof(msg)) < 0)
+		ret = fail(err, err_len, "%s: %s", name, msg);
 	if (!ret && cfg->policy.method == CTLD_REROUTE_SCHEDULED && !cfg->policy.n_schedule)
 		ret = fail(err, err_len, "%s: reroute = scheduled needs a schedule", name);
 	if (!ret)
@@ -440,5 +454,6 @@ void ctld_config_free(struct ctld_config *cfg)
 	free(cfg->nodes);
 	free(cfg->links);
 	free(cfg->apps);
+	qkdn_mgmt_conf_free(&cfg->manager);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -11,6 +11,9 @@
  *   routes                    the entries each KM holds (as pushed)
  *   events                    the last 256 events
  *   all                       all of the above
+ *   mgr                       the manager connection (Mc): counters, the
+ *                             last decision, each link's hold and the
+ *                             manager's support information (10.7)
  *   link-state A B STATE      admin state of link A-B (in-service,
  *                             out-of-service, standby, reserved); reroutes
  *   km-state ID STATE         the same for a KM
@@ -94,6 +97,11 @@ static json_t *run_command(struct ctld *c, char *line)
 			json_object_set_new(o, "events", ctld_json_events(c));
 		return o;
 	}
+	if (!strcmp(argv[0], "mgr") && argc == 1) {
+		o = ok_json();
+		json_object_set_new(o, "mgr", ctld_mgr_json(c));
+		return o;
+	}
 	if (!strcmp(argv[0], "link-state")) {
 		int st = argc == 4 ? qkdn_topo_state_parse(argv[3]) : -EINVAL;
 
@@ -141,7 +149,7 @@ static json_t *run_command(struct ctld *c, char *line)
 		ret = ctld_reload_crl(c, err, sizeof(err));
 		return ret ? error_json("%s", err) : ok_json();
 	}
-	return error_json("unknown command \"%s\" (kms, links, sessions, routes, events, all, link-state, km-state, reroute, revoke, reload-crl)",
+	return error_json("unknown command \"%s\" (kms, links, sessions, routes, events, all, mgr, link-state, km-state, reroute, revoke, reload-crl)",
 			  argv[0]);
 }
 

@@ -15,6 +15,8 @@
  *   net.c       the Ck server: TLS, CK_AUTH, status, notifications, route
  *               requests and pushes, CRL pushes, rerouting
  *   control.c   the UNIX control socket (JSON) and `qkdn-ctld ctl`
+ *   mgr.c       Mc: reports to qkdn-mgrd, acts on its control decisions,
+ *               asks it for rerouting support (seed 001 10.7)
  *   main.c      subcommands, start-up, signals
  */
 #ifndef QKDN_CTLD_H
@@ -28,6 +30,7 @@
 #include <linux/qkdn.h>
 
 #include "config.h"
+#include "mgmt.h"
 #include "route.h"
 #include "wire.h"
 
@@ -89,6 +92,7 @@ struct ctld_config {
 	size_t n_links;
 	struct ctld_app_conf *apps;
 	size_t n_apps;
+	struct qkdn_mgmt_conf manager;	/* [manager]: Mc, to qkdn-mgrd */
 };
 
 #define CTLD_DEFAULT_CONTROL "/run/qkdn-ctld.sock"

@@ -147,6 +147,8 @@ static int run(int argc, char **argv)
 		ret = ctld_net_start(&c);
 	if (!ret)
 		ret = ctld_control_start(&c);
+	if (!ret)
+		ret = ctld_mgr_start(&c);
 	if (!ret) {
 		c.sig_term = evsignal_new(c.base, SIGTERM, signal_cb, &c);
 		c.sig_int = evsignal_new(c.base, SIGINT, signal_cb, &c);
@@ -163,6 +165,7 @@ static int run(int argc, char **argv)
 		event_base_dispatch(c.base);
 	}
 	ctld_control_stop(&c);
+	ctld_mgr_stop(&c);
 	ctld_net_stop(&c);
 	if (c.sig_term)
 		event_free(c.sig_term);

@@ -588,6 +588,7 @@ static void reroute(struct ctld *c, enum which w, uint32_t x, uint32_t y, const 
 		s->recovery_pending = ret < 0;
 		if (ret < 0 && was_pending && w == RECOVERING)
 			continue;	/* retried on a timer: logged once */
+		ctld_mgr_route(c, s, ret, reason);
 		if (ret < 0) {
 			qkdn_log(QKDN_LOG_WARN, "session has no route",
 				 "event=reroute-failed session=%016" PRIx64 " src=%u dst=%u reason=%s err=%s",
@@ -772,9 +773,26 @@ static void recovery_arm(struct ctld *c)
 
 static int link_effective_state(const struct ctld_link *l)
 {
-	if (ctld_fault_deactivates(l->fault) && l->admin_state != QKDN_TOPO_OUT_OF_SERVICE)
+	if ((ctld_fault_deactivates(l->fault) || l->mgr_hold) &&
+	    l->admin_state != QKDN_TOPO_OUT_OF_SERVICE)
 		return QKDN_TOPO_OUT_OF_SERVICE;
 	return l->admin_state;
+}
+
+int ctld_link_state(const struct ctld_link *l)
+{
+	return link_effective_state(l);
+}
+
+void ctld_reroute_link(struct ctld *c, uint32_t a, uint32_t b, bool working_only,
+		       const char *reason)
+{
+	reroute(c, working_only ? LINK_WORKING : LINK, a, b, reason);
+}
+
+void ctld_reroute_pair(struct ctld *c, uint32_t x, uint32_t y, const char *reason)
+{
+	reroute(c, PAIR, x, y, reason);
 }
 
 /* The link as both ends see it: up only if both say so, the smaller key
@@ -1176,6 +1194,8 @@ static int on_notify(struct ck_conn *cc, const struct nlattr **tb, const struct 
 		/* fall through */
 	case QKDN_W_EVENT_RELAY_FAILED:
 	case QKDN_W_EVENT_PROTECTION_SWITCHED:
+		if (ev == QKDN_W_EVENT_PROTECTION_SWITCHED && dest)
+			ctld_mgr_switchover(c, node, dest);
 		/* Recovery (seed 004 Req_C-R 2), or a new protection route
 		 * after a switch: recompute the session(s) of this end. */
 		if (dest)
@@ -1233,6 +1253,7 @@ static void pending_done(struct ctld *c, struct pending *p)
 			 qkdn_protection_name(s->route.kind));
 		ctld_event(c, "session", "session=%016" PRIx64 " %u-%u path=%s protection=%s",
 			   s->id, s->src, s->dst, p1, p2);
+		ctld_mgr_route(c, s, 0, "route installed");
 	} else if (s) {
 		char q[200];
 
@@ -1314,6 +1335,7 @@ static int on_route(struct ck_conn *cc, const struct nlattr **tb, const struct q
 		qkdn_log(QKDN_LOG_WARN, "no route", "event=route-refused src=%u dst=%u reason=%s",
 			 src, dst, qkdn_log_quote(q, sizeof(q), route_error(ret)));
 		ctld_event(c, "route-refused", "%u-%u: %s", src, dst, route_error(ret));
+		ctld_mgr_route_refused(c, src, dst, route_error(ret));
 		/* A session that failed its recovery stays, for the record
 		 * and for the next link change to retry. */
 		if (!existed)

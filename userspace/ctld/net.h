@@ -21,6 +21,7 @@
 
 struct ck_conn;
 struct ctld_push;
+struct ctld_mgr;
 
 struct ctld_km {
 	uint32_t id;
@@ -43,6 +44,7 @@ struct ctld_link {
 	bool have[2];
 	uint64_t consume[2], gen[2];
 	uint64_t adaptive_last;		/* key amount at the last adaptive reroute */
+	bool mgr_hold;			/* out of service for the manager (mgr.c) */
 };
 
 struct ctld_event {
@@ -78,6 +80,7 @@ struct ctld {
 	uint64_t last_fixed_ms;
 	unsigned int last_minute;
 	bool stopping;
+	struct ctld_mgr *mgr;		/* Mc, NULL without [manager] */
 };
 
 uint64_t ctld_now_ms(void);
@@ -105,6 +108,26 @@ json_t *ctld_json_links(struct ctld *c);
 json_t *ctld_json_sessions(struct ctld *c);
 json_t *ctld_json_routes(struct ctld *c);
 json_t *ctld_json_events(struct ctld *c);
+
+/* The link's effective state (admin, faults, manager hold). */
+int ctld_link_state(const struct ctld_link *l);
+/* Reroutes the sessions using link a-b (working routes only, or both),
+ * or those between x and y. */
+void ctld_reroute_link(struct ctld *c, uint32_t a, uint32_t b, bool working_only,
+		       const char *reason);
+void ctld_reroute_pair(struct ctld *c, uint32_t x, uint32_t y, const char *reason);
+
+/* mgr.c: Mc, reporting to qkdn-mgrd; every hook is a no-op without
+ * [manager]. */
+int ctld_mgr_start(struct ctld *c);
+void ctld_mgr_stop(struct ctld *c);
+/* A session's route computed (ret 0) or not (-errno), for reason. */
+void ctld_mgr_route(struct ctld *c, const struct ctld_session *s, int ret, const char *reason);
+/* A route request that could not be served. */
+void ctld_mgr_route_refused(struct ctld *c, uint32_t src, uint32_t dst, const char *why);
+/* KM node switched its entry toward dest to the protection next hop. */
+void ctld_mgr_switchover(struct ctld *c, uint32_t node, uint32_t dest);
+json_t *ctld_mgr_json(struct ctld *c);
 
 /* control.c */
 int ctld_control_start(struct ctld *c);

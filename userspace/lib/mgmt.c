@@ -152,6 +152,16 @@ struct entry {
 
 enum state { ST_DOWN, ST_TLS, ST_AUTH, ST_UP };
 
+/* A request of ours (qkdn_mgmt_request()) waiting for its answer. */
+struct request {
+	struct request *next;
+	struct qkdn_mgmt *mg;
+	uint64_t msg_id;
+	qkdn_mgmt_answer_cb done;
+	void *arg;
+	struct event *timer;
+};
+
 struct qkdn_mgmt {
 	struct event_base *base;
 	const struct qkdn_mgmt_conf *conf;
@@ -170,6 +180,7 @@ struct qkdn_mgmt {
 
 	struct entry *head, *tail, *cursor;	/* cursor: first not sent */
 	size_t n_queued, n_inflight;
+	struct request *requests;
 	struct qkdn_mgmt_stats st;
 };
 
@@ -188,6 +199,29 @@ static void ms_tv(unsigned int ms, struct timeval *tv)
 }
 
 static void dial(struct qkdn_mgmt *mg);
+
+/* Unlinks r, then tells its caller (hdr NULL: no answer). */
+static void request_finish(struct request *r, const struct qkdn_wire_hdr *hdr,
+			   const struct nlattr *const *tb)
+{
+	struct request **pp;
+
+	for (pp = &r->mg->requests; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	event_free(r->timer);
+	r->done(r->arg, hdr, tb);
+	free(r);
+}
+
+static void request_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	request_finish(arg, NULL, NULL);
+}
 
 static void conn_drop(struct qkdn_mgmt *mg, enum qkdn_log_level level, const char *why)
 {
@@ -208,6 +242,8 @@ static void conn_drop(struct qkdn_mgmt *mg, enum qkdn_log_level level, const cha
 	mg->state = ST_DOWN;
 	mg->st.up = false;
 	mg->n_inflight = 0;
+	while (mg->requests)
+		request_finish(mg->requests, NULL, NULL);
 	for (struct entry *e = mg->head; e; e = e->next)
 		e->sent = false;
 	mg->cursor = mg->head;
@@ -385,7 +421,7 @@ static void answer(struct qkdn_mgmt *mg, const struct qkdn_wire_hdr *hdr, int re
 							 hdr->msg_id, ret ? QKDN_W_RESP_FAILURE
 									  : QKDN_W_RESP_SUCCESS);
 
-	if (r && ret)
+	if (r && reason && *reason)
 		qkdn_wire_put_str(r, QKDN_W_REASON, reason);
 	if (r && !ret && state)
 		qkdn_wire_put_u8(r, QKDN_W_M_RESOURCE_STATE, state);
@@ -408,8 +444,8 @@ static void on_command(struct qkdn_mgmt *mg, const struct qkdn_wire_hdr *hdr,
 	case QKDN_W_CMD_M_DIAG:
 		ret = mg->h.diag ? mg->h.diag(mg->h.arg, qkdn_wire_get_str(tb[QKDN_W_M_RESOURCE_ID]),
 					      &state, info, sizeof(info)) : -ENOENT;
-		answer(mg, hdr, ret, ret == -ENOENT ? "unknown resource" : "diagnostic failed",
-		       state, info);
+		answer(mg, hdr, ret, !ret ? NULL : ret == -ENOENT ? "unknown resource"
+						   : "diagnostic failed", state, info);
 		return;
 	case QKDN_W_CMD_M_CONTROL:
 		ret = mg->h.control ? mg->h.control(mg->h.arg, tb, reason, sizeof(reason))
@@ -457,9 +493,15 @@ static void read_cb(struct bufferevent *bev, void *arg)
 			conn_drop(mg, QKDN_LOG_WARN, why);
 			return;
 		}
-		if (!hdr.is_response)
+		if (!hdr.is_response) {
 			on_command(mg, &hdr, tb);
-		else if (hdr.cmd == QKDN_W_CMD_M_AUTH && mg->state == ST_AUTH)
+		} else if (hdr.cmd == QKDN_W_CMD_M_SUPPORT) {
+			for (struct request *r = mg->requests; r; r = r->next)
+				if (r->msg_id == hdr.orig_msg_id) {
+					request_finish(r, &hdr, tb);
+					break;
+				}
+		} else if (hdr.cmd == QKDN_W_CMD_M_AUTH && mg->state == ST_AUTH)
 			on_auth_response(mg, &hdr, tb);
 		else if (mg->state == ST_UP && hdr.cmd != QKDN_W_CMD_M_AUTH)
 			on_notify_response(mg, &hdr, tb);
@@ -644,6 +686,10 @@ void qkdn_mgmt_free(struct qkdn_mgmt *mg)
 		return;
 	if (mg->bev)
 		bufferevent_free(mg->bev);
+	mg->bev = NULL;
+	mg->state = ST_DOWN;
+	while (mg->requests)
+		request_finish(mg->requests, NULL, NULL);
 	while (mg->head)
 		entry_pop(mg);
 	if (mg->ev_retry)
@@ -767,4 +813,47 @@ void qkdn_mgmt_get_stats(const struct qkdn_mgmt *mg, struct qkdn_mgmt_stats *st)
 {
 	*st = mg->st;
 	st->queued = mg->n_queued;
+}
+
+bool qkdn_mgmt_up(const struct qkdn_mgmt *mg)
+{
+	return mg && mg->state == ST_UP;
+}
+
+int qkdn_mgmt_request(struct qkdn_mgmt *mg, struct qkdn_wire_msg *req, unsigned int timeout_ms,
+		      qkdn_mgmt_answer_cb done, void *arg)
+{
+	struct request *r;
+	struct timeval tv;
+	int ret;
+
+	if (!req)
+		return -ENOMEM;
+	if (mg->state != ST_UP) {
+		qkdn_wire_msg_free(req);
+		return -ENOTCONN;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r)
+		r->timer = evtimer_new(mg->base, request_timeout_cb, r);
+	if (!r || !r->timer) {
+		free(r);
+		qkdn_wire_msg_free(req);
+		return -ENOMEM;
+	}
+	r->mg = mg;
+	r->msg_id = qkdn_wire_msg_id(req);
+	r->done = done;
+	r->arg = arg;
+	ret = send_msg(mg, req);
+	if (ret) {
+		event_free(r->timer);
+		free(r);
+		return ret;
+	}
+	ms_tv(timeout_ms, &tv);
+	evtimer_add(r->timer, &tv);
+	r->next = mg->requests;
+	mg->requests = r;
+	return 0;
 }

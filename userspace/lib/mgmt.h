@@ -98,7 +98,8 @@ struct qkdn_mgmt_handlers {
 	 * and info; 0, or -ENOENT (answered "unknown resource"). */
 	int (*diag)(void *arg, const char *resource, uint8_t *state, char *info, size_t info_len);
 	/* M_CONTROL (the controller): tb is the parsed command; 0, or
-	 * -errno with reason filled for the failure answer. */
+	 * -errno with reason filled for the failure answer. On success,
+	 * what reason holds (if anything) goes back as the result. */
 	int (*control)(void *arg, const struct nlattr *const *tb, char *reason, size_t reason_len);
 	void *arg;
 };
@@ -139,6 +140,19 @@ int qkdn_mgmt_perf(struct qkdn_mgmt *mg, const char *resource, enum qkdn_wire_pe
 		   const char *target, uint64_t value, uint32_t peer);
 
 void qkdn_mgmt_get_stats(const struct qkdn_mgmt *mg, struct qkdn_mgmt_stats *st);
+
+/* A request to the manager that is not a notification (the controller's
+ * M_SUPPORT, seed 001 10.7): sent now, never queued or resent. done gets
+ * the answer, or hdr and tb NULL when the connection drops, timeout_ms
+ * passes or the agent is freed first (then in qkdn_mgmt_free()). Takes
+ * req. 0, -ENOTCONN (not authenticated now: done is not called) or
+ * -ENOMEM. */
+typedef void (*qkdn_mgmt_answer_cb)(void *arg, const struct qkdn_wire_hdr *hdr,
+				    const struct nlattr *const *tb);
+int qkdn_mgmt_request(struct qkdn_mgmt *mg, struct qkdn_wire_msg *req, unsigned int timeout_ms,
+		      qkdn_mgmt_answer_cb done, void *arg);
+/* Authenticated to the manager now? */
+bool qkdn_mgmt_up(const struct qkdn_mgmt *mg);
 
 /* One framed wire message off in (both ends use it): 1 with *msg
  * malloc'ed (aligned for qkdn_wire_parse()) and *len set, 0 when it is

@@ -56,6 +56,7 @@ static const char *const cmd_names[] = {
 	[QKDN_W_CMD_M_RESILIENCE] = "M_RESILIENCE",
 	[QKDN_W_CMD_M_DIAG] = "M_DIAG",
 	[QKDN_W_CMD_M_CONTROL] = "M_CONTROL",
+	[QKDN_W_CMD_M_SUPPORT] = "M_SUPPORT",
 };
 
 static const char *const attr_names[] = {
@@ -157,6 +158,8 @@ static const char *const attr_names[] = {
 	[QKDN_W_ROUTE_REASON] = "ROUTE_REASON",
 	[QKDN_W_MULTIPATH_HOPS] = "MULTIPATH_HOPS",
 	[QKDN_W_MULTIPATH_KEYS] = "MULTIPATH_KEYS",
+	[QKDN_W_M_SUPPORT_TABLE] = "M_SUPPORT_TABLE",
+	[QKDN_W_M_SUPPORT_LINK] = "M_SUPPORT_LINK",
 };
 
 _Static_assert(sizeof(cmd_names) / sizeof(cmd_names[0]) == __QKDN_W_CMD_LAST,
@@ -566,6 +569,37 @@ static const struct qkdn_wire_attr_policy m_control_cmd[QKDN_W_MAX + 1] = {
 	[QKDN_W_M_ACTION_ID] = M_U64(true),
 };
 
+static const struct qkdn_wire_attr_policy m_support_cmd[QKDN_W_MAX + 1] = {
+	[QKDN_W_M_RESOURCE_ID] = { .type = QKDN_WT_STRING, .max_len = QKDN_ID_MAXLEN },
+};
+
+static const struct qkdn_wire_attr_policy m_support_link[QKDN_W_MAX + 1] = {
+	[QKDN_W_M_RESOURCE_ID] = M_ID,
+	[QKDN_W_SOURCE_NODE_ID] = NODE_ID(true),
+	[QKDN_W_PEER_NODE_ID] = NODE_ID(true),
+	[QKDN_W_M_RESOURCE_STATE] = M_U8(true, 1, QKDN_W_STATE_MAX),
+	[QKDN_W_M_ALARM_TYPE] = M_U16(false, 1, QKDN_W_ALARM_MAX),
+	[QKDN_W_M_ALARM_DESC] = M_DESC,
+	[QKDN_W_M_SEVERITY] = M_U8(false, 0, QKDN_W_SEV_MAX),
+	[QKDN_W_GENERATION_RATE] = M_U64(false),
+	[QKDN_W_QBER] = { .type = QKDN_WT_U32, .max_val = QKDN_W_QBER_MAX },
+	[QKDN_W_KEY_AMOUNT] = M_U64(false),
+};
+
+const struct qkdn_wire_nest_policy qkdn_wire_m_support_link_nest = { m_support_link, QKDN_W_MAX };
+
+static const struct qkdn_wire_attr_policy m_support_members[QKDN_W_MAX + 1] = {
+	[QKDN_W_M_SUPPORT_LINK] = { .type = QKDN_WT_NESTED,
+				    .nested = &qkdn_wire_m_support_link_nest },
+};
+
+static const struct qkdn_wire_nest_policy m_support_table = { m_support_members, QKDN_W_MAX };
+
+static const struct qkdn_wire_attr_policy m_support_resp[QKDN_W_MAX + 1] = {
+	[QKDN_W_REASON] = REASON,
+	[QKDN_W_M_SUPPORT_TABLE] = { .type = QKDN_WT_TABLE, .nested = &m_support_table },
+};
+
 static const struct qkdn_wire_cmd_policy mgmt_cmds[] = {
 	[QKDN_W_CMD_KEEPALIVE] = { empty, NULL },
 	[QKDN_W_CMD_M_AUTH] = { m_auth_cmd, m_auth_resp },
@@ -578,12 +612,13 @@ static const struct qkdn_wire_cmd_policy mgmt_cmds[] = {
 	[QKDN_W_CMD_M_RESILIENCE] = { m_resilience_cmd, m_notify_resp },
 	[QKDN_W_CMD_M_DIAG] = { m_diag_cmd, m_diag_resp },
 	[QKDN_W_CMD_M_CONTROL] = { m_control_cmd, plain_resp },
+	[QKDN_W_CMD_M_SUPPORT] = { m_support_cmd, m_support_resp },
 };
 
 const struct qkdn_wire_policy qkdn_wire_mgmt_policy = {
 	.name = "mgmt",
 	.cmds = mgmt_cmds,
-	.max_cmd = QKDN_W_CMD_M_CONTROL,
+	.max_cmd = QKDN_W_CMD_M_SUPPORT,
 	.extra_sender_id = QKDN_W_CONTROLLER_ID,
 };
 

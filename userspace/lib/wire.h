@@ -279,6 +279,8 @@
  *     alarm description                      QKDN_W_M_ALARM_DESC
  *     Table I.2 (Mc) control orchestration   QKDN_W_M_ACTION_TYPE, QKDN_W_PRIORITY,
  *         action type / priority / value     QKDN_W_M_ACTION_VALUE
+ *     I.3.1 (Mc) requesting management       QKDN_W_CMD_M_SUPPORT (10.7)
+ *         decision, status of operations
  *
  * Reliable delivery (I.1.2). Every notification carries QKDN_W_M_SEQ, the
  * agent's sequence number: 1, 2, 3, ... within one run of the agent (its
@@ -413,7 +415,31 @@
  *         ("avoid km-link-1-2"), required
  *     QKDN_W_M_RESOURCE_ID: string, the resource acted on, required
  *     QKDN_W_M_ACTION_ID: u64, the manager's ID of the decision, required
- *   Response: common items.
+ *   Response: common items; QKDN_W_REASON says what the controller did
+ *   (success: "link 1-2 out of service, 1 session rerouted") or why not.
+ *
+ * QKDN_W_CMD_M_SUPPORT, controller -> manager (Mc; seed 001 10.7 steps 1
+ * and 4: key relay routing and rerouting support information). A request,
+ * not a notification: no QKDN_W_M_SEQ, nothing stored.
+ *     QKDN_W_M_RESOURCE_ID: string, what the rerouting concerns, optional:
+ *         "km-link-<A>-<B>" (that link), "route-<SRC>-<DST>" or none (every
+ *         KM link of the network's topology)
+ *   Response: QKDN_W_REASON on failure; on success QKDN_W_M_SUPPORT_TABLE,
+ *   one QKDN_W_M_SUPPORT_LINK nest per KM link of the manager's topology
+ *   across layers (XLMO, 10.3 step 7) that matches:
+ *     QKDN_W_M_RESOURCE_ID: string, "km-link-<A>-<B>", A < B, required
+ *     QKDN_W_SOURCE_NODE_ID, QKDN_W_PEER_NODE_ID: u32, A and B, required
+ *     QKDN_W_M_RESOURCE_STATE: u8, the manager's advice, required:
+ *         OUT_OF_SERVICE while an alarm of the link that takes it out
+ *         (QKD link down, QKD module fault, KM link down, QBER high) is
+ *         active at either end, STANDBY while only its key pool is low,
+ *         IN_SERVICE otherwise
+ *     QKDN_W_M_ALARM_TYPE: u16, the type of that alarm (the root cause)
+ *     QKDN_W_M_ALARM_DESC: string, its diagnosed cause
+ *     QKDN_W_M_SEVERITY: u8, its severity
+ *     QKDN_W_GENERATION_RATE: u64, the QKD key rate, bit/s (Mq)
+ *     QKDN_W_QBER: u32, ppm (Mq)
+ *     QKDN_W_KEY_AMOUNT: u64, key bytes of the link's pool (Mk)
  *
  * QKDN_W_CMD_KEEPALIVE: both ways.
  *
@@ -485,6 +511,7 @@ enum qkdn_wire_cmd {
 	QKDN_W_CMD_M_RESILIENCE,
 	QKDN_W_CMD_M_DIAG,
 	QKDN_W_CMD_M_CONTROL,
+	QKDN_W_CMD_M_SUPPORT,
 	/* qkdn-mgrd end */
 	__QKDN_W_CMD_LAST
 };
@@ -588,6 +615,8 @@ enum qkdn_wire_attr {
 	QKDN_W_M_ACTION_ID,
 	QKDN_W_M_ORIGIN_AGENT,
 	QKDN_W_M_ORIGIN_EVENT,
+	QKDN_W_M_SUPPORT_TABLE,
+	QKDN_W_M_SUPPORT_LINK,
 	/* qkdn-mgrd end */
 	/* Ck, later additions (route entries) */
 	QKDN_W_ROUTE_REASON,
@@ -929,6 +958,8 @@ enum qkdn_wire_action_type {
 
 /* Mk, Mq, Mc, both ways. */
 extern const struct qkdn_wire_policy qkdn_wire_mgmt_policy;
+/* The members of M_SUPPORT_TABLE (M_SUPPORT_LINK), for qkdn_wire_parse_nested(). */
+extern const struct qkdn_wire_nest_policy qkdn_wire_m_support_link_nest;
 /* qkdn-mgrd end */
 
 /* The common items of a parsed message. */

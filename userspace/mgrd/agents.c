@@ -526,6 +526,14 @@ static void handle(struct mgrd_agent *a, void *buf, size_t len)
 		refuse(a, hdr.cmd, hdr.msg_id, "not a command for the manager");
 		return;
 	}
+	if (hdr.cmd == QKDN_W_CMD_M_SUPPORT) {
+		/* 10.7: the controller's request, answered by QCLM. */
+		if (a->kind != QKDN_W_AGENT_CTL)
+			refuse(a, hdr.cmd, hdr.msg_id, "M_SUPPORT is the controller's request");
+		else
+			send_msg(a, mgrd_qclm_support(a->m, a->cn, &hdr, tb));
+		return;
+	}
 	on_notification(a, &hdr, tb);
 }
 

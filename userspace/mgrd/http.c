@@ -143,6 +143,9 @@ static void metrics(struct mgrd *m, struct evhttp_request *req)
 		PRIu64 "\n# TYPE qkdn_mgr_refused_connections_total counter\n"
 		"qkdn_mgr_refused_connections_total %" PRIu64 "\n", m->stats.duplicates,
 		m->stats.busy, m->stats.refused_msgs, m->stats.refused_conns);
+	fprintf(f, "# HELP qkdn_mgr_support_requests_total The controller's rerouting support "
+		"requests (10.7).\n# TYPE qkdn_mgr_support_requests_total counter\n"
+		"qkdn_mgr_support_requests_total %" PRIu64 "\n", m->stats.support_requests);
 	fprintf(f, "# HELP qkdn_mgr_alarms_active Alarms raised and not cleared.\n"
 		"# TYPE qkdn_mgr_alarms_active gauge\nqkdn_mgr_alarms_active %" PRIu64 "\n", active);
 	fprintf(f, "# HELP qkdn_link_key_bytes Key available on a KM link (latest report).\n"

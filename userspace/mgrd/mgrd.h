@@ -113,7 +113,7 @@ struct mgrd_agent;
 struct mgrd_stats {
 	uint64_t events, duplicates, busy, refused_msgs, refused_conns;
 	uint64_t by_cmd[QKDN_W_CMD_MAX + 1];
-	uint64_t commits, actions_sent;
+	uint64_t commits, actions_sent, support_requests;
 };
 
 struct mgrd {
@@ -167,6 +167,11 @@ int mgrd_qclm_decide(struct mgrd *m, enum qkdn_wire_action_type type, uint8_t pr
 		     const char *resource, const char *value, uint64_t alarm_row);
 /* The controller (re)connected: send what is queued. */
 void mgrd_qclm_flush(struct mgrd *m);
+/* 10.7: the controller's request for key relay routing and rerouting
+ * support information (M_SUPPORT); returns the response to send. */
+struct qkdn_wire_msg *mgrd_qclm_support(struct mgrd *m, const char *agent,
+					const struct qkdn_wire_hdr *hdr,
+					const struct nlattr *const *tb);
 
 /* xlmo.c */
 /* 10.1.1 steps 2-4, 10.1.2 steps 2-4: a layer manager's alarm: ask the

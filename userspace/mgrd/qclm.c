@@ -72,8 +72,8 @@ static void control_done(struct mgrd *m, void *arg, const struct qkdn_wire_hdr *
 	uint64_t id = (uint64_t)(uintptr_t)arg;
 	bool ok = hdr && hdr->response_code == QKDN_W_RESP_SUCCESS;
 	const char *why = !hdr ? "no answer from the controller" :
-			  ok ? "accepted" : tb[QKDN_W_REASON] ? qkdn_wire_get_str(tb[QKDN_W_REASON])
-							      : "refused";
+			  tb[QKDN_W_REASON] ? qkdn_wire_get_str(tb[QKDN_W_REASON]) :
+			  ok ? "accepted" : "refused";
 
 	if (mgrd_txn(m))
 		return;
@@ -122,4 +122,153 @@ void mgrd_qclm_event(struct mgrd *m, const struct mgrd_event *ev)
 		m->store->ops->alarm_clear(m->store, ev, &row);
 	else
 		m->store->ops->alarm_raise(m->store, ev, &row);
+}
+
+/*
+ * 10.7, key relay rerouting support: the controller asks (step 1); QCLM
+ * takes the whole topology from XLMO (step 2), selects the links that
+ * match the request and what the other layers say of each (step 3), and
+ * answers (step 4). A link's advice is the worst of its active alarms at
+ * either end: one that takes a link out (QKD link down, module fault, KM
+ * link down, QBER high) makes it out of service, with that alarm's
+ * diagnosed cause (the root cause if XLMO found one); a low pool alone,
+ * standby. The figures are the latest of the performance database.
+ */
+static uint8_t advice(uint16_t type)
+{
+	switch (type) {
+	case QKDN_W_ALARM_QKD_LINK_DOWN:
+	case QKDN_W_ALARM_QKD_MODULE_FAULT:
+	case QKDN_W_ALARM_KM_LINK_DOWN:
+	case QKDN_W_ALARM_QBER_HIGH:
+		return QKDN_W_STATE_OUT_OF_SERVICE;
+	case QKDN_W_ALARM_POOL_LOW:
+		return QKDN_W_STATE_STANDBY;
+	default:
+		return QKDN_W_STATE_IN_SERVICE;
+	}
+}
+
+static int advice_rank(uint8_t state)
+{
+	return state == QKDN_W_STATE_OUT_OF_SERVICE ? 2 : state == QKDN_W_STATE_STANDBY;
+}
+
+static void put_support_link(struct qkdn_wire_msg *r, json_t *l, json_t *alarms)
+{
+	uint32_t a = (uint32_t)json_integer_value(json_object_get(l, "a"));
+	uint32_t b = (uint32_t)json_integer_value(json_object_get(l, "b"));
+	json_t *root = NULL, *al, *x, *v;
+	uint8_t state = QKDN_W_STATE_IN_SERVICE;
+	char res[QKDN_ID_MAXLEN];
+	size_t i, j;
+	long nest;
+
+	/* The worst alarm of the link; of equals, a root cause first. */
+	json_array_foreach(json_object_get(l, "alarms"), i, al) {
+		json_array_foreach(alarms, j, x) {
+			uint8_t s;
+			bool better;
+
+			if (json_integer_value(json_object_get(x, "id")) !=
+			    json_integer_value(json_object_get(al, "id")))
+				continue;
+			s = advice((uint16_t)json_integer_value(json_object_get(x, "type")));
+			better = advice_rank(s) > advice_rank(state) ||
+				 (s != QKDN_W_STATE_IN_SERVICE && advice_rank(s) == advice_rank(state) &&
+				  json_integer_value(json_object_get(root, "root")) &&
+				  !json_integer_value(json_object_get(x, "root")));
+			if (better) {
+				state = s;
+				root = x;
+			}
+			break;
+		}
+	}
+	snprintf(res, sizeof(res), "km-link-%u-%u", a, b);
+	nest = qkdn_wire_nest_start(r, QKDN_W_M_SUPPORT_LINK);
+	qkdn_wire_put_str(r, QKDN_W_M_RESOURCE_ID, res);
+	qkdn_wire_put_u32(r, QKDN_W_SOURCE_NODE_ID, a);
+	qkdn_wire_put_u32(r, QKDN_W_PEER_NODE_ID, b);
+	qkdn_wire_put_u8(r, QKDN_W_M_RESOURCE_STATE, state);
+	if (root && state != QKDN_W_STATE_IN_SERVICE) {
+		const char *cause = json_string_value(json_object_get(root, "cause"));
+		char text[QKDN_W_M_DESC_MAX];
+
+		if (!cause)
+			cause = json_string_value(json_object_get(root, "description"));
+		qkdn_wire_put_u16(r, QKDN_W_M_ALARM_TYPE,
+				  (uint16_t)json_integer_value(json_object_get(root, "type")));
+		qkdn_wire_put_u8(r, QKDN_W_M_SEVERITY,
+				 (uint8_t)json_integer_value(json_object_get(root, "severity")));
+		if (cause && *cause) {
+			/* Truncated to what the attribute takes. */
+			snprintf(text, sizeof(text), "%s", cause);
+			qkdn_wire_put_str(r, QKDN_W_M_ALARM_DESC, text);
+		}
+	}
+	if ((v = json_object_get(l, "key_rate_bps")) && json_is_integer(v))
+		qkdn_wire_put_u64(r, QKDN_W_GENERATION_RATE, (uint64_t)json_integer_value(v));
+	if ((v = json_object_get(l, "qber_ppm")) && json_is_integer(v) &&
+	    json_integer_value(v) >= 0 && json_integer_value(v) <= QKDN_W_QBER_MAX)
+		qkdn_wire_put_u32(r, QKDN_W_QBER, (uint32_t)json_integer_value(v));
+	if ((v = json_object_get(l, "key_bytes")) && json_is_integer(v))
+		qkdn_wire_put_u64(r, QKDN_W_KEY_AMOUNT, (uint64_t)json_integer_value(v));
+	qkdn_wire_nest_end(r, nest);
+}
+
+struct qkdn_wire_msg *mgrd_qclm_support(struct mgrd *m, const char *agent,
+					const struct qkdn_wire_hdr *hdr,
+					const struct nlattr *const *tb)
+{
+	const char *res = tb[QKDN_W_M_RESOURCE_ID] ? qkdn_wire_get_str(tb[QKDN_W_M_RESOURCE_ID])
+						  : "";
+	struct qkdn_wire_msg *r;
+	json_t *topo, *alarms, *l;
+	uint32_t a = 0, b = 0, x, y;
+	unsigned int sent = 0;
+	size_t i;
+	long table;
+	int n = 0;
+
+	m->stats.support_requests++;
+	if (*res && !(sscanf(res, "km-link-%" SCNu32 "-%" SCNu32 "%n", &a, &b, &n) == 2 &&
+		      !res[n] && a && b && a != b) &&
+	    !(sscanf(res, "route-%" SCNu32 "-%" SCNu32 "%n", &x, &y, &n) == 2 && !res[n])) {
+		char why[QKDN_W_REASON_MAX];
+
+		snprintf(why, sizeof(why), "resource \"%s\" is neither km-link-A-B nor route-S-D",
+			 res);
+		r = qkdn_wire_response_new(hdr->cmd, m->cfg.id, hdr->msg_id, QKDN_W_RESP_FAILURE);
+		if (r)
+			qkdn_wire_put_str(r, QKDN_W_REASON, why);
+		return r;
+	}
+	topo = mgrd_xlmo_topology(m);		/* step 2 */
+	alarms = m->store->ops->alarms(m->store, true);
+	r = qkdn_wire_response_new(hdr->cmd, m->cfg.id, hdr->msg_id, QKDN_W_RESP_SUCCESS);
+	if (!r || !topo || !alarms) {
+		json_decref(topo);
+		json_decref(alarms);
+		qkdn_wire_msg_free(r);
+		r = qkdn_wire_response_new(hdr->cmd, m->cfg.id, hdr->msg_id, QKDN_W_RESP_FAILURE);
+		if (r)
+			qkdn_wire_put_str(r, QKDN_W_REASON, "manager storage error");
+		return r;
+	}
+	table = qkdn_wire_nest_start(r, QKDN_W_M_SUPPORT_TABLE);
+	json_array_foreach(json_object_get(topo, "links"), i, l) {	/* step 3 */
+		x = (uint32_t)json_integer_value(json_object_get(l, "a"));
+		y = (uint32_t)json_integer_value(json_object_get(l, "b"));
+		if (a && !((x == a && y == b) || (x == b && y == a)))
+			continue;
+		put_support_link(r, l, alarms);
+		sent++;
+	}
+	qkdn_wire_nest_end(r, table);
+	json_decref(topo);
+	json_decref(alarms);
+	qkdn_log(QKDN_LOG_INFO, "rerouting support", "event=qclm-support agent=%s resource=%s "
+		 "links=%u", agent, *res ? res : "all", sent);
+	return r;			/* step 4 */
 }

@@ -242,6 +242,35 @@ static void test_config(void)
 	ok(ret == -EINVAL && strstr(err, "state = broken: not in-service"), "bad state: %s", err);
 	ret = read_cfg(CTL "[bogus]\n", &cfg, err, sizeof(err));
 	ok(ret == -EINVAL && strstr(err, "unknown section [bogus]"), "unknown section: %s", err);
+	/* [manager]: Mc, the keys of lib/mgmt.c */
+	ret = read_cfg(CTL "[manager]\naddress = 10.9.0.253:7500\ncert = m.crt\nkey = m.key\n"
+		       "ca = ca.crt\nqueue = 64\n", &cfg, err, sizeof(err));
+	ok(ret == 0 && cfg.manager.enabled && !strcmp(cfg.manager.address_str, "10.9.0.253:7500") &&
+	   !strcmp(cfg.manager.cert, "/etc/qkdn/m.crt") && cfg.manager.queue_max == 64,
+	   "[manager] section read (%s)", err);
+	if (!ret)
+		ctld_config_free(&cfg);
+	ret = read_cfg(CTL, &cfg, err, sizeof(err));
+	ok(ret == 0 && !cfg.manager.enabled, "no [manager]: not reporting");
+	if (!ret)
+		ctld_config_free(&cfg);
+	ret = read_cfg(CTL "[manager]\naddress = 10.9.0.253:7500\ncert = m.crt\nkey = m.key\n",
+		       &cfg, err, sizeof(err));
+	ok(ret == -EINVAL && !strcmp(err, "t.conf: [manager] section of line 6 lacks \"ca\""),
+	   "[manager] without ca: %s", err);
+	ret = read_cfg(CTL "[manager]\naddress = somewhere\n", &cfg, err, sizeof(err));
+	ok(ret == -EINVAL && strstr(err, "t.conf:7: address \"somewhere\" is not a numeric ADDR:PORT"),
+	   "[manager] bad address: %s", err);
+	ret = read_cfg(CTL "[manager]\nqueue = 1\n[manager]\n", &cfg, err, sizeof(err));
+	ok(ret == -EINVAL && strstr(err, "queue \"1\" is not a number in 16..1048576"),
+	   "[manager] queue out of range: %s", err);
+	ret = read_cfg(CTL "[manager]\naddress = 10.9.0.253:7500\n[manager]\n", &cfg, err,
+		       sizeof(err));
+	ok(ret == -EINVAL && strstr(err, "second [manager] section (first at line 6)"),
+	   "second [manager]: %s", err);
+	ret = read_cfg(CTL "[manager]\nport = 1\n", &cfg, err, sizeof(err));
+	ok(ret == -EINVAL && strstr(err, "unknown key \"port\" in [manager]"),
+	   "unknown [manager] key: %s", err);
 }
 
 static void test_cn(void)

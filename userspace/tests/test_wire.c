@@ -1242,6 +1242,95 @@ static int m_parse(struct qkdn_wire_msg *m, const struct nlattr **tb, struct qkd
 	return ret;
 }
 
+/* M_SUPPORT (seed 001 10.7): the controller's request and the manager's
+ * table of links. */
+static void test_mgmt_support(const struct nlattr **tb)
+{
+	const struct nlattr *ntb[QKDN_W_MAX + 1], *a;
+	struct qkdn_wire_hdr hdr;
+	struct qkdn_wire_msg *m;
+	unsigned int links = 0;
+	char err[160];
+	long t, n;
+	int ret;
+
+	m = qkdn_wire_msg_new(QKDN_W_CMD_M_SUPPORT, QKDN_W_CONTROLLER_ID);
+	qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_ID, "km-link-1-2");
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == 0 && !strcmp(qkdn_wire_get_str(tb[QKDN_W_M_RESOURCE_ID]), "km-link-1-2"),
+	   "M_SUPPORT request for a link (%s)", hdr.error);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_M_SUPPORT, QKDN_W_CONTROLLER_ID);
+	ok(m_parse(m, tb, &hdr) == 0, "M_SUPPORT request for every link (%s)", hdr.error);
+	m = qkdn_wire_msg_new(QKDN_W_CMD_M_SUPPORT, QKDN_W_CONTROLLER_ID);
+	qkdn_wire_put_u64(m, QKDN_W_M_SEQ, 1);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "(M_SEQ) not allowed in M_SUPPORT"),
+	   "M_SUPPORT is no notification: %s", hdr.error);
+
+	m = qkdn_wire_response_new(QKDN_W_CMD_M_SUPPORT, 4000, 9, QKDN_W_RESP_SUCCESS);
+	t = qkdn_wire_nest_start(m, QKDN_W_M_SUPPORT_TABLE);
+	n = qkdn_wire_nest_start(m, QKDN_W_M_SUPPORT_LINK);
+	qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_ID, "km-link-1-2");
+	qkdn_wire_put_u32(m, QKDN_W_SOURCE_NODE_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_PEER_NODE_ID, 2);
+	qkdn_wire_put_u8(m, QKDN_W_M_RESOURCE_STATE, QKDN_W_STATE_OUT_OF_SERVICE);
+	qkdn_wire_put_u16(m, QKDN_W_M_ALARM_TYPE, QKDN_W_ALARM_QKD_LINK_DOWN);
+	qkdn_wire_put_str(m, QKDN_W_M_ALARM_DESC, "QLM: fibre cut");
+	qkdn_wire_put_u8(m, QKDN_W_M_SEVERITY, QKDN_W_SEV_MAJOR);
+	qkdn_wire_put_u64(m, QKDN_W_GENERATION_RATE, 0);
+	qkdn_wire_put_u32(m, QKDN_W_QBER, 21000);
+	qkdn_wire_put_u64(m, QKDN_W_KEY_AMOUNT, 4096);
+	qkdn_wire_nest_end(m, n);
+	n = qkdn_wire_nest_start(m, QKDN_W_M_SUPPORT_LINK);
+	qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_ID, "km-link-2-3");
+	qkdn_wire_put_u32(m, QKDN_W_SOURCE_NODE_ID, 2);
+	qkdn_wire_put_u32(m, QKDN_W_PEER_NODE_ID, 3);
+	qkdn_wire_put_u8(m, QKDN_W_M_RESOURCE_STATE, QKDN_W_STATE_IN_SERVICE);
+	qkdn_wire_nest_end(m, n);
+	qkdn_wire_nest_end(m, t);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == 0 && hdr.is_response, "M_SUPPORT answer with two links (%s)", hdr.error);
+	if (!ret)
+		mnl_attr_for_each_nested(a, tb[QKDN_W_M_SUPPORT_TABLE]) {
+			if (qkdn_wire_parse_nested(a, &qkdn_wire_m_support_link_nest, ntb, err,
+						   sizeof(err)))
+				break;
+			links += links == 0 ? qkdn_wire_get_u8(ntb[QKDN_W_M_RESOURCE_STATE]) ==
+					      QKDN_W_STATE_OUT_OF_SERVICE &&
+					      qkdn_wire_get_u32(ntb[QKDN_W_QBER]) == 21000 &&
+					      !strcmp(qkdn_wire_get_str(ntb[QKDN_W_M_ALARM_DESC]),
+						      "QLM: fibre cut")
+					    : !ntb[QKDN_W_M_ALARM_TYPE];
+		}
+	ok(links == 2, "both links read back, the first with its cause and figures");
+
+	m = qkdn_wire_response_new(QKDN_W_CMD_M_SUPPORT, 4000, 9, QKDN_W_RESP_SUCCESS);
+	t = qkdn_wire_nest_start(m, QKDN_W_M_SUPPORT_TABLE);
+	n = qkdn_wire_nest_start(m, QKDN_W_M_SUPPORT_LINK);
+	qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_ID, "km-link-1-2");
+	qkdn_wire_put_u32(m, QKDN_W_SOURCE_NODE_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_PEER_NODE_ID, 2);
+	qkdn_wire_nest_end(m, n);
+	qkdn_wire_nest_end(m, t);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "required attribute 64 (nested) missing"),
+	   "a support link without its advice refused: %s", hdr.error);
+	m = qkdn_wire_response_new(QKDN_W_CMD_M_SUPPORT, 4000, 9, QKDN_W_RESP_SUCCESS);
+	t = qkdn_wire_nest_start(m, QKDN_W_M_SUPPORT_TABLE);
+	n = qkdn_wire_nest_start(m, QKDN_W_M_SUPPORT_LINK);
+	qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_ID, "km-link-1-2");
+	qkdn_wire_put_u32(m, QKDN_W_SOURCE_NODE_ID, 1);
+	qkdn_wire_put_u32(m, QKDN_W_PEER_NODE_ID, 2);
+	qkdn_wire_put_u8(m, QKDN_W_M_RESOURCE_STATE, QKDN_W_STATE_IN_SERVICE);
+	qkdn_wire_put_u32(m, QKDN_W_QBER, QKDN_W_QBER_MAX + 1);
+	qkdn_wire_nest_end(m, n);
+	qkdn_wire_nest_end(m, t);
+	ret = m_parse(m, tb, &hdr);
+	ok(ret == -EPROTO && strstr(hdr.error, "1000001 out of range 0..1000000"),
+	   "a QBER over 100%% refused: %s", hdr.error);
+	ok(!strcmp(qkdn_wire_cmd_name(QKDN_W_CMD_M_SUPPORT), "M_SUPPORT"), "M_SUPPORT named");
+}
+
 static void test_mgmt(void)
 {
 	const struct nlattr *tb[QKDN_W_MAX + 1];
@@ -1328,6 +1417,7 @@ static void test_mgmt(void)
 	   "retry-after 0 refused: %s", hdr.error);
 	ok(!strcmp(qkdn_wire_cmd_name(QKDN_W_CMD_M_RESILIENCE), "M_RESILIENCE") &&
 	   !strcmp(qkdn_wire_attr_name(QKDN_W_M_ACTION_ID), "M_ACTION_ID"), "management names");
+	test_mgmt_support(tb);
 	m_parse(NULL, tb, &hdr);	/* frees the last copy */
 }
 
