@@ -25,6 +25,8 @@ trap cleanup EXIT
 
 work=$(mktemp -d)
 defer rm -rf "$work"
+# Kx keep-alive: a loaded TCG guest must not see links flap.
+mesh_keepalive_ms=3000
 source "$(dirname "$0")/ctl_mesh.sh"
 # A small pool-low: the pools here are small on purpose, not faulty.
 eval "orig_$(declare -f mesh_ctld_config)"
@@ -43,7 +45,9 @@ mesh_net() {
 mesh_sessions[1]="3:340:0"
 mesh_sessions[3]="1:340:0"
 
-mesh_start && ok "six KMs authenticated to the controller" ||
+# mesh_start waits 40 s for the KMs; a loaded guest may need longer.
+mesh_start || true
+wait_until 60 kms_connected && ok "six KMs authenticated to the controller" ||
 	fail "KMs connected: $(ctl kms | jq_py 'sum(1 for k in d["kms"] if k["connected"])') of 6"
 sess() {
 	ctl sessions | jq_py "json.dumps(([s for s in d['sessions'] if {s['src'], s['dst']} == {1, 3}] or [{}])[0].get('$1'))"
@@ -51,16 +55,24 @@ sess() {
 # consumed NS LID: link keys of link LID that left NS's pool.
 consumed() { at "$1" qkdn -j link show | jq_py "[l['stats']['consumed'] for l in d if l['link'] == $2][0]"; }
 full_store() { (($(sstat n1 3 own-available) >= 340)); }
-wait_until 90 full_store && ok "n1's store for 3 filled to 340 keys" ||
+if wait_until 90 full_store; then
+	ok "n1's store for 3 filled to 340 keys"
+else
 	fail "n1's store for 3: $(sstat n1 3 own-available) keys"
+	exit 1	# the rest needs it; the logs are printed on the way out
+fi
 # Computed when the pools were (nearly) empty: one path, or already two.
 echo "# before the reroute: path $(path_of 1 3), multipath $(sess multipath)"
 full_pools() {
 	ctl links | jq_py 'all(l["key_amount"] >= 5600 for l in d["links"] if (l["a"], l["b"]) in ((1, 2), (2, 3), (1, 4), (4, 5), (5, 6), (3, 6)))' |
 		grep -q True
 }
-wait_until 40 full_pools && ok "the pools of both paths are full" ||
+if wait_until 40 full_pools; then
+	ok "the pools of both paths are full"
+else
 	fail "link key amounts: $(ctl links | jq_py '[(l["a"], l["b"], l["key_amount"]) for l in d["links"]]')"
+	exit 1
+fi
 
 echo "# reroute at ${SECONDS} s; link key amounts: $(ctl links | jq_py '[(l["a"], l["b"], l["key_amount"]) for l in d["links"]]')"
 expect_ok "reroute asked" ctl reroute
