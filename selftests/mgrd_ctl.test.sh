@@ -27,6 +27,9 @@
 #   4. an eavesdropper on A's route: the manager's security decision
 #      (isolate) taken by the controller: admin state out of service,
 #      kept after the eavesdropper stops; A rerouted, recorded
+#   5. the operator restores the link; a Kx cut (veth down) on A's
+#      working route: the KMs switch to protection, the switchover is
+#      in the manager's event log
 set -e
 source "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
@@ -267,6 +270,21 @@ wait_eq "the eavesdropper gone: the manager's qber-high alarms cleared" 0 20 \
 expect_eq "the isolation stands: link $elo-$ehi still out of service (admin)" \
 	"out-of-service out-of-service true" "$(admin)"
 expect_eq "no decision failed" 0 "$(apiq '[.[]|select(.state=="failed")]|length' api/v1/actions)"
+
+echo "# section 5 at ${SECONDS} s"
+# 5. The operator puts the link back; a Kx cut on A's working route: the
+#    KMs switch to protection, the switchover is recorded.
+ctl link-state "$elo" "$ehi" in-service >/dev/null
+wait_like "A protected again after the operator's restore" "[1-4]* / [1-4]*" 30 routed
+wait_like "the manager records the end of the isolation" \
+	"km-link-$elo-$ehi restore km-link-$elo-$ehi - isolation ended by the operator*" 10 \
+	eval 'resil | grep -F "km-link-$elo-$ehi restore" | tail -n1'
+work_path=$(path_of 1 3)
+read -r k1 k2 _ <<<"$work_path"
+ip -n "n$k1" link set "veth-n$k2" down
+wait_like "the manager records A's switchover at KM $k1 or $k2" \
+	"route-1-3 switchover ${work_path// /-} * KM [$k1$k2] switched *" 20 has_resil "route-1-3 switchover"
+echo "# $(has_resil "route-1-3 switchover")"
 echo "# M_RESILIENCE records:"
 resil | sed 's/^/#   /'
 echo "# done at ${SECONDS} s"

@@ -97,6 +97,8 @@ struct ctld_mgr {
 	struct link_info *links;	/* parallel to c->links */
 	uint64_t last_support_ms;
 	bool support_pending;
+	bool rebalancing;		/* a failed recomputation is no fault */
+	bool stopping;
 	long support_link;		/* index asked about, -1: all links */
 	uint64_t controls, controls_failed, support_sent, support_answered, released;
 	char last_control[QKDN_W_REASON_MAX];
@@ -198,6 +200,8 @@ void ctld_mgr_route(struct ctld *c, const struct ctld_session *s, int ret, const
 	r = route_rec(g, s->src, s->dst, true);
 	if (!r)
 		return;
+	if (ret < 0 && g->rebalancing)
+		return;		/* it keeps its route: nothing else to move to */
 	if (ret < 0) {
 		snprintf(desc, sizeof(desc), "session %016" PRIx64 " has no route: %s (%s)", s->id,
 			 ret == -EHOSTUNREACH ? "no usable path" : ret == -EHOSTDOWN ?
@@ -319,6 +323,16 @@ static void inventory(struct ctld_mgr *g, bool force)
 		struct qkdn_link_metrics mt;
 		int state = QKDN_TOPO_OUT_OF_SERVICE;
 
+		if (g->links[i].isolated && l->admin_state != QKDN_TOPO_OUT_OF_SERVICE) {
+			/* The operator took it back (ctl link-state). */
+			g->links[i].isolated = false;
+			snprintf(res, sizeof(res), "km-link-%u-%u", l->a < l->b ? l->a : l->b,
+				 l->a < l->b ? l->b : l->a);
+			snprintf(desc, sizeof(desc), "isolation ended by the operator: admin %s",
+				 qkdn_topo_state_name(l->admin_state));
+			resilience(g, QKDN_W_RESIL_LINK, QKDN_W_RESIL_OP_RESTORE, res, res, NULL, NULL,
+				   desc);
+		}
 		qkdn_topo_link_get(c->topo, l->a, l->b, &state, &mt);
 		snprintf(res, sizeof(res), "ctl-link-%u-%u", l->a < l->b ? l->a : l->b,
 			 l->a < l->b ? l->b : l->a);
@@ -366,6 +380,8 @@ static void support_done(void *arg, const struct qkdn_wire_hdr *hdr,
 	char err[160];
 
 	g->support_pending = false;
+	if (g->stopping)
+		return;
 	if (!hdr || hdr->response_code != QKDN_W_RESP_SUCCESS || !tb[QKDN_W_M_SUPPORT_TABLE]) {
 		qkdn_log(QKDN_LOG_WARN, "no rerouting support from the manager",
 			 "event=mgr-support-failed reason=\"%s\"", !hdr ? "no answer" :
@@ -491,8 +507,16 @@ static int link_action(struct ctld_mgr *g, uint8_t type, struct ctld_link *l, co
 		/* Standby for the computation: used only where nothing else is. */
 		qkdn_topo_link_set_state(c->topo, l->a, l->b, QKDN_TOPO_STANDBY);
 		snprintf(why, sizeof(why), "manager: rebalance off link %u-%u", l->a, l->b);
+		g->rebalancing = true;
 		ctld_reroute_link(c, l->a, l->b, true, why);
+		g->rebalancing = false;
 		qkdn_topo_link_set_state(c->topo, l->a, l->b, ctld_link_state(l));
+		/* A session with nowhere else to go kept its route: it is not
+		 * waiting for a recovery. */
+		for (size_t i = 0; i < c->n_sessions; i++)
+			if (c->sessions[i]->route.working.hops &&
+			    qkdn_path_has_link(&c->sessions[i]->route.working, l->a, l->b))
+				c->sessions[i]->recovery_pending = false;
 		after = sessions_on(c, l->a, l->b, true);
 		snprintf(out, len, "%zu of %zu working routes moved off link %u-%u", before - after,
 			 before, l->a, l->b);
@@ -658,6 +682,7 @@ void ctld_mgr_stop(struct ctld *c)
 	if (!g)
 		return;
 	c->mgr = NULL;
+	g->stopping = true;
 	if (g->tick)
 		event_free(g->tick);
 	qkdn_mgmt_free(g->mg);

@@ -318,7 +318,9 @@
  *     QKDN_W_M_TIME_MS: u64, when it happened, ms since the epoch, required
  *     QKDN_W_M_RESOURCE_ID: string, the managed resource, required:
  *         "node-<ID>", "km-link-<ID>-<PEER>", "qkd-link-<ID>-<LINK>",
- *         "qkd-module-<MODULE>", "sae-<SAE>", "route-<SRC>-<DST>", "ctl"
+ *         "qkd-module-<MODULE>", "sae-<SAE>", "route-<SRC>-<DST>", "ctl";
+ *         the controller's view of the topology: "ctl-node-<ID>",
+ *         "ctl-link-<A>-<B>" (A < B)
  *     QKDN_W_M_RESOURCE_DESC: string, optional
  *     QKDN_W_PRIORITY: u8, 0 (highest)..QKDN_W_PRIORITY_MAX, optional
  *     QKDN_W_M_ORIGIN_AGENT: string, Mx only (below), required there

@@ -262,13 +262,13 @@ json_t *mgrd_xlmo_topology(struct mgrd *m)
 	json_array_foreach(inv, i, r) {
 		uint32_t node = jint(r, "node"), peer = jint(r, "peer");
 		uint32_t kind = jint(r, "kind");
+		const char *res = json_string_value(json_object_get(r, "resource"));
 		uint32_t ca, cb;
 
 		if (!node) {
 			/* The controller's view (Mc): its state of each link. */
-			if (kind == QKDN_W_RES_KM_LINK &&
-			    sscanf(json_string_value(json_object_get(r, "resource")) ?: "",
-				   "ctl-link-%" SCNu32 "-%" SCNu32, &ca, &cb) == 2 && ca && cb &&
+			if (kind == QKDN_W_RES_KM_LINK && res &&
+			    sscanf(res, "ctl-link-%" SCNu32 "-%" SCNu32, &ca, &cb) == 2 && ca && cb &&
 			    ca != cb) {
 				add_node(nodes, ca);
 				add_node(nodes, cb);
