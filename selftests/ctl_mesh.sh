@@ -172,6 +172,15 @@ kmd_stop() {
 }
 mesh_dump_logs() {
 	local f
+	# QKDN_MESH_LOGS=1: every daemon's whole log, passed or failed, as one
+	# base64 tar.gz between "# mesh-logs-begin" and "# mesh-logs-end"
+	# (the guest's /tmp does not outlive the VM).
+	if [[ ${QKDN_MESH_LOGS:-} == 1 ]]; then
+		echo "# mesh-logs-begin"
+		tar -C "$work" -czf - --exclude='pki' --exclude='ca' . 2>/dev/null | base64 -w 0
+		echo
+		echo "# mesh-logs-end"
+	fi
 	((qkdn_checks_failed > 0)) || return 0
 	for f in "$work"/kmd-*.log; do
 		echo "# ---- ${f##*/}: neighbour and route events (last 40)"
@@ -213,7 +222,9 @@ mesh_start() {
 		mesh_kmd_pid[$n]=$!
 		defer kmd_stop "$n"
 	done
-	wait_until 40 kms_connected
+	# A loaded TCG guest takes its time: six TLS handshakes with the
+	# controller and seven pairs of Kx handshakes, each a few signatures.
+	wait_until 120 kms_connected
 }
 
 # log_ts_ms: the ts= of the first log line on stdin, in ms since the epoch.
