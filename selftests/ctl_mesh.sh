@@ -233,9 +233,23 @@ log_ts_ms() {
 	ts=$(sed -n 's/^ts=\([^ ]*\) .*/\1/p' | head -n1)
 	[[ -z $ts ]] || date -d "$ts" +%s%3N
 }
-# since FILE LINE PATTERN [last]: the ts (ms) of the first (or last) line
-# after line LINE of FILE that matches PATTERN (grep -E); "" if none.
+# since FILE LINE PATTERN [last|MIN_MS]: the ts (ms) of the first (or
+# last) line after line LINE of FILE that matches PATTERN (grep -E); with
+# MIN_MS, of the first such line stamped MIN_MS or later (an entry a
+# controller's reroute installed just before a cut is not its recovery);
+# "" if none.
 since() {
+	local t line
+	if [[ ${4:-} =~ ^[0-9]+$ ]]; then
+		while IFS= read -r line; do
+			t=$(log_ts_ms <<<"$line")
+			if [[ -n $t ]] && ((t >= $4)); then
+				echo "$t"
+				return
+			fi
+		done < <(tail -n +$(($2 + 1)) "$1" | grep -E -- "$3" | head -n 20)
+		return
+	fi
 	tail -n +$(($2 + 1)) "$1" | grep -E -- "$3" | if [[ ${4:-} == last ]]; then tail -n1; else head -n1; fi |
 		log_ts_ms
 }
