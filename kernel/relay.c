@@ -117,6 +117,8 @@ static void store_add(struct qkdn_node *node, struct qkdn_store *store,
 	}
 }
 
+static void relays_rerouted(struct qkdn_node *node, u32 dest);
+
 int qkdn_route_add(struct qkdn_node *node, u32 dest, u32 next_hop,
 		   struct netlink_ext_ack *extack)
 {
@@ -141,6 +143,7 @@ int qkdn_route_add(struct qkdn_node *node, u32 dest, u32 next_hop,
 	if (!old)
 		++node->route_count;
 	++node->generation;
+	relays_rerouted(node, dest);
 	return 0;
 }
 
@@ -150,6 +153,7 @@ int qkdn_route_del(struct qkdn_node *node, u32 dest)
 		return -ENOENT;
 	--node->route_count;
 	++node->generation;
+	relays_rerouted(node, dest);
 	return 0;
 }
 
@@ -428,6 +432,7 @@ int qkdn_relay_start(struct qkdn_node *node, u32 dest, u32 count, u32 len,
 	ret = kx_send(node, &out, extack);
 	if (ret)
 		goto err;
+	relay->first_hop = route_next(node, dest);
 	++node->relay_stats.started;
 	kref_get(&relay->ref);
 	list_add_tail(&relay->list, &node->relays);
@@ -625,6 +630,33 @@ static void relay_complete(struct qkdn_node *node, struct qkdn_relay *relay)
 	list_del(&relay->list);
 	complete(&relay->done);
 	qkdn_relay_put(relay);
+}
+
+/*
+ * The route to @dest changed (or went): a relay in flight to it whose
+ * first frame left on another next hop is abandoned now, here and (by
+ * ABORT, over the new route) at the destination, instead of at its
+ * timeout. Its frames most likely went down with the old route, and its
+ * caller (qkdn-kmd's store refill) would wait relay_timeout_ms before it
+ * could relay again over the new one. No relay-failed alarm: the route's
+ * owner changed it, it knows. The caller gets ECONNABORTED.
+ */
+static void relays_rerouted(struct qkdn_node *node, u32 dest)
+{
+	struct qkdn_relay *relay, *tmp;
+	u32 next = route_next(node, dest);
+
+	list_for_each_entry_safe(relay, tmp, &node->relays, list) {
+		if (relay->legs || relay->dest != dest ||
+		    relay->first_hop == next)
+			continue;
+		relay->result = -ECONNABORTED;
+		list_del(&relay->list);
+		++node->relay_stats.failed;
+		kx_send_bare(node, QKDN_KX_ABORT, dest, relay->id);
+		complete(&relay->done);
+		qkdn_relay_put(relay);
+	}
 }
 
 /*

@@ -129,6 +129,7 @@ struct qkdn_relay_leg {
  * @done: completed on acknowledgment
  * @id: relay ID
  * @dest: destination node
+ * @first_hop: the neighbour its first frame went to (unicast relays)
  * @result: -EINPROGRESS, then 0 or why it was abandoned
  * @count: keys in @keys
  * @keys: the keys, until they are stored on acknowledgment
@@ -148,6 +149,7 @@ struct qkdn_relay {
 	struct completion done;
 	u64 id;
 	u32 dest;
+	u32 first_hop;
 	int result;
 	u32 count;
 	struct qkdn_relayed_key *keys[QKDN_RELAY_KEYS_MAX];

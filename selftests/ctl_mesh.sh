@@ -172,6 +172,15 @@ kmd_stop() {
 }
 mesh_dump_logs() {
 	local f
+	# QKDN_MESH_LOGS=1: every daemon's whole log, passed or failed, as one
+	# base64 tar.gz between "# mesh-logs-begin" and "# mesh-logs-end"
+	# (the guest's /tmp does not outlive the VM).
+	if [[ ${QKDN_MESH_LOGS:-} == 1 ]]; then
+		echo "# mesh-logs-begin"
+		tar -C "$work" -czf - --exclude='pki' --exclude='ca' . 2>/dev/null | base64 -w 0
+		echo
+		echo "# mesh-logs-end"
+	fi
 	((qkdn_checks_failed > 0)) || return 0
 	for f in "$work"/kmd-*.log; do
 		echo "# ---- ${f##*/}: neighbour and route events (last 40)"
@@ -213,7 +222,9 @@ mesh_start() {
 		mesh_kmd_pid[$n]=$!
 		defer kmd_stop "$n"
 	done
-	wait_until 40 kms_connected
+	# A loaded TCG guest takes its time: six TLS handshakes with the
+	# controller and seven pairs of Kx handshakes, each a few signatures.
+	wait_until 120 kms_connected
 }
 
 # log_ts_ms: the ts= of the first log line on stdin, in ms since the epoch.
@@ -222,9 +233,23 @@ log_ts_ms() {
 	ts=$(sed -n 's/^ts=\([^ ]*\) .*/\1/p' | head -n1)
 	[[ -z $ts ]] || date -d "$ts" +%s%3N
 }
-# since FILE LINE PATTERN [last]: the ts (ms) of the first (or last) line
-# after line LINE of FILE that matches PATTERN (grep -E); "" if none.
+# since FILE LINE PATTERN [last|MIN_MS]: the ts (ms) of the first (or
+# last) line after line LINE of FILE that matches PATTERN (grep -E); with
+# MIN_MS, of the first such line stamped MIN_MS or later (an entry a
+# controller's reroute installed just before a cut is not its recovery);
+# "" if none.
 since() {
+	local t line
+	if [[ ${4:-} =~ ^[0-9]+$ ]]; then
+		while IFS= read -r line; do
+			t=$(log_ts_ms <<<"$line")
+			if [[ -n $t ]] && ((t >= $4)); then
+				echo "$t"
+				return
+			fi
+		done < <(tail -n +$(($2 + 1)) "$1" | grep -E -- "$3" | head -n 20)
+		return
+	fi
 	tail -n +$(($2 + 1)) "$1" | grep -E -- "$3" | if [[ ${4:-} == last ]]; then tail -n1; else head -n1; fi |
 		log_ts_ms
 }

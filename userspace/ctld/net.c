@@ -539,16 +539,42 @@ static bool session_uses_node(const struct ctld_session *s, uint32_t n)
 	       qkdn_path_has_node(&s->route.protection, n);
 }
 
+static int link_effective_state(const struct ctld_link *l);
+
+/*
+ * Whether s's working or protection path crosses a link both of whose
+ * ends have reported it out of service (down, eavesdropped, set so). In
+ * steady state such a session was rerouted when the link's fault changed,
+ * or is marked for recovery. After a restart it need not be: sessions
+ * are rebuilt from the paths the KMs' entries carry, and a link cut
+ * before the restart starts and stays "link-down", so no fault change
+ * ever reroutes what crosses it.
+ */
+static bool session_on_dead_link(const struct ctld *c, const struct ctld_session *s)
+{
+	for (size_t i = 0; i < c->n_links; i++) {
+		const struct ctld_link *l = &c->links[i];
+
+		if (l->have[0] && l->have[1] &&
+		    link_effective_state(l) != QKDN_TOPO_IN_SERVICE &&
+		    session_uses_link(s, l->a, l->b, false))
+			return true;
+	}
+	return false;
+}
+
 enum which { ALL, LINK, LINK_WORKING, NODE, BROKEN, PAIR, RECOVERING };
 
-static bool selected(const struct ctld_session *s, enum which w, uint32_t x, uint32_t y)
+static bool selected(const struct ctld *c, const struct ctld_session *s, enum which w,
+		     uint32_t x, uint32_t y)
 {
 	switch (w) {
 	case ALL: return true;
 	case LINK: return session_uses_link(s, x, y, false);
 	case LINK_WORKING: return session_uses_link(s, x, y, true);
 	case NODE: return s->src != x && s->dst != x && session_uses_node(s, x);
-	case BROKEN: return s->recovery_pending || !s->route.protection.hops;
+	case BROKEN: return s->recovery_pending || !s->route.protection.hops ||
+			    session_on_dead_link(c, s);
 	case PAIR: return (s->src == x && s->dst == y) || (s->src == y && s->dst == x);
 	case RECOVERING: return s->rec.fault_ms && !s->rec.failed;
 	}
@@ -570,7 +596,7 @@ static void reroute(struct ctld *c, enum which w, uint32_t x, uint32_t y, const 
 	if (!sel)
 		return;
 	for (size_t i = 0; i < c->n_sessions; i++)
-		if (selected(c->sessions[i], w, x, y))
+		if (selected(c, c->sessions[i], w, x, y))
 			sel[n++] = c->sessions[i];
 	qsort(sel, n, sizeof(*sel), ctld_session_cmp_priority);
 	for (size_t i = 0; i < n; i++) {
@@ -1184,9 +1210,22 @@ static int on_notify(struct ck_conn *cc, const struct nlattr **tb, const struct 
 		/* The KM dropped its entry toward dest from its module: it
 		 * holds nothing we can count on there, so the recomputation
 		 * pushes it again even if the session keeps its path (a
-		 * withdrawal passed on from a fault further along). */
-		if (dest)
-			ctld_table_del(&c->installed, node, dest);
+		 * withdrawal passed on from a fault further along). But the
+		 * KM still holds the entry (withdrawn, restored when its next
+		 * hop comes back): forgetting it would never push its delete
+		 * once the session moves elsewhere, and its stale path would
+		 * come back in the KM's sync to a restarted controller. So it
+		 * stays, with a next hop no session can want. */
+		if (dest) {
+			const struct ctld_entry *old = ctld_table_find(&c->installed, node, dest);
+
+			if (old) {
+				struct ctld_entry e = *old;
+
+				e.next_hop = e.prot_next_hop = 0;
+				ctld_table_set(&c->installed, &e);
+			}
+		}
 		/* An end of a session has no route left: its recovery starts
 		 * now, whatever the topology says. */
 		if (dest && session_by_pair(c, node, dest))
@@ -1202,7 +1241,8 @@ static int on_notify(struct ck_conn *cc, const struct nlattr **tb, const struct 
 			reroute(c, PAIR, node, dest, event_names[ev]);
 		break;
 	case QKDN_W_EVENT_SYNC:
-		apply(c, NULL, 0, NULL);
+		/* Recompute before pushing anything: a session rebuilt from
+		 * this KM's entries may cross a link now known dead. */
 		reroute(c, BROKEN, 0, 0, "sync");
 		break;
 	default:

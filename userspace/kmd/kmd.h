@@ -77,6 +77,7 @@ struct kmd_route {
 	uint32_t active;		/* next_hop, protection, or 0: withdrawn */
 	uint32_t other_end;		/* the session end that is not dest, 0 unknown */
 	uint64_t seq;			/* install order; the newest entry wins */
+	uint64_t relay_failed_ms;	/* a sourced relay failed on next_hop, 0 none */
 	uint32_t path[64], protection_path[64];	/* informational */
 	uint8_t n_path, n_protection_path;
 	/* Multipath (QKDN_W_MULTIPATH_HOPS/_KEYS): at the session's source,
@@ -143,6 +144,8 @@ struct kmd {
 	size_t n_peers;
 	struct kmd_conn *conns;		/* every connection, a list */
 	struct event *tick;
+	uint64_t tick_ms;		/* when tick_cb last ran, 0 before */
+	uint64_t stalls;		/* ticks late by a keep-alive interval or more */
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stop_deadline;
 	bool stopping;

@@ -82,10 +82,12 @@ void kmd_log_stats(struct kmd *kmd, const char *why)
 	qkdn_log(QKDN_LOG_INFO, "node counters",
 		 "event=stats why=%s frames_not_for_a_peer=%" PRIu64 " bad_notifications=%" PRIu64
 		 " notify_overruns=%" PRIu64 " protocol_errors=%" PRIu64
-		 " refused_conns=%" PRIu64 " carrier_losses=%" PRIu64 " link_overruns=%" PRIu64,
+		 " refused_conns=%" PRIu64 " carrier_losses=%" PRIu64 " link_overruns=%" PRIu64
+		 " loop_stalls=%" PRIu64,
 		 why, kmd->stats.frames_no_peer, kmd->stats.bad_notifications,
 		 kmd->stats.notify_overruns, kmd->stats.protocol_errors,
-		 kmd->stats.refused_conns, kmd->stats.carrier_losses, kmd->stats.link_overruns);
+		 kmd->stats.refused_conns, kmd->stats.carrier_losses, kmd->stats.link_overruns,
+		 kmd->stalls);
 	qkdn_log(QKDN_LOG_INFO, "route counters",
 		 "event=stats why=%s routes=%zu protection_switches=%" PRIu64
 		 " withdrawals_sent=%" PRIu64 " withdrawals_received=%" PRIu64,

@@ -24,7 +24,10 @@
  * interval; sending when idle on either count keeps both ends hearing
  * from each other), and drops the connection after three intervals of
  * receiving nothing: that is the failure detector protection switching
- * (routes.c) relies on when a link is cut without a FIN. A connection not up
+ * (routes.c) relies on when a link is cut without a FIN. Time this
+ * process did not run (a tick two periods late: a loaded machine) does
+ * not count as the neighbour's silence: what it sent meanwhile is still
+ * unread in the socket. A connection not up
  * within KMD_HANDSHAKE_S is dropped. A lost neighbour is redialled with
  * exponential backoff, KMD_BACKOFF_MIN_MS doubling to KMD_BACKOFF_MAX_MS,
  * less up to 25 % jitter.
@@ -1169,10 +1172,36 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	unsigned int ka = kmd->cfg.keepalive_ms ? kmd->cfg.keepalive_ms
 						: KMD_KEEPALIVE_S * 1000;
 
+	uint64_t stalled = 0;
+
 	(void)fd;
 	(void)what;
+	/* Silence is only the neighbour's fault while we were listening.
+	 * A tick two periods late means this process did not run
+	 * (a loaded or paused machine, the whole guest descheduled): what
+	 * the neighbour sent meanwhile is waiting, unread, in the socket,
+	 * and would be read just after this tick declared it dead. That time
+	 * does not count toward the dead timer. */
+	if (kmd->tick_ms && now - kmd->tick_ms >= 2 * (uint64_t)(ka / 3)) {
+		kmd->stalls++;
+		qkdn_log(now - kmd->tick_ms >= 2 * (uint64_t)ka ? QKDN_LOG_INFO : QKDN_LOG_DEBUG,
+			 "event loop ran late", "event=loop-stalled ms=%" PRIu64,
+			 now - kmd->tick_ms);
+		/* Beyond the tick's own period. */
+		stalled = now - kmd->tick_ms - ka / 3;
+	}
+	kmd->tick_ms = now;
 	for (c = kmd->conns; c; c = next) {
 		next = c->next;
+		/* The neighbour, on the same loaded machine, most likely did
+		 * not run either: from here it has at least two intervals. */
+		if (stalled) {
+			c->last_rx_ms += stalled;
+			if (c->last_rx_ms + ka < now)
+				c->last_rx_ms = now - ka;
+			if (c->last_rx_ms > now)
+				c->last_rx_ms = now;
+		}
 		if (c->state == CONN_CLOSING) {
 			if (now - c->closing_ms > 5000)
 				conn_free(c, false);

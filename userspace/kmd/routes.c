@@ -12,8 +12,9 @@
  *
  * An entry whose active next hop fails switches at once:
  *   (a) the Kx connection to that next hop went down,
- *   (b) a relay this node sourced to dest was abandoned (the module's
- *       relay-failed alarm: ETIMEDOUT),
+ *   (b) two relays in a row this node sourced to dest were abandoned
+ *       (the module's relay-failed alarm: ETIMEDOUT), the second within
+ *       three relay timeouts of the first,
  *   (c) that neighbour withdrew dest (Kx UPDATE, QOS unreachable).
  * With a protection next hop that is not the failed one, the module is
  * reprogrammed to it and the controller told "protection switched".
@@ -22,6 +23,14 @@
  * "route withdrawn", and the withdrawal goes on, split horizon, to the
  * next hop of our entry toward the session's other end: both end KMs
  * learn of a fault anywhere on the working path within a round trip.
+ *
+ * One failed relay is no proof of a fault: the controller installs a
+ * path's entries on its KMs in parallel, and a relay this node starts as
+ * soon as its own entry is in can reach a KM further along before that
+ * KM's entry back toward us: its acknowledgment is dropped ("no route")
+ * and the relay times out on a path that is about to work. Switching on
+ * that would leave a working route while nothing is wrong; the next
+ * relay, started a relay timeout later, tells.
  *
  * Switching is non-revertive: an entry on its protection next hop stays
  * there until the controller pushes something else. A withdrawn entry
@@ -32,6 +41,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kmd.h"
 #include "log.h"
@@ -98,6 +108,7 @@ int kmd_routes_apply(struct kmd *kmd, enum kmd_route_op op, const struct kmd_rou
 	}
 	*r = *in;
 	r->seq = ++kmd->route_seq;
+	r->relay_failed_ms = 0;
 	/* A working next hop already down, with a protection one up: start
 	 * on the protection one. */
 	r->active = r->next_hop;
@@ -174,14 +185,33 @@ void kmd_routes_peer_up(struct kmd *kmd, uint32_t peer)
 	}
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 void kmd_routes_relay_failed(struct kmd *kmd, uint32_t dest)
 {
 	struct kmd_route *r = newest(kmd, dest);
+	uint64_t now = mono_ms(), timeout = kmd->cfg.relay_timeout_ms
+					    ? kmd->cfg.relay_timeout_ms
+					    : QKDN_RELAY_TIMEOUT_MS_DEFAULT;
 
 	/* Only off the working next hop: once on protection, a failed relay
 	 * is the controller's to judge. */
-	if (r && r->session_id && r->active && r->active == r->next_hop && r->protection)
-		entry_failed(kmd, r, r->active, "relay-failed");
+	if (!r || !r->session_id || !r->active || r->active != r->next_hop || !r->protection)
+		return;
+	if (!r->relay_failed_ms || now - r->relay_failed_ms > 3 * timeout) {
+		r->relay_failed_ms = now;
+		qkdn_log(QKDN_LOG_INFO, "relay failed on the working next hop: switching if the next fails too",
+			 "event=relay-failed-noted session=%016" PRIx64 " dest=%u next_hop=%u",
+			 r->session_id, dest, r->active);
+		return;
+	}
+	entry_failed(kmd, r, r->active, "relay-failed");
 }
 
 void kmd_routes_withdrawn(struct kmd *kmd, uint32_t from, uint32_t dest)

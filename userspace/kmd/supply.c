@@ -64,6 +64,7 @@ struct supply_session {
 	unsigned int n_paths;
 	uint32_t path_hop[SUPPLY_PATHS_MAX], path_share[SUPPLY_PATHS_MAX];
 	uint64_t path_keys[SUPPLY_PATHS_MAX];
+	uint64_t streak;		/* rounds failed since the last relay */
 };
 
 struct kmd_supply {
@@ -173,6 +174,19 @@ static void account(struct kmd_supply *sup, uint32_t dest, uint64_t relays, uint
 		s->deferred += deferred;
 		if (failed || relays)
 			s->last_err = err;
+		/* EAGAIN and EHOSTUNREACH are logged at debug level, one a
+		 * round: the first of a streak and its end at info level. */
+		if (failed && !relays && !s->streak++) {
+			const char *name = strerrorname_np(-err);
+
+			qkdn_log(QKDN_LOG_INFO, "store refill failing",
+				 "event=refill-stalled dest=%u errno=%s", dest, name ? name : "other");
+		} else if (relays && s->streak) {
+			qkdn_log(QKDN_LOG_INFO, "store refill relays again",
+				 "event=refill-resumed dest=%u failed_rounds=%" PRIu64, dest,
+				 s->streak);
+			s->streak = 0;
+		}
 	}
 	pthread_mutex_unlock(&sup->lock);
 }

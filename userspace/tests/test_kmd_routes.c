@@ -148,8 +148,18 @@ static void test_relay_failed(void)
 	kmd_routes_apply(&kmd, KMD_ROUTE_INSTALL, &r);
 	reset();
 	kmd_routes_relay_failed(&kmd, 4);
+	ok(strcmp(trace, "") == 0 && kmd_routes_effective(&kmd, 4)->active == 2,
+	   "one relay failed: noted, still on the working next hop: %s", trace);
+	r = entry(7, 1, 4, 2, 5, 0);
+	kmd_routes_apply(&kmd, KMD_ROUTE_INSTALL, &r);
+	reset();
+	kmd_routes_relay_failed(&kmd, 4);
+	ok(strcmp(trace, "") == 0 && kmd_routes_effective(&kmd, 4)->active == 2,
+	   "the entry installed again: a failure before it does not count: %s", trace);
+	reset();
+	kmd_routes_relay_failed(&kmd, 4);
 	ok(strcmp(trace, "add 4 via 5;notify switched 2 4;") == 0,
-	   "relay failed: switched: %s", trace);
+	   "a second relay failed in a row: switched: %s", trace);
 	reset();
 	kmd_routes_relay_failed(&kmd, 4);
 	ok(strcmp(trace, "") == 0, "once on protection, relay failures are the controller's");

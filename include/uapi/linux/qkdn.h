@@ -250,7 +250,10 @@
  *   link has too few keys (nothing is taken); ETIMEDOUT no acknowledgment
  *   in time: the relay is abandoned at both ends and the link keys it used
  *   stay consumed; EINTR the caller was killed while waiting (abandoned
- *   the same way).
+ *   the same way); ECONNABORTED the route to the destination was changed
+ *   or deleted (ROUTE_ADD, ROUTE_DEL) while the relay was in flight and
+ *   its first frame had left on another next hop: abandoned the same way
+ *   at once, so the caller can relay again over the new route.
  *
  * QKDN_CMD_KEY_GET_MULTICAST [app] (ETSI GS QKD 014 enc_keys with
  *   additional_slave_SAE_IDs): fresh keys for the local SAE QKDN_A_SAE_ID
