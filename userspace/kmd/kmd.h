@@ -153,6 +153,7 @@ struct kmd {
 	struct kmd_ck *ck;		/* NULL without [controller] */
 	struct kmd_supply *supply;	/* NULL without sessions */
 	SSL_CTX *tls_ck;		/* Ck, when [controller] has its own cert */
+	struct kmd_mgr *mgr;		/* NULL without [manager] */
 };
 
 /* kernel.c */
@@ -248,6 +249,29 @@ void kmd_supply_free(struct kmd *kmd);
 int kmd_supply_session(struct kmd *kmd, uint32_t dest, uint32_t keep, uint8_t priority,
 		       uint32_t key_bits, uint64_t session_id);
 void kmd_supply_log_stats(struct kmd *kmd, const char *why);
+
+/* mgr.c: Mk, reports to the manager; every hook does nothing without
+ * [manager]. All on the loop thread. */
+struct kmd_mgr;
+int kmd_mgr_start(struct kmd *kmd);
+void kmd_mgr_free(struct kmd *kmd);
+/* A Kx frame the module made for neighbour (out) or took from it. */
+void kmd_mgr_frame(struct kmd *kmd, uint32_t neighbour, const void *frame, size_t len, bool out);
+/* An ETSI 014 request served: the Key container sent to SAE sae (JSON,
+ * len bytes, n_keys keys) for its peer SAE; dec: dec_keys. Only key IDs
+ * and lengths are read. */
+void kmd_mgr_supplied(struct kmd *kmd, const char *sae, const char *peer_sae, bool dec,
+		      const char *json, size_t len, uint32_t n_keys);
+/* The Kx session to peer came up, or went down for reason. */
+void kmd_mgr_peer(struct kmd *kmd, struct kmd_peer *peer, bool up, const char *reason);
+/* A module alarm (enum qkdn_alarm) with what it names; value: keys left
+ * to hand out for pool alarms. */
+void kmd_mgr_module_alarm(struct kmd *kmd, uint32_t alarm, uint32_t peer, uint32_t dest,
+			  uint64_t relay_id, uint64_t value);
+/* Route r moved from next hop `from` to `to` (0: withdrawn); op is the
+ * resilience operation to report (SWITCHOVER, RESTORE) or 0. */
+void kmd_mgr_route(struct kmd *kmd, const struct kmd_route *r, enum qkdn_wire_resil_op op,
+		   uint32_t from, uint32_t to);
 
 /* main.c */
 void kmd_log_stats(struct kmd *kmd, const char *why);
