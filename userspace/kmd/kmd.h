@@ -255,6 +255,7 @@ void kmd_supply_log_stats(struct kmd *kmd, const char *why);
 struct kmd_mgr;
 int kmd_mgr_start(struct kmd *kmd);
 void kmd_mgr_free(struct kmd *kmd);
+void kmd_mgr_log_stats(struct kmd *kmd, const char *why);
 /* A Kx frame the module made for neighbour (out) or took from it. */
 void kmd_mgr_frame(struct kmd *kmd, uint32_t neighbour, const void *frame, size_t len, bool out);
 /* An ETSI 014 request served: the Key container sent to SAE sae (JSON,

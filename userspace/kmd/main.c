@@ -93,6 +93,7 @@ void kmd_log_stats(struct kmd *kmd, const char *why)
 		 why, kmd->n_routes, kmd->protection_switches, kmd->withdrawals_sent,
 		 kmd->withdrawals_received);
 	kmd_supply_log_stats(kmd, why);
+	kmd_mgr_log_stats(kmd, why);
 }
 
 static void stopped(struct kmd *kmd)

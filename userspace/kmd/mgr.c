@@ -1243,22 +1243,30 @@ int kmd_mgr_start(struct kmd *kmd)
 	return 0;
 }
 
-void kmd_mgr_free(struct kmd *kmd)
+void kmd_mgr_log_stats(struct kmd *kmd, const char *why)
 {
 	struct kmd_mgr *m = kmd->mgr;
 	struct qkdn_mgmt_stats st;
 
+	if (!m || !m->mg)
+		return;
+	qkdn_mgmt_get_stats(m->mg, &st);
+	qkdn_log(QKDN_LOG_INFO, "manager counters",
+		 "event=stats why=%s api=manager up=%d key_events=%" PRIu64 " accounts=%" PRIu64
+		 " alarms=%" PRIu64 " pending=%zu pending_dropped=%" PRIu64 " next_seq=%" PRIu64
+		 " acked_seq=%" PRIu64 " sent=%" PRIu64 " resent=%" PRIu64 " acked=%" PRIu64
+		 " queued=%zu dropped=%" PRIu64 " busy=%" PRIu64 " connects=%" PRIu64,
+		 why, st.up, m->stats.key_events, m->stats.accounts, m->stats.alarms,
+		 m->n_pend - m->head, m->pend_dropped, st.next_seq, st.acked_seq, st.sent,
+		 st.resent, st.acked, st.queued, st.dropped, st.busy, st.connects);
+}
+
+void kmd_mgr_free(struct kmd *kmd)
+{
+	struct kmd_mgr *m = kmd->mgr;
+
 	if (!m)
 		return;
-	if (m->mg) {
-		qkdn_mgmt_get_stats(m->mg, &st);
-		qkdn_log(QKDN_LOG_INFO, "manager counters",
-			 "event=stats api=manager key_events=%" PRIu64 " accounts=%" PRIu64
-			 " alarms=%" PRIu64 " pending_dropped=%" PRIu64 " sent=%" PRIu64
-			 " acked=%" PRIu64 " queued=%zu dropped=%" PRIu64 " connects=%" PRIu64,
-			 m->stats.key_events, m->stats.accounts, m->stats.alarms, m->pend_dropped,
-			 st.sent, st.acked, st.queued, st.dropped, st.connects);
-	}
 	if (m->report)
 		event_free(m->report);
 	if (m->flush)
