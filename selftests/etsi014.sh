@@ -17,6 +17,8 @@
 #                                  the 014 API listens on :8443. Its log is
 #                                  $work/NS.log (level $E14_LOG_LEVEL,
 #                                  default debug); stopped at cleanup.
+#                                  ${E14_EXTRA[NS]}, if set, is added to
+#                                  its config (e.g. a [manager] section)
 #   e14_kmd_stop NS                SIGTERM, then SIGKILL after 10 s
 #   e14 NS CERT METHOD PATH [BODY] "CODE BODY" of one request made in NS
 #                                  with CERT; CODE 000: no HTTP answer
@@ -33,7 +35,7 @@
 # Every kmd runs with ksa-sync = yes; the node certificates come from
 # qkdn_pki $work/pki ID...
 
-declare -A e14_pid e14_node_of
+declare -A e14_pid e14_node_of E14_EXTRA
 
 e14_init() {
 	command -v curl >/dev/null || skip_all "curl is not installed (scripts/install-deps.sh)"
@@ -83,6 +85,8 @@ e14_kmd() {
 			IFS=: read -r _ a b c <<< "$word"
 			[[ $word == sae:* ]] && printf '\n[sae]\nid = %s\ncn = %s\n' "$a" "$b"
 		done
+		# More sections for this netns (e.g. [manager]), if the caller set them.
+		[[ -z ${E14_EXTRA[$ns]:-} ]] || printf '\n%s\n' "${E14_EXTRA[$ns]}"
 	} > "$work/$ns.conf"
 	e14_node_of[$ns]=$id
 	ip netns exec "$ns" qkdn-kmd --config "$work/$ns.conf" --log-level "${E14_LOG_LEVEL:-debug}" \

@@ -515,7 +515,10 @@ static void job_done(struct kmd_e14 *e14, struct e14_job *job)
 		job_free(job);
 		return;
 	}
-	job->json = NULL;	/* the evbuffer owns it now */
+	/* The evbuffer owns it now; it lives until the reply is sent. */
+	kmd_mgr_supplied(e14->kmd, job->sae, job->peer, job->op == E14_DEC_KEYS, job->json,
+			 job->json_len, job->n_keys);
+	job->json = NULL;
 	evhttp_add_header(evhttp_request_get_output_headers(job->req), "Content-Type",
 			  "application/json");
 	e14->stats.ok++;

@@ -160,6 +160,8 @@ static int kx_notification(const struct nlmsghdr *nlh, void *data)
 			 "event=frame-dropped next_hop=%u reason=not-a-peer", next_hop);
 		return 0;
 	}
+	if (peer->session_up)
+		kmd_mgr_frame(kmd, next_hop, mnl_attr_get_payload(frame), len, true);
 	kmd_peer_send_frame(peer, mnl_attr_get_payload(frame), len);
 	return 0;
 }
@@ -280,7 +282,9 @@ static int alarm_notification(const struct nlmsghdr *nlh, void *data)
 {
 	struct kmd *kmd = data;
 	const struct nlattr *tb[QKDN_A_MAX + 1];
+	const struct nlattr *st[QKDN_STAT_A_MAX + 1];
 	uint32_t alarm, peer = 0, dest = 0;
+	uint64_t relay_id = 0, avail = 0;
 
 	if (nlh->nlmsg_type != qkdn_nl_family_id(kmd->nl_alarm) ||
 	    qkdn_nl_cmd(nlh) != QKDN_CMD_ALARM)
@@ -291,6 +295,11 @@ static int alarm_notification(const struct nlmsghdr *nlh, void *data)
 	}
 	qkdn_nla_u32(tb[QKDN_A_PEER_NODE_ID], &peer);
 	qkdn_nla_u32(tb[QKDN_A_DEST_NODE_ID], &dest);
+	qkdn_nla_u64(tb[QKDN_A_RELAY_ID], &relay_id);
+	if (tb[QKDN_A_LINK_STATS] &&
+	    !qkdn_nl_parse_nested(tb[QKDN_A_LINK_STATS], st, QKDN_STAT_A_MAX))
+		qkdn_nla_u64(st[QKDN_STAT_A_ENC_AVAILABLE], &avail);
+	kmd_mgr_module_alarm(kmd, alarm, peer, dest, relay_id, avail);
 	qkdn_log(QKDN_LOG_DEBUG, "module alarm", "event=alarm alarm=%u peer=%u dest=%u", alarm,
 		 peer, dest);
 	switch (alarm) {
@@ -408,6 +417,7 @@ void kmd_kernel_submit_frame(struct kmd *kmd, struct kmd_peer *peer, const void 
 	ret = qkdn_nl_request(kmd->nl, kmd->frame_msg, NULL, NULL);
 	if (ret == 0) {
 		peer->stats.frames_accepted++;
+		kmd_mgr_frame(kmd, peer->id, frame, len, false);
 		qkdn_log(QKDN_LOG_DEBUG, "frame accepted by the module",
 			 "event=frame-rx peer=%u len=%zu", peer->id, len);
 		return;

@@ -165,6 +165,7 @@ struct kmd {
 	SSL_CTX *tls_ck;		/* Ck, when [controller] has its own cert */
 	struct qkdn_crl_watch crl_watch;	/* [node] crl, crl.c */
 	struct event *crl_timer;
+	struct kmd_mgr *mgr;		/* NULL without [manager] */
 };
 
 /* kernel.c */
@@ -279,6 +280,30 @@ void kmd_crl_free(struct kmd *kmd);
 /* ck.c: closes the controller connection if its certificate is revoked
  * now (1), else 0. */
 unsigned int kmd_ck_drop_revoked(struct kmd *kmd);
+
+/* mgr.c: Mk, reports to the manager; every hook does nothing without
+ * [manager]. All on the loop thread. */
+struct kmd_mgr;
+int kmd_mgr_start(struct kmd *kmd);
+void kmd_mgr_free(struct kmd *kmd);
+void kmd_mgr_log_stats(struct kmd *kmd, const char *why);
+/* A Kx frame the module made for neighbour (out) or took from it. */
+void kmd_mgr_frame(struct kmd *kmd, uint32_t neighbour, const void *frame, size_t len, bool out);
+/* An ETSI 014 request served: the Key container sent to SAE sae (JSON,
+ * len bytes, n_keys keys) for its peer SAE; dec: dec_keys. Only key IDs
+ * and lengths are read. */
+void kmd_mgr_supplied(struct kmd *kmd, const char *sae, const char *peer_sae, bool dec,
+		      const char *json, size_t len, uint32_t n_keys);
+/* The Kx session to peer came up, or went down for reason. */
+void kmd_mgr_peer(struct kmd *kmd, struct kmd_peer *peer, bool up, const char *reason);
+/* A module alarm (enum qkdn_alarm) with what it names; value: keys left
+ * to hand out for pool alarms. */
+void kmd_mgr_module_alarm(struct kmd *kmd, uint32_t alarm, uint32_t peer, uint32_t dest,
+			  uint64_t relay_id, uint64_t value);
+/* Route r moved from next hop `from` to `to` (0: withdrawn); op is the
+ * resilience operation to report (SWITCHOVER, RESTORE) or 0. */
+void kmd_mgr_route(struct kmd *kmd, const struct kmd_route *r, enum qkdn_wire_resil_op op,
+		   uint32_t from, uint32_t to);
 
 /* main.c */
 void kmd_log_stats(struct kmd *kmd, const char *why);

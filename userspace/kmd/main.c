@@ -10,7 +10,8 @@
  * [node] crl names one); open netlink and make the module's node the
  * config's (NODE_GET; NODE_SET if its ID is unset; refuse another ID);
  * program relay-timeout-ms and every [route]; join the "kx" and "alarm"
- * groups; listen; dial every [peer]; serve the ETSI GS QKD 014 API if
+ * groups; listen; dial every [peer]; dial the manager if [manager] is
+ * configured (mgr.c); serve the ETSI GS QKD 014 API if
  * [etsi014] is configured; dial the controller if [controller] is; start
  * refilling the stores of the [session]s.
  *
@@ -94,6 +95,7 @@ void kmd_log_stats(struct kmd *kmd, const char *why)
 		 why, kmd->n_routes, kmd->protection_switches, kmd->withdrawals_sent,
 		 kmd->withdrawals_received);
 	kmd_supply_log_stats(kmd, why);
+	kmd_mgr_log_stats(kmd, why);
 }
 
 static void stopped(struct kmd *kmd)
@@ -159,6 +161,7 @@ static void kmd_free(struct kmd *kmd)
 	kmd_etsi014_free(kmd);
 	kmd_ck_free(kmd);
 	kmd_peers_free(kmd);
+	kmd_mgr_free(kmd);
 	kmd_routes_free(kmd);
 	kmd_kernel_stop(kmd);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
@@ -254,6 +257,8 @@ int main(int argc, char **argv)
 	ret = kmd_kernel_start(&kmd);
 	if (!ret)
 		ret = kmd_peers_start(&kmd);
+	if (!ret)
+		ret = kmd_mgr_start(&kmd);
 	if (!ret)
 		ret = kmd_routes_start(&kmd);
 	if (!ret)

@@ -136,6 +136,7 @@ static void entry_failed(struct kmd *kmd, struct kmd_route *r, uint32_t failed, 
 			 "why=%s", r->session_id, dest, failed, r->protection, why);
 		program(kmd, dest);
 		kmd_ck_notify(kmd, QKDN_W_EVENT_PROTECTION_SWITCHED, failed, dest);
+		kmd_mgr_route(kmd, r, QKDN_W_RESIL_OP_SWITCHOVER, failed, r->protection);
 		return;
 	}
 	r->active = 0;
@@ -144,6 +145,7 @@ static void entry_failed(struct kmd *kmd, struct kmd_route *r, uint32_t failed, 
 		 "other_end=%u", r->session_id, dest, failed, why, r->other_end);
 	program(kmd, dest);
 	kmd_ck_notify(kmd, QKDN_W_EVENT_ROUTE_WITHDRAWN, failed, dest);
+	kmd_mgr_route(kmd, r, 0, failed, 0);
 	/* Split horizon: only toward the other end of the session, and
 	 * never back to the neighbour that failed. */
 	if (r->other_end && r->other_end != kmd->cfg.node_id) {
@@ -181,6 +183,7 @@ void kmd_routes_peer_up(struct kmd *kmd, uint32_t peer)
 				 "event=route-restored session=%016" PRIx64 " dest=%u next_hop=%u",
 				 r->session_id, r->dest, peer);
 			program(kmd, r->dest);
+			kmd_mgr_route(kmd, r, QKDN_W_RESIL_OP_RESTORE, r->next_hop, peer);
 		}
 	}
 }

@@ -181,7 +181,7 @@ const char *qkdn_format_sockaddr(const struct sockaddr *sa, char buf[QKDN_ADDR_S
 
 enum section_kind {
 	SEC_NONE, SEC_NODE, SEC_PEER, SEC_ROUTE, SEC_ETSI014, SEC_SAE, SEC_CONTROLLER,
-	SEC_SESSION,
+	SEC_SESSION, SEC_MANAGER,
 };
 
 /* Keys of each section, as bits of the "seen" mask. */
@@ -602,13 +602,22 @@ static int ini_cb(const char *section, const char *key, const char *value, unsig
 			ses->priority = QKDN_KMD_SESSION_PRIO_DEFAULT;
 			ses->key_bits = QKDN_KMD_SESSION_BITS_DEFAULT;
 			r->kind = SEC_SESSION;
+		} else if (strcmp(section, "manager") == 0) {
+			if (c->manager.line)
+				return fail(err, err_len,
+					    "second [manager] section (first at line %u)",
+					    c->manager.line);
+			c->manager.line = line;
+			r->kind = SEC_MANAGER;
 		} else {
 			return fail(err, err_len,
-				    "unknown section [%s] (known: [node], [peer], [route], [etsi014], [sae], [controller], [session])",
+				    "unknown section [%s] (known: [node], [peer], [route], [etsi014], [sae], [controller], [session], [manager])",
 				    section);
 		}
 		return 0;
 	}
+	if (r->kind == SEC_MANAGER)
+		return qkdn_mgmt_conf_key(&c->manager, key, value, r->dir, err, err_len);
 
 	keys = section_keys(r->kind, &n, &sname);
 	for (size_t i = 0; i < n; i++)
@@ -754,6 +763,18 @@ int qkdn_kmd_config_read(struct qkdn_kmd_config *cfg, FILE *f, const char *name,
 	}
 	if (!ret)
 		ret = cross_check(cfg, name, err, err_len);
+	if (!ret && cfg->manager.line && !cfg->manager.enabled) {
+		snprintf(err, err_len, "%s: [manager] section of line %u lacks \"address\"", name,
+			 cfg->manager.line);
+		ret = -EINVAL;
+	}
+	if (!ret) {
+		char msg[QKDN_CONFIG_ERR_LEN];
+
+		ret = qkdn_mgmt_conf_check(&cfg->manager, msg, sizeof(msg));
+		if (ret)
+			snprintf(err, err_len, "%s: %s", name, msg);
+	}
 	if (ret)
 		qkdn_kmd_config_free(cfg);
 	return ret;
@@ -839,6 +860,7 @@ void qkdn_kmd_config_free(struct qkdn_kmd_config *cfg)
 	free(cfg->controller.key);
 	free(cfg->controller.ca);
 	free(cfg->sessions);
+	qkdn_mgmt_conf_free(&cfg->manager);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

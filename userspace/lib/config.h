@@ -78,6 +78,11 @@
  *                          tolerates an interruption (sent to the
  *                          controller in CK_ROUTE)
  *
+ *   [manager]              optional, at most once: report to the QKDN
+ *                          manager (Mk, qkdn-mgrd): address, cert, key,
+ *                          ca, crl, queue, report-ms as in lib/mgmt.h; the
+ *                          certificate's CN must be qkdn-node-<id>
+ *
  * Relative cert/key/ca/crl paths are relative to the directory of the file.
  */
 #ifndef QKDN_CONFIG_H
@@ -93,6 +98,8 @@
 
 #define QKDN_CONFIG_ERR_LEN 512
 #define QKDN_ADDR_STRLEN 64	/* "[ipv6]:port" with the NUL */
+
+#include "mgmt.h"	/* struct qkdn_mgmt_conf; needs the two above */
 
 /* Generic reader: calls cb(section, key, value, line, data) for every
  * "key = value", and cb(section, NULL, NULL, line, data) at every
@@ -205,6 +212,7 @@ struct qkdn_kmd_config {
 	struct qkdn_kmd_controller_conf controller;
 	struct qkdn_kmd_session_conf *sessions;
 	size_t n_sessions;
+	struct qkdn_mgmt_conf manager;	/* [manager]: enabled when given */
 };
 
 /* Reads and checks a kmd config. On failure err holds "FILE:LINE: ..."

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /* The agent side of Mk/Mq/Mc: see mgmt.h. */
 #include "mgmt.h"
+#include "config.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -712,15 +713,21 @@ bool qkdn_mgmt_idle(const struct qkdn_mgmt *mg)
 	return !mg->head;
 }
 
-struct qkdn_wire_msg *qkdn_mgmt_begin(struct qkdn_mgmt *mg, uint16_t cmd, const char *resource)
+struct qkdn_wire_msg *qkdn_mgmt_begin_at(struct qkdn_mgmt *mg, uint16_t cmd, const char *resource,
+					 uint64_t time_ms)
 {
 	struct qkdn_wire_msg *m = qkdn_wire_msg_new(cmd, mg->ident.sender_id);
 
 	if (!m)
 		return NULL;
-	qkdn_wire_put_u64(m, QKDN_W_M_TIME_MS, qkdn_mgmt_now_ms());
+	qkdn_wire_put_u64(m, QKDN_W_M_TIME_MS, time_ms);
 	qkdn_wire_put_str(m, QKDN_W_M_RESOURCE_ID, resource);
 	return m;
+}
+
+struct qkdn_wire_msg *qkdn_mgmt_begin(struct qkdn_mgmt *mg, uint16_t cmd, const char *resource)
+{
+	return qkdn_mgmt_begin_at(mg, cmd, resource, qkdn_mgmt_now_ms());
 }
 
 int qkdn_mgmt_send(struct qkdn_mgmt *mg, struct qkdn_wire_msg *m)

@@ -41,8 +41,13 @@
 
 #include <event2/event.h>
 
-#include "config.h"
+#include <sys/socket.h>
+
 #include "wire.h"
+
+/* As config.h has it: config.h includes this file (kmd's [manager]), and
+ * this one includes config.h at its end, so either order works. */
+#define QKDN_ADDR_STRLEN 64
 
 #define QKDN_MGMT_QUEUE_DEFAULT		65536
 #define QKDN_MGMT_QUEUE_MIN		16
@@ -128,6 +133,10 @@ bool qkdn_mgmt_idle(const struct qkdn_mgmt *mg);
 /* A new notification cmd about resource, with its sequence number, time
  * and resource ID put in; the caller adds the rest. NULL on ENOMEM. */
 struct qkdn_wire_msg *qkdn_mgmt_begin(struct qkdn_mgmt *mg, uint16_t cmd, const char *resource);
+/* The same for something that happened at time_ms (ms since the epoch):
+ * an agent that batches its notifications keeps the time of the event. */
+struct qkdn_wire_msg *qkdn_mgmt_begin_at(struct qkdn_mgmt *mg, uint16_t cmd, const char *resource,
+					 uint64_t time_ms);
 /* Queues m (taking it) and sends it when it can. 0, -EMSGSIZE (m did not
  * fit) or -ENOMEM; a full queue drops its oldest, not m. */
 int qkdn_mgmt_send(struct qkdn_mgmt *mg, struct qkdn_wire_msg *m);
@@ -163,5 +172,7 @@ int qkdn_mgmt_next_frame(struct evbuffer *in, void **msg, size_t *len);
 
 /* Milliseconds since the epoch (QKDN_W_M_TIME_MS). */
 uint64_t qkdn_mgmt_now_ms(void);
+
+#include "config.h"
 
 #endif

@@ -318,8 +318,9 @@
  *     QKDN_W_M_TIME_MS: u64, when it happened, ms since the epoch, required
  *     QKDN_W_M_RESOURCE_ID: string, the managed resource, required:
  *         "node-<ID>", "km-link-<ID>-<PEER>", "qkd-link-<ID>-<LINK>",
- *         "qkd-module-<MODULE>", "sae-<SAE>", "route-<SRC>-<DST>", "ctl";
- *         the controller's view of the topology: "ctl-node-<ID>",
+ *         "qkd-module-<MODULE>", "sae-<SAE>", "route-<SRC>-<DST>",
+ *         "store-<ID>-<REMOTE>" (a KM's relayed keys shared with REMOTE),
+ *         "ctl"; the controller's view of the topology: "ctl-node-<ID>",
  *         "ctl-link-<A>-<B>" (A < B)
  *     QKDN_W_M_RESOURCE_DESC: string, optional
  *     QKDN_W_PRIORITY: u8, 0 (highest)..QKDN_W_PRIORITY_MAX, optional
@@ -883,6 +884,9 @@ enum qkdn_wire_perf_type {
 	QKDN_W_PERF_RELAY_DELAY,	/* key relaying delay, microseconds */
 	QKDN_W_PERF_KEY_LOSS,		/* keys lost (data loss), count */
 	QKDN_W_PERF_ROUTES,		/* routes served (controller), count */
+	QKDN_W_PERF_RELAYS_STARTED,	/* relays a KM started, count since its start */
+	QKDN_W_PERF_RELAYS_COMPLETED,	/* of those, acknowledged, count */
+	QKDN_W_PERF_RELAYS_FAILED,	/* of those, abandoned, count */
 	__QKDN_W_PERF_LAST
 };
 #define QKDN_W_PERF_MAX (__QKDN_W_PERF_LAST - 1)

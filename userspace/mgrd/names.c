@@ -24,6 +24,9 @@ static const char *const perf_types[] = {
 	[QKDN_W_PERF_RELAY_DELAY] = "relay-delay-us",
 	[QKDN_W_PERF_KEY_LOSS] = "keys-lost",
 	[QKDN_W_PERF_ROUTES] = "routes",
+	[QKDN_W_PERF_RELAYS_STARTED] = "relays-started",
+	[QKDN_W_PERF_RELAYS_COMPLETED] = "relays-completed",
+	[QKDN_W_PERF_RELAYS_FAILED] = "relays-failed",
 };
 
 static const char *const res_kinds[] = {

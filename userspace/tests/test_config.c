@@ -292,8 +292,41 @@ static void test_load(void)
 	rmdir(dir);
 }
 
+/* [manager]: the keys lib/mgmt.h reads, paths against the file's dir. */
+static void test_manager(void)
+{
+	struct qkdn_kmd_config cfg;
+	char err[QKDN_CONFIG_ERR_LEN] = "";
+	int ret;
+
+	ret = read_text(&cfg, NODE, err, sizeof(err));
+	ok(ret == 0 && !cfg.manager.enabled, "no [manager]: no reports (%s)", err);
+	if (ret == 0)
+		qkdn_kmd_config_free(&cfg);
+	ret = read_text(&cfg, NODE "[manager]\naddress = 10.0.0.9:7500\ncert = n.crt\nkey = n.key\n"
+			"ca = /ca.pem\nreport-ms = 500\n", err, sizeof(err));
+	ok(ret == 0 && cfg.manager.enabled && cfg.manager.report_ms == 500 &&
+	   cfg.manager.queue_max == QKDN_MGMT_QUEUE_DEFAULT &&
+	   !strcmp(cfg.manager.address_str, "10.0.0.9:7500") &&
+	   !strcmp(cfg.manager.cert, "/etc/qkdn/n.crt") && !strcmp(cfg.manager.ca, "/ca.pem") &&
+	   !cfg.manager.crl, "[manager] read, defaults and paths (%s)", err);
+	if (ret == 0)
+		qkdn_kmd_config_free(&cfg);
+	bad(NODE "[manager]\n", "kmd.conf: [manager] section of line 9 lacks \"address\"",
+	    "an empty [manager]");
+	bad(NODE "[manager]\naddress = 10.0.0.9:7500\n",
+	    "kmd.conf: [manager] section of line 9 lacks \"cert\"", "[manager] without cert");
+	bad(NODE "[manager]\naddress = 10.0.0.9:7500\n[manager]\n",
+	    "kmd.conf:11: second [manager] section (first at line 9)", "two [manager]s");
+	bad(NODE "[manager]\nreport-ms = 5\n",
+	    "kmd.conf:10: report-ms \"5\" is not a number in 100..3600000", "report-ms too small");
+	bad(NODE "[manager]\nurl = x\n", "kmd.conf:10: unknown key \"url\" in [manager]",
+	    "unknown [manager] key");
+}
+
 int main(void)
 {
+	test_manager();
 	test_good();
 	test_bad();
 	test_etsi014();
