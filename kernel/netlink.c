@@ -220,6 +220,8 @@ static int put_relay_stats(struct sk_buff *msg,
 		{ QKDN_RELAY_A_SYNC_OK, stats->sync_ok },
 		{ QKDN_RELAY_A_SYNC_MISMATCH, stats->sync_mismatch },
 		{ QKDN_RELAY_A_SYNC_TIMEOUT, stats->sync_timeout },
+		{ QKDN_RELAY_A_SYNC_BATCHES, stats->sync_batches },
+		{ QKDN_RELAY_A_SYNC_WAITS, stats->sync_waits },
 	};
 
 	return put_counters(msg, QKDN_A_RELAY_STATS, QKDN_RELAY_A_PAD,
@@ -436,6 +438,8 @@ static int put_link_stats(struct sk_buff *msg, struct qkdn_link *link)
 		{ QKDN_STAT_A_GEN_RATE, link->gen_rate },
 		{ QKDN_STAT_A_CONS_RATE, link->cons_rate },
 		{ QKDN_STAT_A_NEXT_SEQ, pool->next_seq },
+		{ QKDN_STAT_A_VERIFIED, pool->verified },
+		{ QKDN_STAT_A_PEER_VERIFIED, pool->dec_verified },
 	};
 
 	return put_counters(msg, QKDN_A_LINK_STATS, QKDN_STAT_A_PAD,
@@ -1259,6 +1263,8 @@ static int put_store(struct sk_buff *msg, const struct qkdn_store *store)
 		{ QKDN_STORE_A_RELAYED_IN, store->relayed_in },
 		{ QKDN_STORE_A_CONSUMED, store->consumed },
 		{ QKDN_STORE_A_DELETED, store->deleted },
+		{ QKDN_STORE_A_OWN_VERIFIED, store->own_verified },
+		{ QKDN_STORE_A_PEER_VERIFIED, store->peer_verified },
 	};
 
 	if (nla_put_u32(msg, QKDN_A_PEER_NODE_ID, store->peer))

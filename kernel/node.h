@@ -35,6 +35,7 @@
  * @qkd_key_rate: secret key rate it reported, bit/s
  * @qkd_qber: QBER it reported, parts per million
  * @qkd_updated: when it reported, ns since the epoch
+ * @ksa_batch: the KSA synchronisation of this pool's keys in flight, if any
  */
 struct qkdn_link {
 	u32 id;
@@ -55,6 +56,7 @@ struct qkdn_link {
 	u64 qkd_key_rate;
 	u32 qkd_qber;
 	u64 qkd_updated;
+	struct qkdn_sync *ksa_batch;
 };
 
 /**
