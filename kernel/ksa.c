@@ -290,11 +290,12 @@ void qkdn_ksa_store_refill(struct qkdn_node *node, struct qkdn_store *store)
 /*
  * Until the source has @amount verified keys: starts a batch if none is
  * in flight and waits for it, without node->lock, within the relay
- * timeout. Returns 0 with the lock held and the stock there (the caller
- * looks the link or store up again), or why not.
+ * timeout (with @nowait, EINPROGRESS instead of the wait). Returns 0 with
+ * the lock held and the stock there (the caller looks the link or store
+ * up again), or why not.
  */
 static int ksa_wait(struct qkdn_node *node, u32 link_id, u32 peer,
-		    u32 amount, struct netlink_ext_ack *extack)
+		    u32 amount, bool nowait, struct netlink_ext_ack *extack)
 {
 	unsigned long deadline = jiffies +
 				 msecs_to_jiffies(node->relay_timeout_ms);
@@ -312,10 +313,6 @@ static int ksa_wait(struct qkdn_node *node, u32 link_id, u32 peer,
 		}
 		if (src_verified(&src) >= amount)
 			return 0;
-		if (!counted) {
-			++node->relay_stats.sync_waits;
-			counted = true;
-		}
 		if (time_after_eq(jiffies, deadline)) {
 			NL_SET_ERR_MSG(extack, "the peer's node did not answer the key check");
 			return -ETIMEDOUT;
@@ -326,6 +323,14 @@ static int ksa_wait(struct qkdn_node *node, u32 link_id, u32 peer,
 					  QKDN_KSA_LOW, extack);
 			if (ret)
 				return ret;
+		}
+		if (nowait) {
+			NL_SET_ERR_MSG(extack, "too few verified keys: a batch is being checked");
+			return -EINPROGRESS;
+		}
+		if (!counted) {
+			++node->relay_stats.sync_waits;
+			counted = true;
 		}
 		batch = *src_batch(&src);
 		until = time_before(batch->deadline, deadline) ?
@@ -356,18 +361,20 @@ static int ksa_wait(struct qkdn_node *node, u32 link_id, u32 peer,
 }
 
 int qkdn_ksa_link_wait(struct qkdn_node *node, u32 link_id, u32 amount,
-		       struct netlink_ext_ack *extack)
+		       bool nowait, struct netlink_ext_ack *extack)
 {
 	struct qkdn_link *link = qkdn_link_find(node, link_id);
 
-	return link ? ksa_wait(node, link_id, link->peer_node, amount, extack) :
-		      -ENOENT;
+	if (!link)
+		return -ENOENT;
+	return ksa_wait(node, link_id, link->peer_node, amount, nowait,
+			extack);
 }
 
 int qkdn_ksa_store_wait(struct qkdn_node *node, u32 peer, u32 amount,
-			struct netlink_ext_ack *extack)
+			bool nowait, struct netlink_ext_ack *extack)
 {
-	return ksa_wait(node, 0, peer, amount, extack);
+	return ksa_wait(node, 0, peer, amount, nowait, extack);
 }
 
 /* A link goes: its batch in flight ends, its waiters look again. */
@@ -375,6 +382,15 @@ void qkdn_ksa_link_gone(struct qkdn_node *node, struct qkdn_link *link)
 {
 	if (link->ksa_batch)
 		batch_end(node, link->ksa_batch, -ENOLINK);
+}
+
+/* The node goes, before its links and stores: every batch ends. */
+void qkdn_ksa_node_exit(struct qkdn_node *node)
+{
+	struct qkdn_sync *batch, *next;
+
+	list_for_each_entry_safe(batch, next, &node->syncs, list)
+		batch_end(node, batch, -ESHUTDOWN);
 }
 
 /* Where the key @id shared with @source is held at this end, if it is. */

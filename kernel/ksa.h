@@ -52,12 +52,13 @@ struct qkdn_sync {
 };
 
 int qkdn_ksa_link_wait(struct qkdn_node *node, u32 link_id, u32 amount,
-		       struct netlink_ext_ack *extack);
+		       bool nowait, struct netlink_ext_ack *extack);
 int qkdn_ksa_store_wait(struct qkdn_node *node, u32 peer, u32 amount,
-			struct netlink_ext_ack *extack);
+			bool nowait, struct netlink_ext_ack *extack);
 void qkdn_ksa_link_refill(struct qkdn_node *node, struct qkdn_link *link);
 void qkdn_ksa_store_refill(struct qkdn_node *node, struct qkdn_store *store);
 void qkdn_ksa_link_gone(struct qkdn_node *node, struct qkdn_link *link);
+void qkdn_ksa_node_exit(struct qkdn_node *node);
 
 int qkdn_ksa_arrived(struct qkdn_node *node, const struct qkdn_kx *kx);
 void qkdn_ksa_answered(struct qkdn_node *node, const struct qkdn_kx *kx);

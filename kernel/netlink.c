@@ -111,6 +111,7 @@ static const struct nla_policy qkdn_policy[QKDN_A_MAX + 1] = {
 	[QKDN_A_RELAY_STATS]	= { .type = NLA_REJECT },
 	[QKDN_A_STORE_STATS]	= { .type = NLA_REJECT },
 	[QKDN_A_KSA_SYNC]	= NLA_POLICY_MAX(NLA_U8, 1),
+	[QKDN_A_KSA_NOWAIT]	= { .type = NLA_FLAG },
 	[QKDN_A_QKD_STATE]	= NLA_POLICY_RANGE(NLA_U8, QKDN_QKD_UP,
 						   QKDN_QKD_STATE_MAX),
 	[QKDN_A_QKD_KEY_RATE]	= { .type = NLA_U64 },
@@ -933,6 +934,7 @@ static int qkdn_nl_key_get(struct sk_buff *skb, struct genl_info *info)
 		amount = nla_get_u32(info->attrs[QKDN_A_KEY_AMOUNT]);
 	if (info->attrs[QKDN_A_KEY_SIZE])
 		req.size_bits = nla_get_u32(info->attrs[QKDN_A_KEY_SIZE]);
+	req.nowait = nla_get_flag(info->attrs[QKDN_A_KSA_NOWAIT]);
 
 	mutex_lock(&node->lock);
 	ret = qkdn_supply_new(node, &req, amount);

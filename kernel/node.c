@@ -288,7 +288,8 @@ static int supply_relayed(struct qkdn_node *node, struct qkdn_supply *req,
 		return ret;
 	req->link_id = 0;
 	if (sync) {
-		ret = qkdn_ksa_store_wait(node, peer_node, amount, req->extack);
+		ret = qkdn_ksa_store_wait(node, peer_node, amount, req->nowait,
+					  req->extack);
 		if (ret)
 			return ret;
 		store = qkdn_store_find(node, peer_node);
@@ -392,7 +393,8 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 	}
 	req->link_id = best->id;
 	if (sync) {
-		ret = qkdn_ksa_link_wait(node, best->id, amount, req->extack);
+		ret = qkdn_ksa_link_wait(node, best->id, amount, req->nowait,
+					 req->extack);
 		if (ret)
 			return ret;
 		best = qkdn_link_find(node, req->link_id);

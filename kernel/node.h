@@ -162,6 +162,8 @@ void qkdn_app_del(struct qkdn_node *node, struct qkdn_app *app);
  * @ctx: passed to @prepare and @visit
  * @link_id: set to the link the keys came from
  * @extack: where to say what went wrong, may be NULL
+ * @nowait: with KSA synchronisation, EINPROGRESS rather than a wait for
+ *	a batch when there are too few verified keys
  */
 struct qkdn_supply {
 	const char *sae;
@@ -173,6 +175,7 @@ struct qkdn_supply {
 	void *ctx;
 	u32 link_id;
 	struct netlink_ext_ack *extack;
+	bool nowait;
 };
 
 int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,

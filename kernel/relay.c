@@ -1027,16 +1027,11 @@ void qkdn_relay_node_exit(struct qkdn_node *node)
 	struct qkdn_store *store;
 	unsigned long index;
 
-	struct qkdn_sync *sync, *sync_next;
-
 	list_for_each_entry_safe(relay, next, &node->relays, list) {
 		list_del(&relay->list);
 		qkdn_relay_put(relay);
 	}
-	list_for_each_entry_safe(sync, sync_next, &node->syncs, list) {
-		list_del(&sync->list);
-		qkdn_sync_put(sync);
-	}
+	qkdn_ksa_node_exit(node);
 	xa_for_each(&node->stores, index, store) {
 		list_for_each_entry_safe(key, tmp, &store->own, list)
 			qkdn_relayed_free(node, store, key);

@@ -174,6 +174,11 @@
  *     QKDN_A_SAE_ID, QKDN_A_PEER_SAE_ID: NLA_NUL_STRING, required
  *     QKDN_A_KEY_AMOUNT: NLA_U32, 1..QKDN_KEY_AMOUNT_MAX, default 1
  *     QKDN_A_KEY_SIZE: NLA_U32, bits; if present must be the link's unit
+ *     QKDN_A_KSA_NOWAIT: NLA_FLAG: with KSA synchronisation, fail with
+ *         EINPROGRESS rather than wait when there are too few verified
+ *         keys (a batch is started or already in flight, nothing is
+ *         taken); so a caller on an event loop asks again from a thread
+ *         that may block
  *   Reply (up to QKDN_KEY_BYTES_MAX of keys plus 44 bytes a key: receive
  *   buffers must hold QKDN_REPLY_MAX bytes):
  *     QKDN_A_LINK_ID: the link the keys came from
@@ -599,6 +604,7 @@ enum qkdn_attr {
 	QKDN_A_AK_RESPONSE,
 	QKDN_A_AK_STATUS,
 	QKDN_A_AK_GET_STATUS,
+	QKDN_A_KSA_NOWAIT,
 	__QKDN_A_LAST
 };
 
