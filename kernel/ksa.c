@@ -8,8 +8,9 @@
  * round trip per request, each source of keys to supply (the encrypting
  * half of a link pool, or the keys a store holds for a distant node) keeps
  * a stock of keys already checked: when that stock falls below
- * QKDN_KSA_LOW, one batch of up to QKDN_KSA_BATCH unchecked keys (and
- * more if a waiting request needs them) goes in one SYNC frame, its
+ * QKDN_KSA_LOW, one batch of up to as many unchecked keys (more if a
+ * waiting request needs them; the stock doubles when it ran out before a
+ * batch came back) goes in one SYNC frame, its
  * one-time MAC keyed by link key as every Kx frame is; the peer's node
  * compares every entry, marks the keys verified at its end if all match
  * and answers SYNC_ACK; this node then marks them verified at its end.
@@ -45,7 +46,7 @@
 #include "relay.h"
 
 /* An asynchronous batch waits until it can check at least this many keys. */
-#define QKDN_KSA_MIN	(QKDN_KSA_BATCH / 4)
+#define QKDN_KSA_MIN	(QKDN_KSA_LOW / 4)
 
 /* Where a batch's keys are: a link's encrypting half or a store's own keys. */
 struct ksa_src {
@@ -62,6 +63,33 @@ static struct qkdn_sync **src_batch(struct ksa_src *src)
 static u64 src_verified(const struct ksa_src *src)
 {
 	return src->link ? src->link->pool.verified : src->store->own_verified;
+}
+
+/*
+ * The stock a source keeps: QKDN_KSA_LOW, doubled (up to
+ * QKDN_KEY_AMOUNT_MAX) each time a request finds it used up while a batch
+ * is on its way, i.e. when one batch does not last a round trip.
+ */
+static u32 *src_low(struct ksa_src *src)
+{
+	return src->link ? &src->link->ksa_low : &src->store->ksa_low;
+}
+
+static u32 src_stock(struct ksa_src *src)
+{
+	u32 *low = src_low(src);
+
+	if (!*low)
+		*low = QKDN_KSA_LOW;
+	return *low;
+}
+
+static void src_grow(struct ksa_src *src, struct qkdn_sync *batch)
+{
+	if (batch->grew)
+		return;
+	batch->grew = true;
+	*src_low(src) = min_t(u32, 2 * src_stock(src), QKDN_KEY_AMOUNT_MAX);
 }
 
 static u64 src_unverified(const struct ksa_src *src)
@@ -267,10 +295,10 @@ static void refill(struct qkdn_node *node, struct ksa_src *src)
 	if (!node->ksa_sync)
 		return;
 	batch_expire(node, src);
-	if (*src_batch(src) || src_verified(src) >= QKDN_KSA_LOW ||
+	if (*src_batch(src) || src_verified(src) >= src_stock(src) ||
 	    src_unverified(src) < QKDN_KSA_MIN + (src->link ? 1 : 0))
 		return;
-	batch_start(node, src, QKDN_KSA_BATCH, NULL);
+	batch_start(node, src, src_stock(src), NULL);
 }
 
 void qkdn_ksa_link_refill(struct qkdn_node *node, struct qkdn_link *link)
@@ -318,9 +346,11 @@ static int ksa_wait(struct qkdn_node *node, u32 link_id, u32 peer,
 			return -ETIMEDOUT;
 		}
 		batch_expire(node, &src);
-		if (!*src_batch(&src)) {
+		if (*src_batch(&src)) {
+			src_grow(&src, *src_batch(&src));
+		} else {
 			ret = batch_start(node, &src, amount - src_verified(&src) +
-					  QKDN_KSA_LOW, extack);
+					  src_stock(&src), extack);
 			if (ret)
 				return ret;
 		}

@@ -18,8 +18,10 @@ struct qkdn_link;
 struct qkdn_store;
 struct qkdn_kx;
 
-/* Keys a batch checks at most, and the verified stock that starts one. */
-#define QKDN_KSA_BATCH	128
+/*
+ * The verified stock below which a batch starts, and the keys it checks:
+ * the initial value, which grows (ksa.c, src_grow()).
+ */
 #define QKDN_KSA_LOW	128
 
 /**
@@ -33,6 +35,8 @@ struct qkdn_kx;
  * @link_id: the link whose encrypting half the keys are of, or 0 when
  *	they are of the store of keys relayed to @peer
  * @deadline: jiffies after which the batch is given up
+ * @grew: a request found the stock used up while this batch was on its
+ *	way; the stock has doubled for it
  * @result: -EINPROGRESS, then 0, -EKEYREJECTED, -ETIMEDOUT or -ENOLINK
  *	(the link went away)
  * @count: keys checked
@@ -46,6 +50,7 @@ struct qkdn_sync {
 	u32 peer;
 	u32 link_id;
 	unsigned long deadline;
+	bool grew;
 	int result;
 	u32 count;
 	u8 ids[];

@@ -36,6 +36,7 @@
  * @qkd_qber: QBER it reported, parts per million
  * @qkd_updated: when it reported, ns since the epoch
  * @ksa_batch: the KSA synchronisation of this pool's keys in flight, if any
+ * @ksa_low: the verified stock it keeps (ksa.c), 0 until the first batch
  */
 struct qkdn_link {
 	u32 id;
@@ -57,6 +58,7 @@ struct qkdn_link {
 	u32 qkd_qber;
 	u64 qkd_updated;
 	struct qkdn_sync *ksa_batch;
+	u32 ksa_low;
 };
 
 /**

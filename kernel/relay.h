@@ -59,6 +59,7 @@ struct qkdn_relayed_key {
  * @own_verified: of @own_available, verified with the distant node
  * @peer_verified: of @peer_stored, verified by the distant node
  * @ksa_batch: the KSA synchronisation of @own keys in flight, if any
+ * @ksa_low: the verified stock it keeps (ksa.c), 0 until the first batch
  */
 struct qkdn_store {
 	u32 peer;
@@ -73,6 +74,7 @@ struct qkdn_store {
 	u64 own_verified;
 	u64 peer_verified;
 	struct qkdn_sync *ksa_batch;
+	u32 ksa_low;
 };
 
 struct qkdn_relay_stats {

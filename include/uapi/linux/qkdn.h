@@ -350,9 +350,11 @@
  * request_key() hand out only keys checked with the peer SAE's node
  * (seed 000 clause 7.1.5). The check runs ahead of supply, in batches
  * (kernel/ksa.c, Documentation/key-pool.rst): when the verified keys of a
- * link pool's encrypting half, or of a store's own keys, fall below 128,
- * a SYNC frame carries the IDs and digests of up to 128 unchecked keys
- * (more if a waiting request needs them) to the peer's node, which
+ * link pool's encrypting half, or of a store's own keys, fall below a
+ * stock size (128, doubled up to 1024 whenever the stock runs out before
+ * a batch comes back), a SYNC frame carries the IDs and digests of up to
+ * that many unchecked keys (more if a waiting request needs them) to the
+ * peer's node, which
  * compares them with its copies; if all match it marks them verified and
  * answers SYNC_ACK, on which this node marks them verified too. If any
  * differs or is missing, both ends delete every key of the batch and raise
