@@ -111,6 +111,7 @@ static const struct nla_policy qkdn_policy[QKDN_A_MAX + 1] = {
 	[QKDN_A_RELAY_STATS]	= { .type = NLA_REJECT },
 	[QKDN_A_STORE_STATS]	= { .type = NLA_REJECT },
 	[QKDN_A_KSA_SYNC]	= NLA_POLICY_MAX(NLA_U8, 1),
+	[QKDN_A_KSA_NOWAIT]	= { .type = NLA_FLAG },
 	[QKDN_A_QKD_STATE]	= NLA_POLICY_RANGE(NLA_U8, QKDN_QKD_UP,
 						   QKDN_QKD_STATE_MAX),
 	[QKDN_A_QKD_KEY_RATE]	= { .type = NLA_U64 },
@@ -220,6 +221,8 @@ static int put_relay_stats(struct sk_buff *msg,
 		{ QKDN_RELAY_A_SYNC_OK, stats->sync_ok },
 		{ QKDN_RELAY_A_SYNC_MISMATCH, stats->sync_mismatch },
 		{ QKDN_RELAY_A_SYNC_TIMEOUT, stats->sync_timeout },
+		{ QKDN_RELAY_A_SYNC_BATCHES, stats->sync_batches },
+		{ QKDN_RELAY_A_SYNC_WAITS, stats->sync_waits },
 	};
 
 	return put_counters(msg, QKDN_A_RELAY_STATS, QKDN_RELAY_A_PAD,
@@ -436,6 +439,8 @@ static int put_link_stats(struct sk_buff *msg, struct qkdn_link *link)
 		{ QKDN_STAT_A_GEN_RATE, link->gen_rate },
 		{ QKDN_STAT_A_CONS_RATE, link->cons_rate },
 		{ QKDN_STAT_A_NEXT_SEQ, pool->next_seq },
+		{ QKDN_STAT_A_VERIFIED, pool->verified },
+		{ QKDN_STAT_A_PEER_VERIFIED, pool->dec_verified },
 	};
 
 	return put_counters(msg, QKDN_A_LINK_STATS, QKDN_STAT_A_PAD,
@@ -929,6 +934,7 @@ static int qkdn_nl_key_get(struct sk_buff *skb, struct genl_info *info)
 		amount = nla_get_u32(info->attrs[QKDN_A_KEY_AMOUNT]);
 	if (info->attrs[QKDN_A_KEY_SIZE])
 		req.size_bits = nla_get_u32(info->attrs[QKDN_A_KEY_SIZE]);
+	req.nowait = nla_get_flag(info->attrs[QKDN_A_KSA_NOWAIT]);
 
 	mutex_lock(&node->lock);
 	ret = qkdn_supply_new(node, &req, amount);
@@ -1261,6 +1267,8 @@ static int put_store(struct sk_buff *msg, const struct qkdn_store *store)
 		{ QKDN_STORE_A_RELAYED_IN, store->relayed_in },
 		{ QKDN_STORE_A_CONSUMED, store->consumed },
 		{ QKDN_STORE_A_DELETED, store->deleted },
+		{ QKDN_STORE_A_OWN_VERIFIED, store->own_verified },
+		{ QKDN_STORE_A_PEER_VERIFIED, store->peer_verified },
 	};
 
 	if (nla_put_u32(msg, QKDN_A_PEER_NODE_ID, store->peer))

@@ -10,6 +10,7 @@
 #include <linux/timekeeping.h>
 #include <net/netns/generic.h>
 
+#include "ksa.h"
 #include "kx.h"
 #include "main.h"
 #include "netlink.h"
@@ -85,6 +86,7 @@ err_free:
 
 void qkdn_link_del(struct qkdn_node *node, struct qkdn_link *link)
 {
+	qkdn_ksa_link_gone(node, link);
 	xa_erase(&node->links, link->id);
 	qkdn_pool_destroy(&link->pool);
 	kfree_sensitive(link);
@@ -215,83 +217,60 @@ static int supply_check(struct qkdn_node *node, struct qkdn_supply *req,
 }
 
 /*
- * Keys taken from a pool or store and held here while KSA synchronisation
- * asks the peer's node about them; wiped whatever the answer.
+ * Whether the first @amount keys of @store that a request takes (the
+ * verified ones only, with KSA synchronisation) are of the requested size;
+ * sets *@len to it.
  */
-struct held_keys {
-	struct qkdn_pool_key *keys;
-	u8 *buf;
-	size_t size;
-	u32 count;
-	u32 len;
-};
-
-static int held_alloc(struct held_keys *held, u32 count, u32 len)
+static int store_sizes(struct qkdn_store *store, struct qkdn_supply *req,
+		       u32 amount, bool verified, u32 *len)
 {
-	held->size = (size_t)count * (QKDN_KEY_ID_LEN + len);
-	held->keys = kcalloc(count, sizeof(*held->keys), GFP_KERNEL);
-	held->buf = kvzalloc(held->size, GFP_KERNEL);
-	held->len = len;
-	held->count = 0;
-	return held->keys && held->buf ? 0 : -ENOMEM;
-}
+	struct qkdn_relayed_key *key;
+	u32 n = 0;
 
-static void held_free(struct held_keys *held)
-{
-	if (held->buf)
-		memzero_explicit(held->buf, held->size);
-	kvfree(held->buf);
-	kfree(held->keys);
-}
-
-static int hold_key(void *ctx, const struct qkdn_pool_key *key)
-{
-	struct held_keys *held = ctx;
-	u8 *slot = held->buf + held->count * (QKDN_KEY_ID_LEN + held->len);
-	struct qkdn_pool_key *out = &held->keys[held->count++];
-
-	memcpy(slot, key->id, QKDN_KEY_ID_LEN);
-	memcpy(slot + QKDN_KEY_ID_LEN, key->data, key->len);
-	out->id = slot;
-	out->data = slot + QKDN_KEY_ID_LEN;
-	out->len = key->len;
-	out->created = key->created;
+	*len = req->size_bits / 8;
+	list_for_each_entry(key, &store->own, list) {
+		if (n == amount)
+			break;
+		if (verified && !key->verified)
+			continue;
+		if (!n++ && !req->size_bits)
+			*len = key->len;
+		if (key->len != *len || req->size_bits % 8) {
+			NL_SET_ERR_MSG(req->extack,
+				       "relayed keys are not of the requested size");
+			return -EINVAL;
+		}
+	}
+	if ((u64)amount * *len > QKDN_KEY_BYTES_MAX) {
+		NL_SET_ERR_MSG(req->extack, "too many key bytes for one reply");
+		return -EMSGSIZE;
+	}
 	return 0;
 }
 
-/*
- * Seed 000 clause 7.1.5: the held keys go to the application only once
- * the peer's node has confirmed it holds the same bytes under each ID.
- * node->lock is dropped while waiting, so the application is looked up
- * again afterwards.
- */
-static int supply_held(struct qkdn_node *node, struct qkdn_supply *req,
-		       u32 peer_node, struct held_keys *held)
+/* After node->lock was dropped: the application may have gone. */
+static struct qkdn_app *app_again(struct qkdn_node *node,
+				  struct qkdn_supply *req)
 {
-	struct qkdn_app *app;
-	int ret;
-	u32 i;
+	struct qkdn_app *app = qkdn_app_find(node, req->sae);
 
-	ret = qkdn_ksa_sync(node, peer_node, held->keys, held->count,
-			    req->extack);
-	if (!ret)
-		ret = req->prepare(req->ctx, held->count,
-				   held->count * held->len);
-	for (i = 0; !ret && i < held->count; ++i)
-		ret = req->visit(req->ctx, &held->keys[i]);
-	app = ret ? NULL : qkdn_app_find(node, req->sae);
-	if (app)
-		app->supplied += held->count;
-	return ret;
+	if (!app)
+		NL_SET_ERR_MSG(req->extack, "unknown SAE ID");
+	return app;
 }
 
-/* Keys for a distant node: from the store of keys relayed there. */
+/*
+ * Keys for a distant node: from the store of keys relayed there. With KSA
+ * synchronisation only keys verified with that node leave (ksa.c), after
+ * a wait for a batch if there are too few.
+ */
 static int supply_relayed(struct qkdn_node *node, struct qkdn_supply *req,
 			  struct qkdn_app *app, u32 peer_node, u32 amount)
 {
 	struct qkdn_store *store = qkdn_store_find(node, peer_node);
+	bool sync = node->ksa_sync;
 	struct qkdn_relayed_key *key, *tmp;
-	u32 len, n = 0;
+	u32 len;
 	int ret;
 
 	if (!store && !xa_load(&node->routes, peer_node)) {
@@ -304,46 +283,22 @@ static int supply_relayed(struct qkdn_node *node, struct qkdn_supply *req,
 			       "not enough relayed keys for the peer SAE's node");
 		return -EAGAIN;
 	}
-	key = list_first_entry(&store->own, struct qkdn_relayed_key, list);
-	len = req->size_bits ? req->size_bits / 8 : key->len;
-	list_for_each_entry(key, &store->own, list) {
-		if (n++ == amount)
-			break;
-		if (key->len != len || req->size_bits % 8) {
-			NL_SET_ERR_MSG(req->extack,
-				       "relayed keys are not of the requested size");
-			return -EINVAL;
-		}
-	}
-	if ((u64)amount * len > QKDN_KEY_BYTES_MAX) {
-		NL_SET_ERR_MSG(req->extack, "too many key bytes for one reply");
-		return -EMSGSIZE;
-	}
-	req->link_id = 0;
-	if (node->ksa_sync) {
-		struct held_keys held = {};
-
-		ret = qkdn_ksa_sync_ready(node, peer_node, amount, req->extack);
-		if (!ret)
-			ret = held_alloc(&held, amount, len);
-		list_for_each_entry_safe(key, tmp, &store->own, list) {
-			struct qkdn_pool_key out = {
-				.id = key->id,
-				.data = key->data,
-				.len = key->len,
-				.created = key->created,
-			};
-
-			if (ret || !amount--)
-				break;
-			hold_key(&held, &out);
-			qkdn_relayed_free(node, store, key);
-			++store->consumed;
-		}
-		if (!ret)
-			ret = supply_held(node, req, peer_node, &held);
-		held_free(&held);
+	ret = store_sizes(store, req, amount, false, &len);
+	if (ret)
 		return ret;
+	req->link_id = 0;
+	if (sync) {
+		ret = qkdn_ksa_store_wait(node, peer_node, amount, req->nowait,
+					  req->extack);
+		if (ret)
+			return ret;
+		store = qkdn_store_find(node, peer_node);
+		app = app_again(node, req);
+		if (!app)
+			return -ENOENT;
+		ret = store_sizes(store, req, amount, true, &len);
+		if (ret)
+			return ret;
 	}
 	ret = req->prepare(req->ctx, amount, amount * len);
 	if (ret)
@@ -356,8 +311,11 @@ static int supply_relayed(struct qkdn_node *node, struct qkdn_supply *req,
 			.created = key->created,
 		};
 
-		if (!amount--)
+		if (!amount)
 			break;
+		if (sync && !key->verified)
+			continue;
+		--amount;
 		ret = req->visit(req->ctx, &out);
 		qkdn_relayed_free(node, store, key);
 		++store->consumed;
@@ -365,6 +323,8 @@ static int supply_relayed(struct qkdn_node *node, struct qkdn_supply *req,
 		if (ret)
 			break;
 	}
+	if (sync)
+		qkdn_ksa_store_refill(node, store);
 	return ret;
 }
 
@@ -405,6 +365,7 @@ u64 qkdn_supply_link_avail(struct qkdn_node *node, struct qkdn_link *link)
 int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		    u32 amount)
 {
+	bool sync = node->ksa_sync;
 	struct qkdn_link *best;
 	struct qkdn_app *app;
 	u32 peer_node;
@@ -431,26 +392,29 @@ int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,
 		return -EAGAIN;
 	}
 	req->link_id = best->id;
-	if (node->ksa_sync) {
-		struct held_keys held = {};
-
-		ret = held_alloc(&held, amount, best->pool.unit);
-		if (!ret)
-			ret = qkdn_pool_take(&best->pool, amount, hold_key,
-					     &held);
-		qkdn_link_update(node, best);
-		if (!ret)
-			ret = supply_held(node, req, peer_node, &held);
-		held_free(&held);
-		return ret;
+	if (sync) {
+		ret = qkdn_ksa_link_wait(node, best->id, amount, req->nowait,
+					 req->extack);
+		if (ret)
+			return ret;
+		best = qkdn_link_find(node, req->link_id);
+		app = app_again(node, req);
+		if (!app)
+			return -ENOENT;
 	}
 	ret = req->prepare(req->ctx, amount, amount * best->pool.unit);
 	if (ret)
 		return ret;
-	ret = qkdn_pool_take(&best->pool, amount, req->visit, req->ctx);
+	if (sync)
+		ret = qkdn_pool_take_verified(&best->pool, amount, req->visit,
+					      req->ctx);
+	else
+		ret = qkdn_pool_take(&best->pool, amount, req->visit, req->ctx);
 	if (!ret)
 		app->supplied += amount;
 	qkdn_link_update(node, best);
+	if (sync)
+		qkdn_ksa_link_refill(node, best);
 	return ret;
 }
 

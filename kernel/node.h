@@ -35,6 +35,8 @@
  * @qkd_key_rate: secret key rate it reported, bit/s
  * @qkd_qber: QBER it reported, parts per million
  * @qkd_updated: when it reported, ns since the epoch
+ * @ksa_batch: the KSA synchronisation of this pool's keys in flight, if any
+ * @ksa_low: the verified stock it keeps (ksa.c), 0 until the first batch
  */
 struct qkdn_link {
 	u32 id;
@@ -55,6 +57,8 @@ struct qkdn_link {
 	u64 qkd_key_rate;
 	u32 qkd_qber;
 	u64 qkd_updated;
+	struct qkdn_sync *ksa_batch;
+	u32 ksa_low;
 };
 
 /**
@@ -160,6 +164,8 @@ void qkdn_app_del(struct qkdn_node *node, struct qkdn_app *app);
  * @ctx: passed to @prepare and @visit
  * @link_id: set to the link the keys came from
  * @extack: where to say what went wrong, may be NULL
+ * @nowait: with KSA synchronisation, EINPROGRESS rather than a wait for
+ *	a batch when there are too few verified keys
  */
 struct qkdn_supply {
 	const char *sae;
@@ -171,6 +177,7 @@ struct qkdn_supply {
 	void *ctx;
 	u32 link_id;
 	struct netlink_ext_ack *extack;
+	bool nowait;
 };
 
 int qkdn_supply_new(struct qkdn_node *node, struct qkdn_supply *req,

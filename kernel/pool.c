@@ -29,6 +29,10 @@
 
 #include "pool.h"
 
+/*
+ * map[] is two bitmaps of per_chunk bits: the live slots, then the slots
+ * KSA synchronisation verified with the peer's node (chunk_vmap()).
+ */
 struct qkdn_chunk {
 	u64 created;
 	u32 live;
@@ -41,7 +45,13 @@ static const char qkdn_id_domain[] = "qkdn kma-key id v1";
 static u32 chunk_header_bytes(u32 per_chunk)
 {
 	return sizeof(struct qkdn_chunk) +
-	       BITS_TO_LONGS(per_chunk) * sizeof(unsigned long);
+	       2 * BITS_TO_LONGS(per_chunk) * sizeof(unsigned long);
+}
+
+static unsigned long *chunk_vmap(const struct qkdn_pool *pool,
+				 struct qkdn_chunk *chunk)
+{
+	return chunk->map + BITS_TO_LONGS(pool->per_chunk);
 }
 
 static u8 *chunk_slot(const struct qkdn_pool *pool, struct qkdn_chunk *chunk,
@@ -95,13 +105,19 @@ static void chunk_maybe_release(struct qkdn_pool *pool, u64 index)
 static void slot_wipe(struct qkdn_pool *pool, struct qkdn_chunk *chunk,
 		      u32 slot, u64 seq)
 {
+	bool verified = test_bit(slot, chunk_vmap(pool, chunk));
+
 	memzero_explicit(chunk_slot(pool, chunk, slot), pool->slot_size);
 	__clear_bit(slot, chunk->map);
+	__clear_bit(slot, chunk_vmap(pool, chunk));
 	--chunk->live;
-	if (seq_is_enc(pool, seq))
+	if (seq_is_enc(pool, seq)) {
 		--pool->enc_avail;
-	else
+		pool->verified -= verified;
+	} else {
 		--pool->dec_stored;
+		pool->dec_verified -= verified;
+	}
 }
 
 /* Drop the oldest chunk, live keys and all, to bound the ring's span. */
@@ -405,19 +421,25 @@ int qkdn_pool_take(struct qkdn_pool *pool, u32 amount,
 	return ret;
 }
 
-static struct qkdn_chunk *find_id(const struct qkdn_pool *pool, const u8 *id,
-				  u32 *slot)
+static struct qkdn_chunk *find_any_id(const struct qkdn_pool *pool,
+				      const u8 *id, u32 *slot, bool enc_too)
 {
 	u64 seq = qkdn_key_id_seq(id);
 	struct qkdn_chunk *chunk;
 
-	if (seq_is_enc(pool, seq))
+	if (!enc_too && seq_is_enc(pool, seq))
 		return NULL;
 	chunk = chunk_of(pool, seq, slot);
 	if (!chunk || !test_bit(*slot, chunk->map) ||
 	    memcmp(chunk_slot(pool, chunk, *slot), id, QKDN_KEY_ID_LEN))
 		return NULL;
 	return chunk;
+}
+
+static struct qkdn_chunk *find_id(const struct qkdn_pool *pool, const u8 *id,
+				  u32 *slot)
+{
+	return find_any_id(pool, id, slot, false);
 }
 
 bool qkdn_pool_has_id(const struct qkdn_pool *pool, const u8 *id)
@@ -462,6 +484,124 @@ int qkdn_pool_take_id(struct qkdn_pool *pool, const u8 *id,
 	else
 		++pool->stats.deleted;
 	return slot_take(pool, chunk, slot, qkdn_key_id_seq(id), visit, ctx);
+}
+
+/*
+ * KSA synchronisation (kernel/ksa.c, Documentation/key-pool.rst): keys of
+ * either half carry a verified bit. Keys of the encrypting half leave the
+ * pool for applications only once verified; any other use (relay frames,
+ * eviction, deletion) just takes a verified key out of the count.
+ */
+
+/* Keeps enc_next on the oldest live key of the encrypting half. */
+static void enc_next_settle(struct qkdn_pool *pool)
+{
+	struct qkdn_chunk *chunk;
+	u32 slot;
+
+	while (pool->enc_next < pool->next_seq) {
+		chunk = chunk_of(pool, pool->enc_next, &slot);
+		if (chunk && test_bit(slot, chunk->map))
+			break;
+		pool->enc_next += 2;
+	}
+}
+
+/* Like qkdn_pool_take(), of the verified keys only, oldest first. */
+int qkdn_pool_take_verified(struct qkdn_pool *pool, u32 amount,
+			    qkdn_pool_visit_t visit, void *ctx)
+{
+	u64 seq = pool->enc_next;
+	int ret = 0;
+
+	if (pool->verified < amount)
+		return -EAGAIN;
+	while (amount && !ret && seq < pool->next_seq) {
+		struct qkdn_chunk *chunk;
+		u32 slot;
+
+		chunk = chunk_of(pool, seq, &slot);
+		seq += 2;
+		if (!chunk || !test_bit(slot, chunk->map) ||
+		    !test_bit(slot, chunk_vmap(pool, chunk)))
+			continue;
+		ret = slot_take(pool, chunk, slot, seq - 2, visit, ctx);
+		++pool->stats.consumed;
+		--amount;
+	}
+	enc_next_settle(pool);
+	return ret;
+}
+
+/*
+ * Shows @visit up to @max live keys of the encrypting half that are not
+ * verified, oldest first, after passing over the @skip oldest live keys
+ * whatever their state (those a frame is about to take); takes nothing.
+ * Returns how many it showed.
+ */
+u32 qkdn_pool_select(const struct qkdn_pool *pool, u32 skip, u32 max,
+		     qkdn_pool_visit_t visit, void *ctx)
+{
+	u64 seq;
+	u32 n = 0;
+
+	for (seq = pool->enc_next; n < max && seq < pool->next_seq; seq += 2) {
+		struct qkdn_chunk *chunk;
+		struct qkdn_pool_key key;
+		u32 slot;
+		u8 *src;
+
+		chunk = chunk_of(pool, seq, &slot);
+		if (!chunk || !test_bit(slot, chunk->map))
+			continue;
+		if (skip) {
+			--skip;
+			continue;
+		}
+		if (test_bit(slot, chunk_vmap(pool, chunk)))
+			continue;
+		src = chunk_slot(pool, chunk, slot);
+		key.id = src;
+		key.data = src + QKDN_KEY_ID_LEN;
+		key.len = pool->unit;
+		key.created = chunk->created;
+		if (visit(ctx, &key))
+			break;
+		++n;
+	}
+	return n;
+}
+
+/* Marks the live key @id, of either half, verified. */
+int qkdn_pool_mark_id(struct qkdn_pool *pool, const u8 *id)
+{
+	struct qkdn_chunk *chunk;
+	u32 slot;
+
+	chunk = find_any_id(pool, id, &slot, true);
+	if (!chunk)
+		return -ENOKEY;
+	if (test_bit(slot, chunk_vmap(pool, chunk)))
+		return 0;
+	__set_bit(slot, chunk_vmap(pool, chunk));
+	if (seq_is_enc(pool, qkdn_key_id_seq(id)))
+		++pool->verified;
+	else
+		++pool->dec_verified;
+	return 0;
+}
+
+/* Deletes the live key @id of either half (a failed KSA check). */
+int qkdn_pool_drop_id(struct qkdn_pool *pool, const u8 *id)
+{
+	struct qkdn_chunk *chunk;
+	u32 slot;
+
+	chunk = find_any_id(pool, id, &slot, true);
+	if (!chunk)
+		return -ENOKEY;
+	++pool->stats.deleted;
+	return slot_take(pool, chunk, slot, qkdn_key_id_seq(id), NULL, NULL);
 }
 
 unsigned int qkdn_pool_alarms(const struct qkdn_pool *pool)

@@ -47,6 +47,8 @@ struct qkdn_pool {
 	u64 enc_next;		/* next encrypting key to hand out */
 	u64 enc_avail;		/* live keys of the encrypting half */
 	u64 dec_stored;		/* live keys of the decrypting half */
+	u64 verified;		/* of enc_avail, verified with the peer */
+	u64 dec_verified;	/* of dec_stored, verified by the peer */
 
 	/* Chunks [first_chunk, end_chunk) live at ring[index & ring_mask]. */
 	struct qkdn_chunk **ring;
@@ -94,6 +96,13 @@ int qkdn_pool_peek_id(const struct qkdn_pool *pool, const u8 *id,
 		      qkdn_pool_visit_t visit, void *ctx);
 int qkdn_pool_take_id(struct qkdn_pool *pool, const u8 *id,
 		      qkdn_pool_visit_t visit, void *ctx);
+
+int qkdn_pool_take_verified(struct qkdn_pool *pool, u32 amount,
+			    qkdn_pool_visit_t visit, void *ctx);
+u32 qkdn_pool_select(const struct qkdn_pool *pool, u32 skip, u32 max,
+		     qkdn_pool_visit_t visit, void *ctx);
+int qkdn_pool_mark_id(struct qkdn_pool *pool, const u8 *id);
+int qkdn_pool_drop_id(struct qkdn_pool *pool, const u8 *id);
 
 unsigned int qkdn_pool_alarms(const struct qkdn_pool *pool);
 

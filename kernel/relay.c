@@ -25,6 +25,7 @@
 #include <linux/timekeeping.h>
 #include <crypto/algapi.h>
 
+#include "ksa.h"
 #include "kx.h"
 #include "main.h"
 #include "netlink.h"
@@ -84,10 +85,13 @@ void qkdn_relayed_free(struct qkdn_node *node, struct qkdn_store *store,
 	if (store) {
 		list_del(&key->list);
 		hash_del(&key->hash);
-		if (key->own)
+		if (key->own) {
 			--store->own_available;
-		else
+			store->own_verified -= key->verified;
+		} else {
 			--store->peer_stored;
+			store->peer_verified -= key->verified;
+		}
 	}
 	kfree_sensitive(key);
 	qkdn_objects_dec();
@@ -884,121 +888,6 @@ static struct qkdn_link *link_holding(struct qkdn_node *node, u32 peer,
 	return NULL;
 }
 
-/*
- * SYNC reached the peer SAE's node: compare each digest with the key of
- * that ID here, wipe any that differ, and answer with the verdicts.
- */
-static int sync_arrived(struct qkdn_node *node, const struct qkdn_kx *kx)
-{
-	struct qkdn_store *store = qkdn_store_find(node, kx->source);
-	struct kx_out out = {
-		.type = QKDN_KX_SYNC_ACK,
-		.source = node->id,
-		.dest = kx->source,
-		.relay_id = kx->relay_id,
-		.count = kx->count,
-	};
-	u8 digest[QKDN_KX_DIGEST_LEN];
-	u32 mismatched = 0;
-	u8 *answer;
-	u16 i;
-	int ret;
-
-	answer = kcalloc(kx->count, QKDN_KX_SYNC_ENTRY_LEN, GFP_KERNEL);
-	if (!answer)
-		return -ENOMEM;
-	for (i = 0; i < kx->count; ++i) {
-		const u8 *entry = kx->entries + i * QKDN_KX_SYNC_ENTRY_LEN;
-		u8 *verdict = answer + i * QKDN_KX_SYNC_ENTRY_LEN;
-		struct qkdn_relayed_key *relayed;
-		struct qkdn_link *link;
-		bool any;
-
-		memcpy(verdict, entry, QKDN_KEY_ID_LEN);
-		verdict += QKDN_KEY_ID_LEN;
-		*verdict = QKDN_KSA_MISSING;
-		link = link_holding(node, kx->source, entry, &any);
-		relayed = link ? NULL : qkdn_relayed_find(node, entry);
-		if (relayed && (relayed->own || relayed->source != kx->source))
-			relayed = NULL;
-		if (link) {
-			struct key_stream ks = { .bytes = NULL };
-			u8 *bytes = kmalloc(link->pool.unit, GFP_KERNEL);
-
-			if (!bytes) {
-				ret = -ENOMEM;
-				goto out;
-			}
-			ks.bytes = bytes;
-			qkdn_pool_peek_id(&link->pool, entry, stream_add, &ks);
-			qkdn_kx_digest(entry, bytes, link->pool.unit, digest);
-			kfree_sensitive(bytes);
-		} else if (relayed) {
-			qkdn_kx_digest(entry, relayed->data, relayed->len,
-				       digest);
-		} else {
-			++mismatched;
-			continue;
-		}
-		if (!crypto_memneq(digest, entry + QKDN_KEY_ID_LEN,
-				   sizeof(digest))) {
-			*verdict = QKDN_KSA_MATCH;
-			++node->relay_stats.sync_ok;
-			continue;
-		}
-		*verdict = QKDN_KSA_MISMATCH;
-		++mismatched;
-		if (link) {
-			qkdn_pool_take_id(&link->pool, entry, NULL, NULL);
-			qkdn_link_update(node, link);
-		} else {
-			qkdn_relayed_free(node, store, relayed);
-			++store->deleted;
-		}
-	}
-	if (mismatched) {
-		node->relay_stats.sync_mismatch += mismatched;
-		qkdn_netlink_ksa_mismatch(node, kx->source);
-	}
-	out.entries = answer;
-	ret = kx_send(node, &out, NULL);
-out:
-	memzero_explicit(digest, sizeof(digest));
-	kfree(answer);
-	return ret;
-}
-
-static struct qkdn_sync *sync_find(struct qkdn_node *node, u64 id, u32 peer)
-{
-	struct qkdn_sync *sync;
-
-	list_for_each_entry(sync, &node->syncs, list)
-		if (sync->id == id && sync->peer == peer)
-			return sync;
-	return NULL;
-}
-
-static void sync_answered(struct qkdn_node *node, const struct qkdn_kx *kx)
-{
-	struct qkdn_sync *sync = sync_find(node, kx->relay_id, kx->source);
-	u16 i;
-
-	if (!sync || kx->count != sync->count)
-		return;
-	sync->result = 0;
-	for (i = 0; i < kx->count; ++i) {
-		const u8 *entry = kx->entries + i * QKDN_KX_SYNC_ENTRY_LEN;
-
-		if (memcmp(entry, sync->ids + i * QKDN_KEY_ID_LEN,
-			   QKDN_KEY_ID_LEN) ||
-		    entry[QKDN_KEY_ID_LEN] != QKDN_KSA_MATCH)
-			sync->result = -EKEYREJECTED;
-	}
-	list_del(&sync->list);
-	complete(&sync->done);
-	qkdn_sync_put(sync);
-}
-
 static int kx_dispatch(struct qkdn_node *node, const struct qkdn_kx *kx,
 		       const u8 *pad, struct netlink_ext_ack *extack)
 {
@@ -1038,9 +927,9 @@ static int kx_dispatch(struct qkdn_node *node, const struct qkdn_kx *kx,
 	} else if (kx->type == QKDN_KX_ABORT) {
 		relay_aborted(node, kx->source, kx->relay_id);
 	} else if (kx->type == QKDN_KX_SYNC) {
-		ret = sync_arrived(node, kx);
+		ret = qkdn_ksa_arrived(node, kx);
 	} else {
-		sync_answered(node, kx);
+		qkdn_ksa_answered(node, kx);
 	}
 	if (kx->dest != node->id) {
 		if (ret)
@@ -1052,108 +941,37 @@ static int kx_dispatch(struct qkdn_node *node, const struct qkdn_kx *kx,
 }
 
 /*
- * KSA synchronisation (Kx-2) of keys this node is about to supply: their
- * IDs and digests go to @peer, which compares them with its copies. Called
- * with node->lock held; drops it while waiting for the answer. Returns 0
- * when the peer holds the same bytes under every ID.
+ * For KSA synchronisation (ksa.c): the link a SYNC of @count entries for
+ * @dest would leave on, if it can leave now.
  */
-int qkdn_ksa_sync(struct qkdn_node *node, u32 peer,
-		  const struct qkdn_pool_key *keys, u32 count,
-		  struct netlink_ext_ack *extack)
+struct qkdn_link *qkdn_kx_sync_route(struct qkdn_node *node, u32 dest,
+				     u16 count, struct netlink_ext_ack *extack)
 {
 	struct kx_out out = {
 		.type = QKDN_KX_SYNC,
-		.source = node->id,
-		.dest = peer,
-		.count = count,
-	};
-	struct qkdn_sync *sync;
-	unsigned long timeout;
-	u8 *entries;
-	long waited;
-	int ret;
-	u32 i;
-
-	sync = kzalloc(sizeof(*sync) + count * QKDN_KEY_ID_LEN, GFP_KERNEL);
-	entries = kcalloc(count, QKDN_KX_SYNC_ENTRY_LEN, GFP_KERNEL);
-	if (!sync || !entries) {
-		kfree(sync);
-		kfree(entries);
-		return -ENOMEM;
-	}
-	qkdn_objects_inc();
-	kref_init(&sync->ref);
-	init_completion(&sync->done);
-	sync->id = get_random_u64();
-	sync->peer = peer;
-	sync->count = count;
-	sync->result = -EINPROGRESS;
-	for (i = 0; i < count; ++i) {
-		u8 *entry = entries + i * QKDN_KX_SYNC_ENTRY_LEN;
-
-		memcpy(entry, keys[i].id, QKDN_KEY_ID_LEN);
-		memcpy(sync->ids + i * QKDN_KEY_ID_LEN, keys[i].id,
-		       QKDN_KEY_ID_LEN);
-		qkdn_kx_digest(keys[i].id, keys[i].data, keys[i].len,
-			       entry + QKDN_KEY_ID_LEN);
-	}
-	out.relay_id = sync->id;
-	out.entries = entries;
-	ret = kx_send(node, &out, extack);
-	kfree_sensitive(entries);
-	if (ret) {
-		qkdn_sync_put(sync);
-		return ret;
-	}
-	kref_get(&sync->ref);
-	list_add_tail(&sync->list, &node->syncs);
-	timeout = msecs_to_jiffies(node->relay_timeout_ms);
-
-	mutex_unlock(&node->lock);
-	waited = wait_for_completion_killable_timeout(&sync->done, timeout);
-	mutex_lock(&node->lock);
-
-	if (sync->result == -EINPROGRESS) {
-		sync->result = waited < 0 ? -EINTR : -ETIMEDOUT;
-		list_del(&sync->list);
-		qkdn_sync_put(sync);
-		++node->relay_stats.sync_timeout;
-		NL_SET_ERR_MSG(extack, "the peer's node did not answer the key check");
-	} else if (sync->result) {
-		node->relay_stats.sync_mismatch += count;
-		qkdn_netlink_ksa_mismatch(node, peer);
-		NL_SET_ERR_MSG(extack, "the peer's node holds different keys");
-	} else {
-		node->relay_stats.sync_ok += count;
-	}
-	ret = sync->result;
-	qkdn_sync_put(sync);
-	return ret;
-}
-
-/* Whether a SYNC for @count keys could leave for @peer now. */
-int qkdn_ksa_sync_ready(struct qkdn_node *node, u32 peer, u32 count,
-			struct netlink_ext_ack *extack)
-{
-	struct kx_out out = {
-		.type = QKDN_KX_SYNC,
-		.dest = peer,
+		.dest = dest,
 		.count = count,
 	};
 	u16 link_keys;
 
-	return PTR_ERR_OR_ZERO(kx_route(node, &out, &link_keys, extack));
+	return kx_route(node, &out, &link_keys, extack);
 }
 
-static void sync_release(struct kref *ref)
+/* Sends a SYNC or SYNC_ACK with its entries, ready made. */
+int qkdn_kx_send_sync(struct qkdn_node *node, u8 type, u32 dest, u64 id,
+		      const u8 *entries, u16 count,
+		      struct netlink_ext_ack *extack)
 {
-	kfree(container_of(ref, struct qkdn_sync, ref));
-	qkdn_objects_dec();
-}
+	struct kx_out out = {
+		.type = type,
+		.source = node->id,
+		.dest = dest,
+		.relay_id = id,
+		.entries = entries,
+		.count = count,
+	};
 
-void qkdn_sync_put(struct qkdn_sync *sync)
-{
-	kref_put(&sync->ref, sync_release);
+	return kx_send(node, &out, extack);
 }
 
 /* Whether a link to @from has accepted a frame numbered @seq or later. */
@@ -1245,16 +1063,11 @@ void qkdn_relay_node_exit(struct qkdn_node *node)
 	struct qkdn_store *store;
 	unsigned long index;
 
-	struct qkdn_sync *sync, *sync_next;
-
 	list_for_each_entry_safe(relay, next, &node->relays, list) {
 		list_del(&relay->list);
 		qkdn_relay_put(relay);
 	}
-	list_for_each_entry_safe(sync, sync_next, &node->syncs, list) {
-		list_del(&sync->list);
-		qkdn_sync_put(sync);
-	}
+	qkdn_ksa_node_exit(node);
 	xa_for_each(&node->stores, index, store) {
 		list_for_each_entry_safe(key, tmp, &store->own, list)
 			qkdn_relayed_free(node, store, key);

@@ -10,6 +10,7 @@
 #include <uapi/linux/qkdn.h>
 
 struct qkdn_node;
+struct qkdn_sync;
 
 /**
  * struct qkdn_relayed_key - a key shared with a distant node by relay, with
@@ -23,6 +24,7 @@ struct qkdn_node;
  * @dest: destination KMA (node) of the relay
  * @method: enum qkdn_kx_method
  * @own: this node started the relay; it hands the key out with GET_KEY
+ * @verified: KSA synchronisation checked it with the other end (ksa.c)
  * @id: KMA-key ID
  * @len: bytes of @data
  * @data: the key
@@ -37,6 +39,7 @@ struct qkdn_relayed_key {
 	u32 dest;
 	u8 method;
 	bool own;
+	bool verified;
 	u8 id[QKDN_KEY_ID_LEN];
 	u32 len;
 	u8 data[];
@@ -53,6 +56,10 @@ struct qkdn_relayed_key {
  * @relayed_in: keys relayed from there
  * @consumed: keys supplied from this store
  * @deleted: keys wiped on request or abort
+ * @own_verified: of @own_available, verified with the distant node
+ * @peer_verified: of @peer_stored, verified by the distant node
+ * @ksa_batch: the KSA synchronisation of @own keys in flight, if any
+ * @ksa_low: the verified stock it keeps (ksa.c), 0 until the first batch
  */
 struct qkdn_store {
 	u32 peer;
@@ -64,6 +71,10 @@ struct qkdn_store {
 	u64 relayed_in;
 	u64 consumed;
 	u64 deleted;
+	u64 own_verified;
+	u64 peer_verified;
+	struct qkdn_sync *ksa_batch;
+	u32 ksa_low;
 };
 
 struct qkdn_relay_stats {
@@ -84,29 +95,8 @@ struct qkdn_relay_stats {
 	u64 sync_ok;
 	u64 sync_mismatch;
 	u64 sync_timeout;
-};
-
-/**
- * struct qkdn_sync - a KSA synchronisation this node started, until the
- *	peer answers or the caller stops waiting
- * @list: in qkdn_node.syncs
- * @ref: the waiting caller and the node's list hold one each
- * @done: completed by the answer
- * @id: names it in the frames, as a relay ID does
- * @peer: the node asked
- * @result: -EINPROGRESS, then 0 or why not
- * @count: keys checked
- * @ids: their IDs
- */
-struct qkdn_sync {
-	struct list_head list;
-	struct kref ref;
-	struct completion done;
-	u64 id;
-	u32 peer;
-	int result;
-	u32 count;
-	u8 ids[];
+	u64 sync_batches;
+	u64 sync_waits;
 };
 
 /**
@@ -180,14 +170,11 @@ void qkdn_multicast_keep(struct qkdn_node *node, struct qkdn_relay *relay);
 int qkdn_kx_receive(struct qkdn_node *node, u32 from, const u8 *frame,
 		    size_t len, struct netlink_ext_ack *extack);
 
-struct qkdn_pool_key;
-
-int qkdn_ksa_sync(struct qkdn_node *node, u32 peer,
-		  const struct qkdn_pool_key *keys, u32 count,
-		  struct netlink_ext_ack *extack);
-int qkdn_ksa_sync_ready(struct qkdn_node *node, u32 peer, u32 count,
-			struct netlink_ext_ack *extack);
-void qkdn_sync_put(struct qkdn_sync *sync);
+struct qkdn_link *qkdn_kx_sync_route(struct qkdn_node *node, u32 dest,
+				     u16 count, struct netlink_ext_ack *extack);
+int qkdn_kx_send_sync(struct qkdn_node *node, u8 type, u32 dest, u64 id,
+		      const u8 *entries, u16 count,
+		      struct netlink_ext_ack *extack);
 
 struct qkdn_store *qkdn_store_find(struct qkdn_node *node, u32 peer);
 struct qkdn_relayed_key *qkdn_relayed_find(struct qkdn_node *node,

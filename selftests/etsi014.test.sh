@@ -215,3 +215,12 @@ expect_eq "no key bytes in the logs" "" \
 e14_kmd_stop alpha
 expect_eq "alpha's kmd stopped on TERM, 014 counters logged" "1 1" \
 	"$(grep -c 'event=stats api=etsi014' "$work/alpha.log") $(grep -c 'event=stopped' "$work/alpha.log")"
+# Key requests run on the loop unless the module would wait: only the
+# first enc_keys found no key checked with beta yet (its KSA batch checked
+# the whole pool), and went to a worker thread to wait for it.
+stats=$(grep -h 'event=stats api=etsi014' "$work/alpha.log")
+expect_eq "alpha: one key request waited for KSA synchronisation on a worker" \
+	"to_workers=1" "$(grep -o 'to_workers=[0-9]*' <<< "$stats")"
+inline=$(grep -o ' inline=[0-9]*' <<< "$stats" | cut -d= -f2)
+expect_eq "alpha: the other key requests were answered on the loop" yes \
+	"$( ((${inline:-0} >= 5)) && echo yes || echo "no: $stats")"

@@ -27,6 +27,7 @@
 
 struct frame {
 	uint32_t to;
+	uint32_t alarm;
 	size_t len;
 	uint8_t bytes[QKDN_KX_FRAME_MAX];
 };
@@ -35,6 +36,7 @@ struct chain {
 	struct nl nl[NODES + 1];	/* requests */
 	struct nl kx[NODES + 1];	/* frames the node sends */
 	struct nl relay_nl;		/* node 1, for the blocking RELAY */
+	int ksa_alarms[NODES + 1];	/* KSA_MISMATCH alarms pump() saw */
 	pid_t relay_pid;
 	int relay_pipe;
 };
@@ -53,6 +55,8 @@ static int frame_cb(const struct nlmsghdr *nlh, void *data)
 	mnl_attr_for_each(attr, nlh, sizeof(struct genlmsghdr)) {
 		if (mnl_attr_get_type(attr) == QKDN_A_PEER_NODE_ID)
 			f->to = mnl_attr_get_u32(attr);
+		if (mnl_attr_get_type(attr) == QKDN_A_ALARM)
+			f->alarm = mnl_attr_get_u32(attr);
 		if (mnl_attr_get_type(attr) == QKDN_A_KX_FRAME) {
 			f->len = mnl_attr_get_payload_len(attr);
 			memcpy(f->bytes, mnl_attr_get_payload(attr), f->len);
@@ -61,22 +65,31 @@ static int frame_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_STOP;
 }
 
-/* The next frame node @from sends, or -ETIMEDOUT after @ms. */
+/*
+ * The next frame node @from sends, or -ETIMEDOUT after @ms. Alarms on the
+ * way are counted (KSA_MISMATCH) and passed over.
+ */
 static int next_frame(struct chain *c, int from, struct frame *f, int ms)
 {
 	struct pollfd pfd = { .fd = mnl_socket_get_fd(c->kx[from].sk),
 			      .events = POLLIN };
 	int ret;
 
-	if (poll(&pfd, 1, ms) != 1)
-		return -ETIMEDOUT;
-	ret = mnl_socket_recvfrom(c->kx[from].sk, c->kx[from].buf,
-				  sizeof(c->kx[from].buf));
-	if (ret <= 0)
-		return -errno;
-	f->len = 0;
-	mnl_cb_run(c->kx[from].buf, ret, 0, 0, frame_cb, f);
-	return f->len ? 0 : -EBADMSG;
+	for (;;) {
+		if (poll(&pfd, 1, ms) != 1)
+			return -ETIMEDOUT;
+		ret = mnl_socket_recvfrom(c->kx[from].sk, c->kx[from].buf,
+					  sizeof(c->kx[from].buf));
+		if (ret <= 0)
+			return -errno;
+		f->len = 0;
+		f->alarm = 0;
+		mnl_cb_run(c->kx[from].buf, ret, 0, 0, frame_cb, f);
+		if (f->alarm == QKDN_ALARM_KSA_MISMATCH)
+			c->ksa_alarms[from]++;
+		if (!f->alarm)
+			return f->len ? 0 : -EBADMSG;
+	}
 }
 
 /* Hands @f to its next hop as coming from @from: what qkdn-kmd does. */
@@ -354,6 +367,7 @@ FIXTURE_SETUP(chain)
 		ASSERT_EQ(0, nl_open(&c->nl[n])) TH_LOG("is qkdn.ko loaded?");
 		ASSERT_EQ(0, nl_open(&c->kx[n]));
 		ASSERT_EQ(0, join(&c->kx[n], c->kx[n].kx_group));
+		ASSERT_EQ(0, join(&c->kx[n], c->kx[n].alarm_group));
 		if (n == 1)
 			ASSERT_EQ(0, nl_open(&c->relay_nl));
 		ASSERT_EQ(0, node_set(&c->nl[n], n));
@@ -607,7 +621,12 @@ TEST_F(chain, relay_bad_input)
 	EXPECT_EQ(0, relay_stat(c, 1, QKDN_RELAY_A_STARTED));
 }
 
-/* Kx-2 between neighbours: keys supplied only once both ends agree. */
+/*
+ * Kx-2 between neighbours: keys supplied only once both ends agree. The
+ * first request finds no verified key: its batch checks every key it can
+ * (link 1 holds 16 in node 1's half, one of which the SYNC's MAC takes)
+ * and the next request takes from that stock without a round trip.
+ */
 TEST_F(chain, ksa_sync_confirms_keys)
 {
 	struct chain *c = self->c;
@@ -631,51 +650,206 @@ TEST_F(chain, ksa_sync_confirms_keys)
 	ASSERT_EQ(3, b->n);
 	for (i = 0; i < 3; ++i)
 		EXPECT_EQ(0, memcmp(a->data[i], b->data[i], UNIT));
-	EXPECT_EQ(3, relay_stat(c, 1, QKDN_RELAY_A_SYNC_OK));
-	EXPECT_EQ(3, relay_stat(c, 2, QKDN_RELAY_A_SYNC_OK));
+	EXPECT_EQ(15, relay_stat(c, 1, QKDN_RELAY_A_SYNC_OK));
+	EXPECT_EQ(15, relay_stat(c, 2, QKDN_RELAY_A_SYNC_OK));
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_SYNC_BATCHES));
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_SYNC_WAITS));
 	/* 3 supplied and the SYNC frame's MAC key; the SYNC_ACK's. */
 	EXPECT_EQ(5, link_stat(c, 1, 1, QKDN_STAT_A_CONSUMED));
+	/* The 12 left are verified at both ends. */
+	EXPECT_EQ(12, link_stat(c, 1, 1, QKDN_STAT_A_VERIFIED));
+	EXPECT_EQ(12, link_stat(c, 2, 1, QKDN_STAT_A_PEER_VERIFIED));
 
-	/* Nobody carries the frames: no key is supplied. */
-	ASSERT_EQ(0, set_timeout(&c->nl[1], 300));
-	get_start(c, "sa", "sb", 1);
-	EXPECT_EQ(-ETIMEDOUT, get_wait(c, a));
-	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_SYNC_TIMEOUT));
+	/* From the stock: no frame, no wait. */
+	ASSERT_EQ(0, talk(&c->nl[1], get_msg(&c->nl[1], "sa", "sb", 2),
+			  keys_cb, a));
+	EXPECT_EQ(0, pump(c, 200));
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_SYNC_WAITS));
+	EXPECT_EQ(10, link_stat(c, 1, 1, QKDN_STAT_A_VERIFIED));
 	free(a);
 	free(b);
 }
 
 /*
+ * Link 9 (node 1 alice, node 2 bob) fed @qkd_keys QKD-keys: 4 KMA-keys
+ * each, 2 in each half; GET_KEY for sb then draws from it, the fullest
+ * link to node 2.
+ */
+static void ksa_setup(struct chain *c, int qkd_keys, int diverge,
+		      uint32_t timeout_ms)
+{
+	if (chain_link_fed(c, 9, 1, 2, qkd_keys, diverge) ||
+	    app_add(&c->nl[1], "sb", 2, -1) || app_add(&c->nl[2], "sb", 2, 0) ||
+	    app_add(&c->nl[2], "sa", 1, -1) || set_ksa_sync(&c->nl[1], 1) ||
+	    set_ksa_sync(&c->nl[2], 1) || set_timeout(&c->nl[1], timeout_ms))
+		abort();
+}
+
+/* The ends of link 9 hold the same keys, and the same of them verified. */
+static void expect_same_pools(struct __test_metadata *_metadata,
+			      struct chain *c)
+{
+	EXPECT_EQ(link_stat(c, 1, 9, QKDN_STAT_A_ENC_AVAILABLE),
+		  link_stat(c, 2, 9, QKDN_STAT_A_DEC_STORED));
+	EXPECT_EQ(link_stat(c, 1, 9, QKDN_STAT_A_DEC_STORED),
+		  link_stat(c, 2, 9, QKDN_STAT_A_ENC_AVAILABLE));
+	EXPECT_EQ(link_stat(c, 1, 9, QKDN_STAT_A_VERIFIED),
+		  link_stat(c, 2, 9, QKDN_STAT_A_PEER_VERIFIED));
+}
+
+/*
+ * Verification runs ahead of supply: the first request waits for a batch
+ * of 129 keys (its own and the low-water stock of 128); the next ones
+ * are served from the stock without a round trip, and the one that takes
+ * the stock below 128 starts the next batch without waiting for it. Both
+ * ends mark the same keys verified.
+ */
+TEST_F(chain, ksa_sync_verifies_ahead)
+{
+	struct chain *c = self->c;
+	struct keys *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	int i;
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ksa_setup(c, 100, -1, 5000);	/* 200 keys in node 1's half */
+	get_start(c, "sa", "sb", 1);
+	EXPECT_EQ(2, pump(c, 1000));
+	ASSERT_EQ(0, get_wait(c, a));
+	EXPECT_EQ(129, relay_stat(c, 1, QKDN_RELAY_A_SYNC_OK));
+	EXPECT_EQ(128, link_stat(c, 1, 9, QKDN_STAT_A_VERIFIED));
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_SYNC_WAITS));
+
+	/*
+	 * Ten more, one key each, with no one carrying frames: none waits.
+	 * The first leaves 127 verified and sends the next batch: the 70
+	 * keys left unchecked (200 - 129 - the first SYNC's MAC key); its
+	 * own MAC key is the oldest key, a verified one.
+	 */
+	for (i = 0; i < 10; ++i)
+		ASSERT_EQ(0, talk(&c->nl[1], get_msg(&c->nl[1], "sa", "sb", 1),
+				  keys_cb, a));
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_SYNC_WAITS));
+	EXPECT_EQ(2, relay_stat(c, 1, QKDN_RELAY_A_SYNC_BATCHES));
+	EXPECT_EQ(117, link_stat(c, 1, 9, QKDN_STAT_A_VERIFIED));
+	EXPECT_EQ(2, pump(c, 1000));		/* its SYNC and SYNC_ACK */
+	EXPECT_EQ(129 + 70, relay_stat(c, 1, QKDN_RELAY_A_SYNC_OK));
+	EXPECT_EQ(129 + 70, relay_stat(c, 2, QKDN_RELAY_A_SYNC_OK));
+	EXPECT_EQ(117 + 70, link_stat(c, 1, 9, QKDN_STAT_A_VERIFIED));
+	EXPECT_EQ(0, link_stat(c, 1, 9, QKDN_STAT_A_ENC_AVAILABLE) -
+		     link_stat(c, 1, 9, QKDN_STAT_A_VERIFIED));
+
+	/* Node 2 hands out the 11 supplied keys by ID: same bytes. */
+	ASSERT_EQ(0, talk(&c->nl[1], get_msg(&c->nl[1], "sa", "sb", 5),
+			  keys_cb, a));
+	ASSERT_EQ(0, talk(&c->nl[2], by_id_as(&c->nl[2], QKDN_CMD_KEY_GET_ID,
+					      "sb", "sa", (const void *)a->id, 5),
+			  keys_cb, b));
+	for (i = 0; i < 5; ++i)
+		EXPECT_EQ(0, memcmp(a->data[i], b->data[i], UNIT));
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_SYNC_WAITS));
+	EXPECT_EQ(0, relay_stat(c, 1, QKDN_RELAY_A_SYNC_TIMEOUT));
+	/* The 11 keys supplied before are still waiting at node 2. */
+	EXPECT_EQ(link_stat(c, 1, 9, QKDN_STAT_A_VERIFIED) + 11,
+		  link_stat(c, 2, 9, QKDN_STAT_A_PEER_VERIFIED));
+	free(a);
+	free(b);
+}
+
+/*
+ * The peer's node goes silent: supply from the verified stock goes on;
+ * once it is used up, a request waits for the batch in flight and fails
+ * with ETIMEDOUT, taking nothing; the keys stay, unchecked. When the peer
+ * is back, the next request gets its batch checked.
+ */
+TEST_F(chain, ksa_sync_peer_down)
+{
+	struct chain *c = self->c;
+	struct keys *a = calloc(1, sizeof(*a));
+	struct frame *f = malloc(sizeof(*f));
+	uint64_t enc;
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, f);
+	ksa_setup(c, 100, -1, 600);
+	get_start(c, "sa", "sb", 1);
+	EXPECT_EQ(2, pump(c, 1000));
+	ASSERT_EQ(0, get_wait(c, a));
+	EXPECT_EQ(128, link_stat(c, 1, 9, QKDN_STAT_A_VERIFIED));
+
+	/*
+	 * Node 2 is gone: what node 1 sends is lost. The first request
+	 * sends the next batch, whose MAC key is a verified key.
+	 */
+	ASSERT_EQ(0, talk(&c->nl[1], get_msg(&c->nl[1], "sa", "sb", 64),
+			  keys_cb, a));
+	ASSERT_EQ(0, talk(&c->nl[1], get_msg(&c->nl[1], "sa", "sb", 63),
+			  keys_cb, a));
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_SYNC_WAITS));
+	EXPECT_EQ(0, link_stat(c, 1, 9, QKDN_STAT_A_VERIFIED));
+	EXPECT_EQ(0, next_frame(c, 1, f, 1000));	/* the lost SYNC */
+	enc = link_stat(c, 1, 9, QKDN_STAT_A_ENC_AVAILABLE);
+	EXPECT_EQ(200 - 2 - 128, enc);	/* 2 MAC keys, 128 supplied */
+	get_start(c, "sa", "sb", 1);
+	EXPECT_EQ(-ETIMEDOUT, get_wait(c, a));
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_SYNC_TIMEOUT));
+	EXPECT_EQ(2, relay_stat(c, 1, QKDN_RELAY_A_SYNC_WAITS));
+	EXPECT_EQ(enc, link_stat(c, 1, 9, QKDN_STAT_A_ENC_AVAILABLE));
+	EXPECT_EQ(0, link_stat(c, 1, 9, QKDN_STAT_A_VERIFIED));
+
+	/* Back: a new batch of the same keys (less its MAC key's). */
+	get_start(c, "sa", "sb", 1);
+	EXPECT_EQ(2, pump(c, 1000));
+	ASSERT_EQ(0, get_wait(c, a));
+	EXPECT_EQ(enc - 1 - 1, link_stat(c, 1, 9, QKDN_STAT_A_VERIFIED));
+	EXPECT_EQ(3, relay_stat(c, 1, QKDN_RELAY_A_SYNC_BATCHES));
+	free(a);
+	free(f);
+}
+
+/*
  * The ends of link 9 got one QKD-key with the same ID but different
- * bytes, so two KMA-keys have the same IDs and different bytes: KSA
- * synchronisation must catch it and wipe them at both ends.
+ * bytes, so a KMA-key has the same ID and different bytes at the two
+ * ends: the batch that holds it fails, both ends delete all its keys and
+ * raise the alarm, and their pools still hold the same keys. The next
+ * batch, of other keys, passes.
  */
 TEST_F(chain, ksa_sync_catches_different_bytes)
 {
 	struct chain *c = self->c;
-	struct keys *a = calloc(1, sizeof(*a));
-	struct pool_stats st;
+	struct keys *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	int i;
 
 	ASSERT_NE(NULL, a);
-	/* 12 QKD-keys of 128 bytes; the second one differs at node 2. */
-	ASSERT_EQ(0, chain_link_fed(c, 9, 1, 2, 12, 1));
-	ASSERT_EQ(0, app_add(&c->nl[1], "sb", 2, -1));
-	ASSERT_EQ(0, app_add(&c->nl[2], "sb", 2, 0));
-	ASSERT_EQ(0, app_add(&c->nl[2], "sa", 1, -1));
-	ASSERT_EQ(0, set_ksa_sync(&c->nl[1], 1));
-	ASSERT_EQ(0, set_ksa_sync(&c->nl[2], 1));
-	/*
-	 * Alice's keys 0, 2 and 4: 0 and 2 from QKD-key 0, 4 from the first
-	 * 32 bytes of QKD-key 1, where the ends differ.
-	 */
+	ASSERT_NE(NULL, b);
+	/* QKD-key 1 differs: alice's KMA-key 4 (its first 32 bytes). */
+	ksa_setup(c, 100, 1, 5000);
 	get_start(c, "sa", "sb", 3);
-	pump(c, 1000);
+	EXPECT_EQ(2, pump(c, 1000));
 	EXPECT_EQ(-EKEYREJECTED, get_wait(c, a));
-	EXPECT_EQ(3, relay_stat(c, 1, QKDN_RELAY_A_SYNC_MISMATCH));
-	EXPECT_EQ(1, relay_stat(c, 2, QKDN_RELAY_A_SYNC_MISMATCH));
-	ASSERT_EQ(0, link_stats(&c->nl[2], 9, &st));
-	EXPECT_EQ(1, st.v[QKDN_STAT_A_DELETED]);
+	/* The batch: the 131 oldest keys but the SYNC's MAC key. */
+	EXPECT_EQ(131, relay_stat(c, 1, QKDN_RELAY_A_SYNC_MISMATCH));
+	EXPECT_EQ(131, relay_stat(c, 2, QKDN_RELAY_A_SYNC_MISMATCH));
+	EXPECT_EQ(131, link_stat(c, 1, 9, QKDN_STAT_A_DELETED));
+	EXPECT_EQ(131, link_stat(c, 2, 9, QKDN_STAT_A_DELETED));
+	EXPECT_EQ(0, relay_stat(c, 1, QKDN_RELAY_A_SYNC_OK));
+	EXPECT_EQ(1, c->ksa_alarms[1]);
+	EXPECT_EQ(1, c->ksa_alarms[2]);
+	EXPECT_EQ(200 - 1 - 131, link_stat(c, 1, 9, QKDN_STAT_A_ENC_AVAILABLE));
+	expect_same_pools(_metadata, c);
+
+	get_start(c, "sa", "sb", 3);
+	EXPECT_EQ(2, pump(c, 1000));
+	ASSERT_EQ(0, get_wait(c, a));
+	ASSERT_EQ(0, talk(&c->nl[2], by_id_as(&c->nl[2], QKDN_CMD_KEY_GET_ID,
+					      "sb", "sa", (const void *)a->id, 3),
+			  keys_cb, b));
+	for (i = 0; i < 3; ++i)
+		EXPECT_EQ(0, memcmp(a->data[i], b->data[i], UNIT));
+	EXPECT_EQ(1, c->ksa_alarms[1]);
+	expect_same_pools(_metadata, c);
 	free(a);
+	free(b);
 }
 
 TEST_HARNESS_MAIN

@@ -223,6 +223,8 @@ static const struct cli_counter link_fields[] = {
 	{ QKDN_STAT_A_GEN_RATE, "gen-rate", "gen_rate", "/s" },
 	{ QKDN_STAT_A_CONS_RATE, "cons-rate", "cons_rate", "/s" },
 	{ QKDN_STAT_A_NEXT_SEQ, "next-seq", "next_seq", "" },
+	{ QKDN_STAT_A_VERIFIED, "verified", "verified", "" },
+	{ QKDN_STAT_A_PEER_VERIFIED, "peer-verified", "peer_verified", "" },
 };
 #define STAT_FIRST_LINE 7
 
@@ -244,6 +246,8 @@ static const struct cli_counter relay_fields[] = {
 	{ QKDN_RELAY_A_SYNC_OK, "sync-ok", "sync_ok", "" },
 	{ QKDN_RELAY_A_SYNC_MISMATCH, "sync-mismatch", "sync_mismatch", "" },
 	{ QKDN_RELAY_A_SYNC_TIMEOUT, "sync-timeout", "sync_timeout", "" },
+	{ QKDN_RELAY_A_SYNC_BATCHES, "sync-batches", "sync_batches", "" },
+	{ QKDN_RELAY_A_SYNC_WAITS, "sync-waits", "sync_waits", "" },
 };
 
 static const struct cli_counter store_fields[] = {
@@ -253,6 +257,8 @@ static const struct cli_counter store_fields[] = {
 	{ QKDN_STORE_A_RELAYED_IN, "relayed-in", "relayed_in", "" },
 	{ QKDN_STORE_A_CONSUMED, "consumed", "consumed", "" },
 	{ QKDN_STORE_A_DELETED, "deleted", "deleted", "" },
+	{ QKDN_STORE_A_OWN_VERIFIED, "own-verified", "own_verified", "" },
+	{ QKDN_STORE_A_PEER_VERIFIED, "peer-verified", "peer_verified", "" },
 };
 
 _Static_assert(QKDN_STAT_A_MAX < 32 && QKDN_RELAY_A_MAX < 32 && QKDN_STORE_A_MAX < 32,

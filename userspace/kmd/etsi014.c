@@ -22,14 +22,21 @@
  * is checked (IDs, none twice, not the master, at most 15, at most 64
  * keys) and the reply is the same Key container.
  *
- * Key requests run on E14_WORKERS threads, each with its own netlink
- * socket and reused request, taking jobs from one queue: with KSA
- * synchronisation the module holds KEY_GET until the peer's node answers,
- * and a multicast until every slave's node acknowledged, and those answers
- * reach the module through this very event loop (kernel.c, peer.c), which
- * must keep running meanwhile; several threads keep one slow round trip
- * from holding up the rest. Status requests (APP_GET, NODE_GET, LINK_GET,
- * STORE_GET) never sleep in the kernel and run on the loop, on kmd->nl.
+ * Key requests that cannot block run on the loop itself, on a netlink
+ * socket of their own (e14->inline_w): dec_keys (KEY_GET_ID never waits)
+ * and enc_keys without additional slaves, asked with QKDN_A_KSA_NOWAIT,
+ * which the module serves at once from keys KSA synchronisation already
+ * verified (kernel/ksa.c) or refuses with EINPROGRESS when it would have
+ * to wait for a batch. Those, and every multicast, go to E14_WORKERS
+ * threads, each with its own netlink socket and reused request, taking
+ * jobs from one queue: the module holds such a KEY_GET until the peer's
+ * node answers, and a multicast until every slave's node acknowledged,
+ * and those answers reach the module through this very event loop
+ * (kernel.c, peer.c), which must keep running meanwhile; several threads
+ * keep one slow round trip from holding up the rest. Served inline, a
+ * request costs no hand-off to a thread and back (two wake-ups). Status
+ * requests (APP_GET, NODE_GET, LINK_GET, STORE_GET) never sleep in the
+ * kernel and run on the loop, on kmd->nl.
  *
  * Key bytes: the netlink layer receives them into a locked buffer; the
  * worker writes the Key container JSON with snprintf and the base64/UUID
@@ -107,6 +114,7 @@ struct e14_job {
 	uint32_t n_ids;
 	char more[E14_MORE_SLAVES_MAX][QKDN_ID_MAXLEN];	/* additional slaves */
 	uint32_t n_more;
+	bool nowait;			/* QKDN_A_KSA_NOWAIT: asked on the loop */
 	/* Filled by the worker. */
 	int err;
 	char extack[256];
@@ -130,6 +138,7 @@ struct kmd_e14 {
 	SSL_CTX *tls;
 	struct evhttp *http;
 	struct e14_worker workers[E14_WORKERS];
+	struct e14_worker inline_w;	/* no thread: requests run on the loop */
 	pthread_mutex_t lock;		/* the queue and closing */
 	pthread_cond_t more;
 	struct e14_job *queue, **queue_tail;
@@ -144,6 +153,7 @@ struct kmd_e14 {
 	uid_t uid;
 	struct {
 		uint64_t requests, ok, refused, keys_supplied;
+		uint64_t inline_served, to_workers;
 	} stats;
 };
 
@@ -412,6 +422,8 @@ static void run_job(struct e14_worker *w, struct e14_job *job)
 		qkdn_nl_put_u32(msg, QKDN_A_KEY_AMOUNT, job->number);
 		if (job->size_bits)
 			qkdn_nl_put_u32(msg, QKDN_A_KEY_SIZE, job->size_bits);
+		if (job->nowait)
+			qkdn_nl_put(msg, QKDN_A_KSA_NOWAIT, "", 0);
 		if (job->n_more) {
 			struct nlattr *more = qkdn_nl_nest_start(msg, QKDN_A_PEER_SAE_IDS);
 
@@ -544,8 +556,30 @@ static void done_readable(evutil_socket_t fd, short what, void *arg)
 		job_done(e14, jobs[i]);
 }
 
+/* On the loop: a key request that cannot block, answered at once. Returns
+ * false if the module would have waited (EINPROGRESS): the job is as it
+ * was, for a worker. */
+static bool run_inline(struct kmd_e14 *e14, struct e14_job *job)
+{
+	if (job->n_more || (job->op != E14_ENC_KEYS && job->op != E14_DEC_KEYS))
+		return false;
+	job->nowait = job->op == E14_ENC_KEYS;
+	run_job(&e14->inline_w, job);
+	job->nowait = false;
+	if (job->err == EINPROGRESS) {
+		job->err = 0;
+		job->extack[0] = '\0';
+		return false;
+	}
+	e14->stats.inline_served++;
+	job_done(e14, job);
+	return true;
+}
+
 static void submit(struct kmd_e14 *e14, struct e14_job *job)
 {
+	if (run_inline(e14, job))
+		return;
 	if (e14->n_jobs >= E14_JOBS_MAX) {
 		send_error(e14, job->req, job->sae, 503, "too many requests in progress", 0,
 			   NULL);
@@ -558,6 +592,7 @@ static void submit(struct kmd_e14 *e14, struct e14_job *job)
 	e14->queue_tail = &job->queued;
 	pthread_cond_signal(&e14->more);
 	pthread_mutex_unlock(&e14->lock);
+	e14->stats.to_workers++;
 	job->next = e14->jobs;
 	e14->jobs = job;
 	e14->n_jobs++;
@@ -1077,6 +1112,13 @@ int kmd_etsi014_start(struct kmd *kmd)
 				    done_readable, e14);
 	if (!e14->done_event || event_add(e14->done_event, NULL) < 0)
 		return start_failed(e14, "ETSI 014 worker event", "out of memory");
+	e14->inline_w.e14 = e14;
+	ret = qkdn_nl_open(&e14->inline_w.nl);
+	if (ret)
+		return start_failed(e14, "ETSI 014 netlink socket", strerror(-ret));
+	e14->inline_w.msg = qkdn_nl_msg_new(QKDN_CMD_KEY_GET, 0);
+	if (!e14->inline_w.msg)
+		return start_failed(e14, "ETSI 014 netlink message", strerror(errno));
 	for (int i = 0; i < E14_WORKERS; i++) {
 		struct e14_worker *w = &e14->workers[i];
 
@@ -1145,6 +1187,8 @@ void kmd_etsi014_free(struct kmd *kmd)
 		qkdn_nl_msg_free(w->msg);
 		qkdn_nl_close(w->nl);
 	}
+	qkdn_nl_msg_free(e14->inline_w.msg);
+	qkdn_nl_close(e14->inline_w.nl);
 	if (e14->from_worker[1] >= 0)
 		close(e14->from_worker[1]);
 	e14->from_worker[1] = -1;
@@ -1164,8 +1208,9 @@ void kmd_etsi014_free(struct kmd *kmd)
 	SSL_CTX_free(e14->tls);
 	qkdn_log(QKDN_LOG_INFO, "ETSI GS QKD 014 counters",
 		 "event=stats api=etsi014 requests=%" PRIu64 " ok=%" PRIu64 " refused=%" PRIu64
-		 " keys_supplied=%" PRIu64,
-		 e14->stats.requests, e14->stats.ok, e14->stats.refused, e14->stats.keys_supplied);
+		 " keys_supplied=%" PRIu64 " inline=%" PRIu64 " to_workers=%" PRIu64,
+		 e14->stats.requests, e14->stats.ok, e14->stats.refused, e14->stats.keys_supplied,
+		 e14->stats.inline_served, e14->stats.to_workers);
 	free(e14);
 	kmd->e14 = NULL;
 }

@@ -174,6 +174,11 @@
  *     QKDN_A_SAE_ID, QKDN_A_PEER_SAE_ID: NLA_NUL_STRING, required
  *     QKDN_A_KEY_AMOUNT: NLA_U32, 1..QKDN_KEY_AMOUNT_MAX, default 1
  *     QKDN_A_KEY_SIZE: NLA_U32, bits; if present must be the link's unit
+ *     QKDN_A_KSA_NOWAIT: NLA_FLAG: with KSA synchronisation, fail with
+ *         EINPROGRESS rather than wait when there are too few verified
+ *         keys (a batch is started or already in flight, nothing is
+ *         taken); so a caller on an event loop asks again from a thread
+ *         that may block
  *   Reply (up to QKDN_KEY_BYTES_MAX of keys plus 44 bytes a key: receive
  *   buffers must hold QKDN_REPLY_MAX bytes):
  *     QKDN_A_LINK_ID: the link the keys came from
@@ -349,16 +354,27 @@
  * --------------------------
  *
  * With QKDN_A_KSA_SYNC set on a node (qkdn-kmd sets it), GET_KEY and
- * request_key() check every key with the peer SAE's node before handing
- * it out (seed 000 clause 7.1.5): the keys leave the pool, a SYNC frame
- * carries their IDs and digests to the peer's node, which compares them
- * with its copies, wipes any that differ and answers SYNC_ACK. Only keys
- * both ends agree on are supplied; the call waits for the answer up to the
- * relay timeout. Errors added to KEY_GET: EKEYREJECTED a key differed or
- * was missing at the peer (all keys of the request are wiped at this end
- * and an alarm is raised at both); ETIMEDOUT no answer in time (the keys
- * are wiped); EHOSTUNREACH and EAGAIN as for RELAY, for the SYNC frame.
-
+ * request_key() hand out only keys checked with the peer SAE's node
+ * (seed 000 clause 7.1.5). The check runs ahead of supply, in batches
+ * (kernel/ksa.c, Documentation/key-pool.rst): when the verified keys of a
+ * link pool's encrypting half, or of a store's own keys, fall below a
+ * stock size (128, doubled up to 1024 whenever the stock runs out before
+ * a batch comes back), a SYNC frame carries the IDs and digests of up to
+ * that many unchecked keys (more if a waiting request needs them) to the
+ * peer's node, which
+ * compares them with its copies; if all match it marks them verified and
+ * answers SYNC_ACK, on which this node marks them verified too. If any
+ * differs or is missing, both ends delete every key of the batch and raise
+ * QKDN_ALARM_KSA_MISMATCH. A request served from verified keys takes no
+ * round trip; one that finds too few starts a batch (if none is in
+ * flight) and waits for it, up to the relay timeout. Errors added to
+ * KEY_GET: EKEYREJECTED the batch it waited for failed (its keys are
+ * deleted at both ends and an alarm raised at both); ETIMEDOUT no answer
+ * in time (the keys stay, unchecked); EHOSTUNREACH and EAGAIN as for
+ * RELAY, for the SYNC frame, or EAGAIN no unchecked key left to check.
+ * Link stats QKDN_STAT_A_VERIFIED and _PEER_VERIFIED, store stats
+ * QKDN_STORE_A_OWN_VERIFIED and _PEER_VERIFIED, and the relay counters
+ * QKDN_RELAY_A_SYNC_* show the stock and the batches.
  *
  * Keyring
  * -------
@@ -597,6 +613,7 @@ enum qkdn_attr {
 	QKDN_A_AK_RESPONSE,
 	QKDN_A_AK_STATUS,
 	QKDN_A_AK_GET_STATUS,
+	QKDN_A_KSA_NOWAIT,
 	__QKDN_A_LAST
 };
 
@@ -631,6 +648,11 @@ enum qkdn_key_attr {
  * @QKDN_STAT_A_CONS_RATE: keys consumed per second, last full second
  * @QKDN_STAT_A_NEXT_SEQ: sequence number the next KMA-key will carry
  * @QKDN_STAT_A_PAD: padding for 64-bit attributes
+ * @QKDN_STAT_A_VERIFIED: of the encrypting half, keys KSA synchronisation
+ *	verified with the peer's node: the stock GET_KEY takes from without
+ *	a round trip
+ * @QKDN_STAT_A_PEER_VERIFIED: of the decrypting half, keys the peer's
+ *	node verified with this one (its stock, seen from here)
  */
 enum qkdn_stat_attr {
 	QKDN_STAT_A_UNSPEC,
@@ -647,6 +669,8 @@ enum qkdn_stat_attr {
 	QKDN_STAT_A_CONS_RATE,
 	QKDN_STAT_A_NEXT_SEQ,
 	QKDN_STAT_A_PAD,
+	QKDN_STAT_A_VERIFIED,
+	QKDN_STAT_A_PEER_VERIFIED,
 	__QKDN_STAT_A_LAST
 };
 
@@ -733,8 +757,14 @@ enum qkdn_alarm {
  *	sent and received
  * @QKDN_RELAY_A_PAD: padding for 64-bit attributes
  * @QKDN_RELAY_A_SYNC_OK: keys KSA synchronisation confirmed, both ends
- * @QKDN_RELAY_A_SYNC_MISMATCH: keys it found different or missing
- * @QKDN_RELAY_A_SYNC_TIMEOUT: supply requests that got no answer in time
+ *	(every key of a batch that matched in full)
+ * @QKDN_RELAY_A_SYNC_MISMATCH: keys of batches that failed (a key
+ *	different or missing): all deleted, at both ends
+ * @QKDN_RELAY_A_SYNC_TIMEOUT: batches this node started that got no
+ *	answer in time (their keys are unchecked again)
+ * @QKDN_RELAY_A_SYNC_BATCHES: batches (SYNC frames) this node started
+ * @QKDN_RELAY_A_SYNC_WAITS: supply requests that found too few verified
+ *	keys and waited for a batch; the others took no round trip
  */
 enum qkdn_relay_stat_attr {
 	QKDN_RELAY_A_UNSPEC,
@@ -756,6 +786,8 @@ enum qkdn_relay_stat_attr {
 	QKDN_RELAY_A_SYNC_OK,
 	QKDN_RELAY_A_SYNC_MISMATCH,
 	QKDN_RELAY_A_SYNC_TIMEOUT,
+	QKDN_RELAY_A_SYNC_BATCHES,
+	QKDN_RELAY_A_SYNC_WAITS,
 	__QKDN_RELAY_A_LAST
 };
 
@@ -771,6 +803,10 @@ enum qkdn_relay_stat_attr {
  * @QKDN_STORE_A_CONSUMED: keys that left the store for use
  * @QKDN_STORE_A_DELETED: keys wiped on request or on abort
  * @QKDN_STORE_A_PAD: padding for 64-bit attributes
+ * @QKDN_STORE_A_OWN_VERIFIED: of OWN_AVAILABLE, keys KSA synchronisation
+ *	verified with the remote node
+ * @QKDN_STORE_A_PEER_VERIFIED: of PEER_STORED, keys the remote node
+ *	verified with this one
  */
 enum qkdn_store_stat_attr {
 	QKDN_STORE_A_UNSPEC,
@@ -781,6 +817,8 @@ enum qkdn_store_stat_attr {
 	QKDN_STORE_A_CONSUMED,
 	QKDN_STORE_A_DELETED,
 	QKDN_STORE_A_PAD,
+	QKDN_STORE_A_OWN_VERIFIED,
+	QKDN_STORE_A_PEER_VERIFIED,
 	__QKDN_STORE_A_LAST
 };
 
