@@ -225,6 +225,24 @@ struct kx_out {
 	u16 key_len;
 };
 
+/*
+ * A relay leaving its source carries no key bytes on its first hop, but
+ * every later hop's frame does. Refuse up front (nothing taken) a relay
+ * whose later frames would not fit a KX_FRAME on links of the first
+ * link's unit, instead of letting a trusted node spend link keys on it.
+ */
+static bool kx_fits_onward(const struct kx_out *out,
+			   const struct qkdn_link *link, u32 next)
+{
+	u16 onward;
+
+	if (out->type != QKDN_KX_RELAY || out->hops || next == out->dest)
+		return true;
+	onward = qkdn_kx_link_keys(link->pool.unit, out->count, out->key_len);
+	return qkdn_kx_frame_len(out->type, out->count, out->key_len, onward,
+				 1) <= QKDN_KX_FRAME_MAX;
+}
+
 /* The link a frame for @dest leaves on, and how many of its keys it uses. */
 static struct qkdn_link *kx_route(struct qkdn_node *node,
 				  const struct kx_out *out, u16 *link_keys,
@@ -245,6 +263,10 @@ static struct qkdn_link *kx_route(struct qkdn_node *node,
 	}
 	*link_keys = qkdn_kx_link_keys(link->pool.unit, out->count,
 				       out->key_len);
+	if (!kx_fits_onward(out, link, next)) {
+		NL_SET_ERR_MSG(extack, "relay too large for a frame after the first hop");
+		return ERR_PTR(-EMSGSIZE);
+	}
 	if (link->pool.enc_avail < *link_keys) {
 		NL_SET_ERR_MSG(extack, "not enough keys on the link to the next hop");
 		return ERR_PTR(-EAGAIN);
@@ -277,7 +299,7 @@ static int kx_send(struct qkdn_node *node, const struct kx_out *out,
 		return -EMSGSIZE;
 	}
 	entry_len = qkdn_kx_entry_len(out->type, out->key_len, out->hops);
-	frame = kzalloc(len, GFP_KERNEL);
+	frame = kvzalloc(len, GFP_KERNEL);
 	ks.bytes = kvmalloc(link_keys * link->pool.unit, GFP_KERNEL);
 	if (!frame || !ks.bytes) {
 		ret = -ENOMEM;
@@ -332,7 +354,7 @@ out:
 	if (ks.bytes)
 		memzero_explicit(ks.bytes, link_keys * link->pool.unit);
 	kvfree(ks.bytes);
-	kfree(frame);
+	kvfree(frame);
 	return ret;
 }
 

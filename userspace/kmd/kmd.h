@@ -54,6 +54,7 @@
 /* A neighbour that does not read: frames beyond this much queued output
  * are dropped (the module times its relays out). */
 #define KMD_OUTPUT_MAX		(4U << 20)
+#define KMD_KX_RCVBUF		(8 << 20)	/* bytes, the kx netlink socket */
 
 struct kmd;
 struct kmd_conn;
