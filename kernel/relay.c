@@ -243,6 +243,32 @@ static bool kx_fits_onward(const struct kx_out *out,
 				 1) <= QKDN_KX_FRAME_MAX;
 }
 
+/*
+ * Frames and pads reach 64 KB. A kvmalloc() of that size for each at every
+ * hop costs order-4 page allocations or, once memory is fragmented, a
+ * vmalloc() and its TLB flushes; so each node keeps one buffer of each
+ * kind (enum in relay.h), allocated on first use, reused under node->lock
+ * (which every caller of kx_send() and qkdn_kx_receive() holds) and freed
+ * with the node. Pads are wiped after every use, as before.
+ *
+ * The largest pad is that of a first-hop RELAY frame of QKDN_RELAY_KEYS_MAX
+ * keys of QKDN_KEY_UNIT_MAX bytes, which a peer may send: its key bytes
+ * are the pad and are not in the frame.
+ */
+#define KX_SCRATCH_LEN	max_t(size_t, QKDN_KX_FRAME_MAX,			\
+			      QKDN_KX_MAC_KEY_LEN + QKDN_KEY_UNIT_MAX +		\
+			      QKDN_RELAY_KEYS_MAX * QKDN_KEY_UNIT_MAX)
+
+static void *kx_scratch(struct qkdn_node *node, int which, size_t len)
+{
+	lockdep_assert_held(&node->lock);
+	if (len > KX_SCRATCH_LEN)
+		return NULL;
+	if (!node->kx_scratch[which])
+		node->kx_scratch[which] = kvmalloc(KX_SCRATCH_LEN, GFP_KERNEL);
+	return node->kx_scratch[which];
+}
+
 /* The link a frame for @dest leaves on, and how many of its keys it uses. */
 static struct qkdn_link *kx_route(struct qkdn_node *node,
 				  const struct kx_out *out, u16 *link_keys,
@@ -299,12 +325,14 @@ static int kx_send(struct qkdn_node *node, const struct kx_out *out,
 		return -EMSGSIZE;
 	}
 	entry_len = qkdn_kx_entry_len(out->type, out->key_len, out->hops);
-	frame = kvzalloc(len, GFP_KERNEL);
-	ks.bytes = kvmalloc(link_keys * link->pool.unit, GFP_KERNEL);
+	frame = kx_scratch(node, QKDN_KX_TX_FRAME, len);
+	ks.bytes = kx_scratch(node, QKDN_KX_TX_PAD,
+			      link_keys * link->pool.unit);
 	if (!frame || !ks.bytes) {
 		ret = -ENOMEM;
 		goto out;
 	}
+	memset(frame, 0, len);
 
 	hdr = (void *)frame;
 	ks.ids = frame + sizeof(*hdr);
@@ -353,8 +381,6 @@ static int kx_send(struct qkdn_node *node, const struct kx_out *out,
 out:
 	if (ks.bytes)
 		memzero_explicit(ks.bytes, link_keys * link->pool.unit);
-	kvfree(ks.bytes);
-	kvfree(frame);
 	return ret;
 }
 
@@ -1203,14 +1229,13 @@ int qkdn_kx_receive(struct qkdn_node *node, u32 from, const u8 *frame,
 		return -EALREADY;
 	}
 	pad_len = (size_t)kx.link_keys * link->pool.unit;
-	pad = kvmalloc(pad_len, GFP_KERNEL);
+	pad = kx_scratch(node, QKDN_KX_RX_PAD, pad_len);
 	if (!pad)
 		return -ENOMEM;
 	ret = kx_verify(node, &kx, link, pad, extack);
 	if (!ret)
 		ret = kx_dispatch(node, &kx, pad, extack);
 	memzero_explicit(pad, pad_len);
-	kvfree(pad);
 	return ret;
 }
 
@@ -1230,6 +1255,7 @@ void qkdn_relay_node_exit(struct qkdn_node *node)
 	struct qkdn_relay *relay, *next;
 	struct qkdn_store *store;
 	unsigned long index;
+	int i;
 
 	struct qkdn_sync *sync, *sync_next;
 
@@ -1251,4 +1277,6 @@ void qkdn_relay_node_exit(struct qkdn_node *node)
 	}
 	xa_destroy(&node->stores);
 	xa_destroy(&node->routes);
+	for (i = 0; i < QKDN_KX_SCRATCH_BUFS; ++i)
+		kvfree(node->kx_scratch[i]);
 }
