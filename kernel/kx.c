@@ -5,7 +5,7 @@
  * The MAC is Poly1305 keyed with 32 bytes of link key that are used for
  * this one frame only, which makes it information-theoretically secure:
  * a forgery of an L-byte frame succeeds with probability at most
- * 8 * ceil(L / 16) / 2^106 per try (about 2^-93 at QKDN_KX_FRAME_MAX),
+ * 8 * ceil(L / 16) / 2^106 per try (about 2^-91 at QKDN_KX_FRAME_MAX),
  * whatever the attacker's computing power.
  *
  * Like pool.c, this file also builds in userspace (tests/kshim.h) for

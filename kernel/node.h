@@ -99,6 +99,7 @@ struct qkdn_app {
  * @relay_timeout_ms: how long a relay or a KSA synchronisation waits
  * @ksa_sync: check keys with the peer's node before supplying them
  * @relay_stats: relay counters
+ * @kx_scratch: buffers for building and opening frames (relay.c)
  * @ak: Ak key supply sessions (ak.c)
  */
 struct qkdn_node {
@@ -121,6 +122,7 @@ struct qkdn_node {
 	u32 relay_timeout_ms;
 	bool ksa_sync;
 	struct qkdn_relay_stats relay_stats;
+	void *kx_scratch[QKDN_KX_SCRATCH_BUFS];
 	struct qkdn_ak ak;
 };
 

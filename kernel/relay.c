@@ -235,6 +235,50 @@ struct kx_out {
 	u32 via;
 };
 
+/*
+ * A relay leaving its source carries no key bytes on its first hop, but
+ * every later hop's frame does. Refuse up front (nothing taken) a relay
+ * whose later frames would not fit a KX_FRAME on links of the first
+ * link's unit, instead of letting a trusted node spend link keys on it.
+ */
+static bool kx_fits_onward(const struct kx_out *out,
+			   const struct qkdn_link *link, u32 next)
+{
+	u16 onward;
+
+	if (out->type != QKDN_KX_RELAY || out->hops || next == out->dest)
+		return true;
+	onward = qkdn_kx_link_keys(link->pool.unit, out->count, out->key_len);
+	return qkdn_kx_frame_len(out->type, out->count, out->key_len, onward,
+				 1) <= QKDN_KX_FRAME_MAX;
+}
+
+/*
+ * Frames and pads reach 64 KB. A kvmalloc() of that size for each at every
+ * hop costs order-4 page allocations or, once memory is fragmented, a
+ * vmalloc() and its TLB flushes; so each node keeps one buffer of each
+ * kind (enum in relay.h), allocated on first use, reused under node->lock
+ * (which every caller of kx_send() and qkdn_kx_receive() holds) and freed
+ * with the node. Pads are wiped after every use, as before.
+ *
+ * The largest pad is that of a first-hop RELAY frame of QKDN_RELAY_KEYS_MAX
+ * keys of QKDN_KEY_UNIT_MAX bytes, which a peer may send: its key bytes
+ * are the pad and are not in the frame.
+ */
+#define KX_SCRATCH_LEN	max_t(size_t, QKDN_KX_FRAME_MAX,			\
+			      QKDN_KX_MAC_KEY_LEN + QKDN_KEY_UNIT_MAX +		\
+			      QKDN_RELAY_KEYS_MAX * QKDN_KEY_UNIT_MAX)
+
+static void *kx_scratch(struct qkdn_node *node, int which, size_t len)
+{
+	lockdep_assert_held(&node->lock);
+	if (len > KX_SCRATCH_LEN)
+		return NULL;
+	if (!node->kx_scratch[which])
+		node->kx_scratch[which] = kvmalloc(KX_SCRATCH_LEN, GFP_KERNEL);
+	return node->kx_scratch[which];
+}
+
 /* The link a frame for @dest leaves on, and how many of its keys it uses. */
 static struct qkdn_link *kx_route(struct qkdn_node *node,
 				  const struct kx_out *out, u16 *link_keys,
@@ -255,6 +299,10 @@ static struct qkdn_link *kx_route(struct qkdn_node *node,
 	}
 	*link_keys = qkdn_kx_link_keys(link->pool.unit, out->count,
 				       out->key_len);
+	if (!kx_fits_onward(out, link, next)) {
+		NL_SET_ERR_MSG(extack, "relay too large for a frame after the first hop");
+		return ERR_PTR(-EMSGSIZE);
+	}
 	if (link->pool.enc_avail < *link_keys) {
 		NL_SET_ERR_MSG(extack, "not enough keys on the link to the next hop");
 		return ERR_PTR(-EAGAIN);
@@ -287,12 +335,14 @@ static int kx_send(struct qkdn_node *node, const struct kx_out *out,
 		return -EMSGSIZE;
 	}
 	entry_len = qkdn_kx_entry_len(out->type, out->key_len, out->hops);
-	frame = kzalloc(len, GFP_KERNEL);
-	ks.bytes = kvmalloc(link_keys * link->pool.unit, GFP_KERNEL);
+	frame = kx_scratch(node, QKDN_KX_TX_FRAME, len);
+	ks.bytes = kx_scratch(node, QKDN_KX_TX_PAD,
+			      link_keys * link->pool.unit);
 	if (!frame || !ks.bytes) {
 		ret = -ENOMEM;
 		goto out;
 	}
+	memset(frame, 0, len);
 
 	hdr = (void *)frame;
 	ks.ids = frame + sizeof(*hdr);
@@ -341,8 +391,6 @@ static int kx_send(struct qkdn_node *node, const struct kx_out *out,
 out:
 	if (ks.bytes)
 		memzero_explicit(ks.bytes, link_keys * link->pool.unit);
-	kvfree(ks.bytes);
-	kfree(frame);
 	return ret;
 }
 
@@ -1035,14 +1083,13 @@ int qkdn_kx_receive(struct qkdn_node *node, u32 from, const u8 *frame,
 		return -EALREADY;
 	}
 	pad_len = (size_t)kx.link_keys * link->pool.unit;
-	pad = kvmalloc(pad_len, GFP_KERNEL);
+	pad = kx_scratch(node, QKDN_KX_RX_PAD, pad_len);
 	if (!pad)
 		return -ENOMEM;
 	ret = kx_verify(node, &kx, link, pad, extack);
 	if (!ret)
 		ret = kx_dispatch(node, &kx, pad, extack);
 	memzero_explicit(pad, pad_len);
-	kvfree(pad);
 	return ret;
 }
 
@@ -1062,6 +1109,7 @@ void qkdn_relay_node_exit(struct qkdn_node *node)
 	struct qkdn_relay *relay, *next;
 	struct qkdn_store *store;
 	unsigned long index;
+	int i;
 
 	list_for_each_entry_safe(relay, next, &node->relays, list) {
 		list_del(&relay->list);
@@ -1078,4 +1126,6 @@ void qkdn_relay_node_exit(struct qkdn_node *node)
 	}
 	xa_destroy(&node->stores);
 	xa_destroy(&node->routes);
+	for (i = 0; i < QKDN_KX_SCRATCH_BUFS; ++i)
+		kvfree(node->kx_scratch[i]);
 }

@@ -12,6 +12,17 @@
 struct qkdn_node;
 struct qkdn_sync;
 
+/*
+ * Per-node buffers for frames and one-time pads (kx_scratch() in relay.c):
+ * the frame being built, its pad, and the pad of a frame being opened.
+ */
+enum {
+	QKDN_KX_TX_FRAME,
+	QKDN_KX_TX_PAD,
+	QKDN_KX_RX_PAD,
+	QKDN_KX_SCRATCH_BUFS
+};
+
 /**
  * struct qkdn_relayed_key - a key shared with a distant node by relay, with
  *	the metadata of seed 000 Table 7-1 (3)

@@ -166,8 +166,18 @@ static struct nlmsghdr *relay_msg(struct nl *nl, uint32_t dest,
 	return nlh;
 }
 
+static void relay_start_bits(struct chain *c, uint32_t dest, uint32_t amount,
+			     uint32_t bits);
+
 /* RELAY blocks until acknowledged: ask from a child, collect later. */
 static void relay_start(struct chain *c, uint32_t dest, uint32_t amount)
+{
+	relay_start_bits(c, dest, amount, 0);
+}
+
+/* The same with keys of @bits (0: the default, 256). */
+static void relay_start_bits(struct chain *c, uint32_t dest, uint32_t amount,
+			     uint32_t bits)
 {
 	int fds[2];
 
@@ -177,9 +187,12 @@ static void relay_start(struct chain *c, uint32_t dest, uint32_t amount)
 	if (!c->relay_pid) {
 		struct relay_result r = { 0 };
 
+		struct nlmsghdr *nlh = relay_msg(&c->relay_nl, dest, amount);
+
 		close(fds[0]);
-		r.ret = talk(&c->relay_nl, relay_msg(&c->relay_nl, dest, amount),
-			     relay_cb, &r);
+		if (bits)
+			mnl_attr_put_u32(nlh, QKDN_A_KEY_SIZE, bits);
+		r.ret = talk(&c->relay_nl, nlh, relay_cb, &r);
 		if (write(fds[1], &r, sizeof(r)) != sizeof(r))
 			_exit(1);
 		_exit(0);
@@ -619,6 +632,259 @@ TEST_F(chain, relay_bad_input)
 	EXPECT_EQ(before.v[QKDN_STAT_A_CONSUMED],
 		  after.v[QKDN_STAT_A_CONSUMED]);
 	EXPECT_EQ(0, relay_stat(c, 1, QKDN_RELAY_A_STARTED));
+}
+
+/*
+ * Large relays: links of 1024-byte units beside the 32-byte ones, whose
+ * frames after the first hop come close to QKDN_KX_FRAME_MAX.
+ */
+#define BIG_UNIT 1024
+#define BIG_LINK(n) (10 + (n))	/* between nodes n and n + 1 */
+#define BIG_KEYS (QKDN_RELAY_BYTES_MAX / BIG_UNIT)	/* 60 of 8192 bits */
+
+/*
+ * Link BIG_LINK(@a) between nodes @a and @a + 1: @unit-byte units, fed 4
+ * QKD-keys of 32 KiB (for 1024-byte units 128 KMA-keys, 64 in each half);
+ * with more keys than the 32-byte link beside it, relays take it
+ * (link_to()).
+ */
+static int chain_link_big(struct chain *c, int a, uint16_t unit)
+{
+	static uint8_t data[QKDN_QKD_KEY_MAX];
+	char ma[32], mb[32], id[32];
+	struct nlmsghdr *nlh;
+	int n, ret = 0;
+	size_t i;
+
+	snprintf(ma, sizeof(ma), "B%d-alice", a);
+	snprintf(mb, sizeof(mb), "B%d-bob", a);
+	for (n = 0; n < 2 && !ret; ++n) {
+		struct nl *nl = &c->nl[a + n];
+
+		nlh = req(nl, QKDN_CMD_LINK_ADD);
+		mnl_attr_put_u32(nlh, QKDN_A_LINK_ID, BIG_LINK(a));
+		mnl_attr_put_u32(nlh, QKDN_A_PEER_NODE_ID, n ? a : a + 1);
+		mnl_attr_put_u8(nlh, QKDN_A_LINK_ROLE,
+				n ? QKDN_ROLE_BOB : QKDN_ROLE_ALICE);
+		mnl_attr_put_strz(nlh, QKDN_A_QKD_MODULE_ID, n ? mb : ma);
+		mnl_attr_put_strz(nlh, QKDN_A_MATCHING_QKD_MODULE_ID, n ? ma : mb);
+		mnl_attr_put_u16(nlh, QKDN_A_KEY_UNIT, unit);
+		mnl_attr_put_u32(nlh, QKDN_A_POOL_CAPACITY, 4000);
+		mnl_attr_put_u32(nlh, QKDN_A_POOL_LOW, 1);
+		mnl_attr_put_u32(nlh, QKDN_A_POOL_HIGH, 3900);
+		ret = talk(nl, nlh, NULL, NULL);
+	}
+	for (n = 0; n < 4 && !ret; ++n) {
+		for (i = 0; i < sizeof(data); ++i)
+			data[i] = rand();
+		snprintf(id, sizeof(id), "B%d-q%d", a, n);
+		ret = talk(&c->nl[a], push_msg(&c->nl[a], BIG_LINK(a), id, data,
+					       sizeof(data)), NULL, NULL);
+		if (!ret)
+			ret = talk(&c->nl[a + 1],
+				   push_msg(&c->nl[a + 1], BIG_LINK(a), id, data,
+					    sizeof(data)), NULL, NULL);
+	}
+	return ret;
+}
+
+/* IDs and an FNV-1a hash of the bytes of each key in a reply. */
+struct key_sums {
+	uint8_t id[QKDN_RELAY_KEYS_MAX][QKDN_KEY_ID_LEN];
+	uint64_t sum[QKDN_RELAY_KEYS_MAX];
+	uint16_t len[QKDN_RELAY_KEYS_MAX];
+	int n;
+};
+
+static int key_sums_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct key_sums *k = data;
+	struct nlattr *attr, *key, *a;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct genlmsghdr)) {
+		if (mnl_attr_get_type(attr) != QKDN_A_KEYS)
+			continue;
+		mnl_attr_for_each_nested(key, attr) {
+			if (k->n >= QKDN_RELAY_KEYS_MAX)
+				return MNL_CB_ERROR;
+			mnl_attr_for_each_nested(a, key) {
+				const uint8_t *p = mnl_attr_get_payload(a);
+				uint64_t h = 0xcbf29ce484222325ULL;
+				uint16_t i;
+
+				if (mnl_attr_get_type(a) == QKDN_KEY_A_ID)
+					memcpy(k->id[k->n], p, QKDN_KEY_ID_LEN);
+				if (mnl_attr_get_type(a) != QKDN_KEY_A_DATA)
+					continue;
+				k->len[k->n] = mnl_attr_get_payload_len(a);
+				for (i = 0; i < k->len[k->n]; ++i)
+					h = (h ^ p[i]) * 0x100000001b3ULL;
+				k->sum[k->n] = h;
+			}
+			k->n++;
+		}
+	}
+	return MNL_CB_OK;
+}
+
+/* 60 KiB in one relay over four hops: one frame a hop, the same keys. */
+TEST_F(chain, large_relay_four_hops)
+{
+	struct chain *c = self->c;
+	struct key_sums *a = calloc(1, sizeof(*a)), *e = calloc(1, sizeof(*e));
+	struct relay_result r;
+	struct nlmsghdr *nlh;
+	int i, n;
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, e);
+	for (n = 1; n < NODES; ++n)
+		ASSERT_EQ(0, chain_link_big(c, n, BIG_UNIT));
+	relay_start_bits(c, NODES, BIG_KEYS, BIG_UNIT * 8);
+	EXPECT_EQ(8, pump(c, 4000));
+	relay_wait(c, &r);
+	ASSERT_EQ(0, r.ret);
+	ASSERT_EQ(BIG_KEYS, r.n);
+
+	nlh = get_msg(&c->nl[1], "sa", "se", BIG_KEYS);
+	mnl_attr_put_u32(nlh, QKDN_A_KEY_SIZE, BIG_UNIT * 8);
+	ASSERT_EQ(0, talk(&c->nl[1], nlh, key_sums_cb, a));
+	ASSERT_EQ(BIG_KEYS, a->n);
+	ASSERT_EQ(0, talk(&c->nl[NODES],
+			  by_id_as(&c->nl[NODES], QKDN_CMD_KEY_GET_ID, "se", "sa",
+				   (const void *)a->id, BIG_KEYS),
+			  key_sums_cb, e));
+	ASSERT_EQ(BIG_KEYS, e->n);
+	for (i = 0; i < BIG_KEYS; ++i) {
+		EXPECT_EQ(0, memcmp(r.ids[i], a->id[i], QKDN_KEY_ID_LEN));
+		EXPECT_EQ(0, memcmp(a->id[i], e->id[i], QKDN_KEY_ID_LEN));
+		EXPECT_EQ(BIG_UNIT, a->len[i]);
+		EXPECT_EQ(BIG_UNIT, e->len[i]);
+		EXPECT_EQ(a->sum[i], e->sum[i]) TH_LOG("key %d", i);
+	}
+	/*
+	 * RELAY: ceil((32 + 60 * 1024) / 1024) = 61 link keys, ACK 1, on
+	 * every big link at both ends; the 32-byte links untouched.
+	 */
+	for (n = 1; n < NODES; ++n) {
+		EXPECT_EQ(62, link_stat(c, n, BIG_LINK(n), QKDN_STAT_A_CONSUMED));
+		EXPECT_EQ(62, link_stat(c, n + 1, BIG_LINK(n),
+					QKDN_STAT_A_CONSUMED));
+		EXPECT_EQ(0, link_stat(c, n, n, QKDN_STAT_A_CONSUMED));
+	}
+	free(a);
+	free(e);
+}
+
+/* A forged or truncated large frame loses nothing either. */
+TEST_F(chain, large_frame_forged_truncated)
+{
+	struct chain *c = self->c;
+	struct frame *f = malloc(sizeof(*f)), *bad = malloc(sizeof(*bad));
+	struct pool_stats before, after;
+	struct relay_result r;
+	int i, n;
+
+	ASSERT_NE(NULL, f);
+	ASSERT_NE(NULL, bad);
+	for (n = 1; n < NODES; ++n)
+		ASSERT_EQ(0, chain_link_big(c, n, BIG_UNIT));
+	relay_start_bits(c, NODES, BIG_KEYS, BIG_UNIT * 8);
+	ASSERT_EQ(0, next_frame(c, 1, f, 4000));
+	ASSERT_EQ(0, deliver(c, 1, f));
+	/* The second hop carries the keys: 52 + 61 * 16 + 60 * 1048 + 16. */
+	ASSERT_EQ(0, next_frame(c, 2, f, 4000));
+	ASSERT_EQ(52 + 61 * 16 + BIG_KEYS * (24 + BIG_UNIT) + 16, f->len);
+	ASSERT_EQ(0, link_stats(&c->nl[3], BIG_LINK(2), &before));
+
+	*bad = *f;
+	bad->bytes[f->len / 2] ^= 1;			/* forged key byte */
+	EXPECT_EQ(-EBADMSG, deliver(c, 2, bad));
+	EXPECT_EQ(1, relay_stat(c, 3, QKDN_RELAY_A_BAD_MAC));
+	*bad = *f;
+	bad->bytes[f->len - 17] ^= 0x40;		/* last key byte */
+	EXPECT_EQ(-EBADMSG, deliver(c, 2, bad));
+	EXPECT_EQ(2, relay_stat(c, 3, QKDN_RELAY_A_BAD_MAC));
+	*bad = *f;
+	bad->len -= 1024;				/* a key short */
+	EXPECT_EQ(-EBADMSG, deliver(c, 2, bad));
+	*bad = *f;
+	bad->len = 16384;				/* cut at 16 KiB */
+	EXPECT_EQ(-EBADMSG, deliver(c, 2, bad));
+	EXPECT_EQ(2, relay_stat(c, 3, QKDN_RELAY_A_BAD_FRAME));
+	ASSERT_EQ(0, link_stats(&c->nl[3], BIG_LINK(2), &after));
+	for (i = 1; i <= QKDN_STAT_A_NEXT_SEQ; ++i)
+		if (i != QKDN_STAT_A_GEN_RATE && i != QKDN_STAT_A_CONS_RATE)
+			EXPECT_EQ(before.v[i], after.v[i])
+				TH_LOG("counter %d of link %d at node 3", i,
+				       BIG_LINK(2));
+
+	EXPECT_EQ(0, deliver(c, 2, f));			/* the real one */
+	pump(c, 4000);
+	relay_wait(c, &r);
+	EXPECT_EQ(0, r.ret);
+	EXPECT_EQ(BIG_KEYS, r.n);
+	free(f);
+	free(bad);
+}
+
+/*
+ * Too large: over QKDN_RELAY_BYTES_MAX, or a frame after the first hop
+ * that would not fit on links of the first link's unit (32 bytes here:
+ * 60 KiB would be a 93780-byte frame). Refused before anything is taken.
+ */
+TEST_F(chain, relay_too_large)
+{
+	struct chain *c = self->c;
+	struct pool_stats before, after;
+	struct nlmsghdr *nlh;
+
+	ASSERT_EQ(0, link_stats(&c->nl[1], 1, &before));
+	nlh = relay_msg(&c->nl[1], NODES, 64);
+	mnl_attr_put_u32(nlh, QKDN_A_KEY_SIZE, 8192);
+	EXPECT_EQ(-EMSGSIZE, talk(&c->nl[1], nlh, NULL, NULL));
+	nlh = relay_msg(&c->nl[1], NODES, BIG_KEYS);
+	mnl_attr_put_u32(nlh, QKDN_A_KEY_SIZE, BIG_UNIT * 8);
+	EXPECT_EQ(-EMSGSIZE, talk(&c->nl[1], nlh, NULL, NULL));
+	/* To the neighbour there is no later hop: only too few keys. */
+	nlh = relay_msg(&c->nl[1], 2, BIG_KEYS);
+	mnl_attr_put_u32(nlh, QKDN_A_KEY_SIZE, BIG_UNIT * 8);
+	EXPECT_EQ(-EAGAIN, talk(&c->nl[1], nlh, NULL, NULL));
+	ASSERT_EQ(0, link_stats(&c->nl[1], 1, &after));
+	EXPECT_EQ(before.v[QKDN_STAT_A_STORED], after.v[QKDN_STAT_A_STORED]);
+	EXPECT_EQ(before.v[QKDN_STAT_A_CONSUMED],
+		  after.v[QKDN_STAT_A_CONSUMED]);
+	EXPECT_EQ(0, relay_stat(c, 1, QKDN_RELAY_A_STARTED));
+}
+
+/*
+ * A trusted node whose onward link has smaller units than the first
+ * (256 bytes after 1024): the onward frame would be 66900 bytes
+ * (EMSGSIZE there, counted unroutable). The relay times out and is
+ * ABORTed; no node keeps a key.
+ */
+TEST_F(chain, large_relay_onto_small_units)
+{
+	struct chain *c = self->c;
+	struct relay_result r;
+	struct frame *f = malloc(sizeof(*f));
+
+	ASSERT_NE(NULL, f);
+	ASSERT_EQ(0, chain_link_big(c, 1, BIG_UNIT));
+	ASSERT_EQ(0, chain_link_big(c, 2, 256));
+	ASSERT_EQ(0, set_timeout(&c->nl[1], 1000));
+	relay_start_bits(c, NODES, BIG_KEYS, BIG_UNIT * 8);
+	ASSERT_EQ(0, next_frame(c, 1, f, 4000));
+	EXPECT_EQ(-EMSGSIZE, deliver(c, 1, f));
+	EXPECT_EQ(1, relay_stat(c, 2, QKDN_RELAY_A_UNROUTABLE));
+	relay_wait(c, &r);
+	EXPECT_EQ(-ETIMEDOUT, r.ret);
+	EXPECT_EQ(1, relay_stat(c, 1, QKDN_RELAY_A_FAILED));
+	pump(c, 1000);
+	EXPECT_EQ(-EAGAIN, talk(&c->nl[1], get_msg(&c->nl[1], "sa", "se", 1),
+				NULL, NULL));
+	EXPECT_EQ(0, relay_stat(c, NODES, QKDN_RELAY_A_RECEIVED));
+	free(f);
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <linux/qkdn.h>
 
@@ -214,6 +215,24 @@ static int listen_group(struct kmd *kmd, struct qkdn_nl *nl, struct event **ev,
 	return 0;
 }
 
+/*
+ * Room for a burst of frames: the module multicasts a frame of up to
+ * QKDN_KX_FRAME_MAX bytes in a buffer of twice that (its truesize), and a
+ * full receive buffer drops frames (ENOBUFS, event=notify-overrun), each a
+ * relay that then times out. The default (net.core.rmem_default, 208 KiB)
+ * holds one large frame; SO_RCVBUFFORCE (CAP_NET_ADMIN, which the daemon
+ * needs anyway) passes net.core.rmem_max.
+ */
+static void kx_rcvbuf(struct qkdn_nl *nl)
+{
+	int fd = qkdn_nl_fd(nl), size = KMD_KX_RCVBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0)
+		qkdn_log(QKDN_LOG_WARN, "cannot enlarge the kx socket's receive buffer",
+			 "event=rcvbuf-failed err=\"%s\"", strerror(errno));
+}
+
 static int setup_kx_group(struct kmd *kmd)
 {
 	int ret;
@@ -230,6 +249,7 @@ static int setup_kx_group(struct kmd *kmd)
 			start_failed(kmd, "joining the kx group failed", ret);
 		return ret;
 	}
+	kx_rcvbuf(kmd->nl_kx);
 	return listen_group(kmd, kmd->nl_kx, &kmd->kx_event, kx_readable, QKDN_MCGRP_KX);
 }
 

@@ -55,6 +55,8 @@
 /* A neighbour that does not read: frames beyond this much queued output
  * are dropped (the module times its relays out). */
 #define KMD_OUTPUT_MAX		(4U << 20)
+#define KMD_KX_RCVBUF		(8 << 20)	/* bytes, the kx netlink socket */
+#define KMD_SINGLE_IO		(256 << 10)	/* bytes a TLS read or write callback moves */
 
 struct kmd;
 struct kmd_conn;

@@ -1066,6 +1066,10 @@ static struct kmd_conn *conn_new(struct kmd *kmd, struct bufferevent *bev, bool 
 	bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
 	/* Hold at most one message plus a little beyond what a read brings. */
 	bufferevent_setwatermark(bev, EV_READ, 0, QKDN_WIRE_LEN_SIZE + QKDN_WIRE_BODY_MAX + 65536);
+	/* libevent moves at most 16 KiB per callback by default: a 64 KB Kx
+	 * frame would take four turns of the loop each way. */
+	bufferevent_set_max_single_read(bev, KMD_SINGLE_IO);
+	bufferevent_set_max_single_write(bev, KMD_SINGLE_IO);
 	return c;
 }
 

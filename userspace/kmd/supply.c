@@ -17,7 +17,8 @@
  * reads every store's level (STORE_GET), then walks the sessions by
  * priority (0 first; equal priorities by destination) and refills each up
  * to its level, in relays of at most QKDN_RELAY_KEYS_MAX keys and
- * QKDN_RELAY_BYTES_MAX bytes, before the next session gets anything.
+ * QKDN_RELAY_BYTES_ANY_UNIT bytes (which fit every hop whatever its
+ * links' units), before the next session gets anything.
  * Policy when link keys run short (seed 001 clause 8.3): a relay refused
  * with EAGAIN (too few keys on the first link) ends the round for every
  * session of lower priority, so what keys the links produce go to the
@@ -195,7 +196,7 @@ static void account(struct kmd_supply *sup, uint32_t dest, uint64_t relays, uint
  * stopped it (after any that succeeded). */
 static long refill(struct kmd_supply *sup, struct supply_session *s, uint64_t level)
 {
-	uint32_t per_relay = QKDN_RELAY_BYTES_MAX * 8 / s->key_bits;
+	uint32_t per_relay = QKDN_RELAY_BYTES_ANY_UNIT * 8 / s->key_bits;
 	uint32_t share[SUPPLY_PATHS_MAX];
 	uint64_t relays = 0, keys = 0;
 	int ret = 0;

@@ -704,10 +704,11 @@ static uint64_t round_up(uint64_t x, uint64_t unit)
 	return (x + unit - 1) / unit * unit;
 }
 
-/* Keys in one relay: QKDN_CMD_RELAY's limits. */
+/* Keys in one relay: QKDN_CMD_RELAY's limits, at the size that fits every
+ * hop whatever the units (what qkdn-kmd's store refill relays). */
 static uint64_t keys_per_relay(uint32_t key_len)
 {
-	uint64_t n = QKDN_RELAY_BYTES_MAX / key_len;
+	uint64_t n = QKDN_RELAY_BYTES_ANY_UNIT / key_len;
 
 	return n < QKDN_RELAY_KEYS_MAX ? n : QKDN_RELAY_KEYS_MAX;
 }

@@ -169,7 +169,7 @@ void qkdn_route_opts_default(struct qkdn_route_opts *opts);
  * Key bytes a relay of amount key bytes takes from a link with unit-byte
  * link keys, at each end, with keys of key_len bytes: the amount is sent
  * as ceil(amount / key_len) keys, in relays of at most QKDN_RELAY_KEYS_MAX
- * keys and QKDN_RELAY_BYTES_MAX bytes; each relay costs its RELAY frame,
+ * keys and QKDN_RELAY_BYTES_ANY_UNIT bytes; each relay costs its RELAY frame,
  * ceil((32 + keys * key_len) / unit) link keys, and its ACK,
  * ceil(32 / unit) link keys (Documentation/key-relay.rst, "Link keys
  * consumed per hop"). 0 for amount 0. key_len and unit must be valid.

@@ -76,8 +76,8 @@ static void test_hop_bytes(void)
 	ok(qkdn_route_hop_bytes(2049, 32, 32) == 2112 + 96, "65 keys: two relays");
 	ok(qkdn_route_hop_bytes(1024, 1024, 1024) == 3072,
 	   "1024-byte key on 1024-byte units: 2 link keys + ACK 1");
-	ok(qkdn_route_hop_bytes(16 * 1024 + 1, 1024, 16) == 16416 + 32 + 1056 + 32,
-	   "1024-byte keys: 16 per relay (QKDN_RELAY_BYTES_MAX)");
+	ok(qkdn_route_hop_bytes(30 * 1024 + 1, 1024, 16) == 30752 + 32 + 1056 + 32,
+	   "1024-byte keys: 30 per relay (QKDN_RELAY_BYTES_ANY_UNIT)");
 	ok(qkdn_route_hop_capacity(192, 32, 32) == 128, "192 bytes carry 4 keys");
 	ok(qkdn_route_hop_capacity(191, 32, 32) == 96, "191 bytes carry 3 keys");
 	ok(qkdn_route_hop_capacity(95, 32, 32) == 0, "95 bytes carry no key");

@@ -241,7 +241,12 @@
  *     QKDN_A_KEY_SIZE: NLA_U32, bits, multiple of 64,
  *         QKDN_KEY_UNIT_MIN * 8..QKDN_KEY_UNIT_MAX * 8, default 256 (EINVAL
  *         otherwise); amount times size at most QKDN_RELAY_BYTES_MAX bytes
- *         (EMSGSIZE otherwise), so every hop's frame fits a KX_FRAME
+ *         (EMSGSIZE otherwise), and a frame of that many keys must fit a
+ *         KX_FRAME both on the first link and, unless the destination is
+ *         the next hop, after the first hop on a link of the first link's
+ *         unit (EMSGSIZE otherwise, nothing taken; see the definition of
+ *         QKDN_RELAY_BYTES_MAX). A later link of a smaller unit refuses an
+ *         onward frame too large for it (EMSGSIZE there: the relay times out)
  *     QKDN_A_NEXT_HOP_NODE_ID: NLA_U32, optional: the first hop, a
  *         neighbour, instead of the route to the destination (a key
  *         manager spreading relays over several paths); the hops after it
@@ -524,7 +529,16 @@
 #define QKDN_ROUTES_MAX		4096
 #define QKDN_RELAY_KEYS_MAX	64
 #define QKDN_KX_FRAME_MAX	65000
-#define QKDN_RELAY_BYTES_MAX	16384
+/*
+ * A relay carries at most QKDN_RELAY_BYTES_MAX key bytes. For B key bytes
+ * its frame after the first hop is 68 + 16 * ceil((32 + B) / unit) +
+ * count * 24 + B bytes and must fit QKDN_KX_FRAME_MAX on every hop: any
+ * relay of at most QKDN_RELAY_BYTES_ANY_UNIT bytes does, whatever the
+ * links' units; a larger one needs units of at least 32 (up to 40 KiB) or
+ * 512 (up to 60 KiB).
+ */
+#define QKDN_RELAY_BYTES_MAX	61440
+#define QKDN_RELAY_BYTES_ANY_UNIT	30720
 #define QKDN_RELAY_TIMEOUT_MS_DEFAULT	5000
 #define QKDN_RELAY_TIMEOUT_MS_MAX	60000
 #define QKDN_MULTICAST_SAES_MAX	16
