@@ -224,7 +224,10 @@ to a qkd-1 qkdn-qkd-1 qkd 1 --load $n --timeout 120 > "$work/load1.out" &
 load_pid=$!
 bg_pids+=("$load_pid")
 q1="select count(*) from events where origin='mgr-a' and agent='qkdn-qkd-1' and resource='qkd-link-load'"
-for _ in $(seq 300); do
+# Until b holds some of it (a deadline, not a count of polls: a loaded
+# machine makes each poll slow and the load slower to start).
+deadline=$((SECONDS + 60))
+while ((SECONDS < deadline)); do
 	[[ $(db_of b "$q1" 2>/dev/null || echo 0) -gt 2000 ]] && break
 	sleep 0.02
 done
@@ -245,7 +248,8 @@ to a node-1 qkdn-node-1 km 1 --load $n --timeout 120 > "$work/load2.out" &
 load_pid=$!
 bg_pids+=("$load_pid")
 q2="select count(*) from events where agent='qkdn-node-1' and resource='qkd-link-load'"
-for _ in $(seq 300); do
+deadline=$((SECONDS + 60))
+while ((SECONDS < deadline)); do
 	[[ $(db_of a "$q2" 2>/dev/null || echo 0) -gt 2000 ]] && break
 	sleep 0.02
 done
