@@ -747,7 +747,8 @@ static json_t *pg_perf_period(struct mgrd_store *s, uint64_t from_ms, uint64_t t
 			   "FROM perf p LEFT JOIN perf_latest l "
 			   "ON l.resource = p.resource AND l.type = p.type AND l.target = p.target "
 			   "WHERE p.time_ms >= $1 AND p.time_ms < $2 AND p.origin IS NULL "
-			   "GROUP BY p.resource, p.type, p.target ORDER BY p.resource, p.type, p.target",
+			   "GROUP BY p.resource, p.type, p.target "
+			   "ORDER BY p.resource, p.type, p.target",
 			   2, (int64_t)from_ms, (int64_t)to_ms);
 }
 
