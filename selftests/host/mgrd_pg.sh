@@ -17,6 +17,7 @@
 # 6. Mx with an SQLite peer manager (mgr-b): the records of each at the
 #    other with their origin; the load of step 5 forwarded through the
 #    PostgreSQL outbox across the kill -9, each record once
+# 7. the server restarted under the manager: it reconnects, nothing lost
 #
 # PostgreSQL missing or not starting is a failure, not a skip
 # (scripts/install-deps.sh installs it).
@@ -221,7 +222,7 @@ check "performance: latest key rate of qkd-link-1-1" "4000" \
 	"$(api api/v1/performance | jq -r '.[]|select(.resource=="qkd-link-1-1")|.value')"
 
 # 5. kill -9 during a load, then restart.
-n=10000
+n=6000
 agent node-2 qkdn-node-2 km 2 --load $n --timeout 120 > "$work/load.out" &
 load_pid=$!
 bg+=($load_pid)
@@ -272,6 +273,21 @@ check "Mx: we show the peer's alarm with origin" "qkd-module-fault qkdn-qkd-3 mg
 	"$(api api/v1/alarms | jq -r '.[]|select(.origin)|"\(.type) \(.agent) \(.origin)"')"
 check "Mx: the load through the PostgreSQL outbox, across the kill -9, each once" "$n $n" \
 	"$(peer_db "$qp" | tr '|' ' ')"
+
+# 7. The server restarts under the manager (immediate: a crash): the
+#    transaction in flight fails, the agent is told busy and resends, the
+#    manager reconnects; nothing lost.
+as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w -t 60 -m immediate restart > /dev/null 2>&1 ||
+	not_ok "postgresql: restart failed"
+agent node-3 qkdn-node-3 km 3 --timeout 60 > /dev/null <<EOT && sent=yes || sent=no
+alarm km-link-2-3 alarm_type=5 alarm_id=51 alarm_source=pool severity=2 peer_node_id=2
+perf km-link-2-3 perf_type=3 perf_target=pool perf_value=77 peer_node_id=2
+EOT
+check "server restarted: the agent's notifications acknowledged" "yes" "$sent"
+check "server restarted: both stored (alarm, figure)" "1 1" \
+	"$(sql "select count(*) from alarms where alarm_id=51") $(sql "select count(*) from perf where resource='km-link-2-3' and value=77")"
+check "server restarted: the manager logged the reconnection" "yes" \
+	"$(grep -q 'event=db-reconnected backend=postgresql' "$work/mgrd.log" && echo yes || echo no)"
 
 # Bad configuration: a clear error.
 printf '[manager]\nname = x\nlisten = 127.0.0.1:1\ncert = a\nkey = b\nca = c\n[store]\nbackend = postgresql\n' > "$work/bad.conf"

@@ -357,7 +357,8 @@ static void on_notification(struct mgrd_agent *a, const struct qkdn_wire_hdr *hd
 	/* Mx: a peer manager's notification names the agent it came from. */
 	if (a->kind != QKDN_W_AGENT_MGR &&
 	    (tb[QKDN_W_M_ORIGIN_AGENT] || tb[QKDN_W_M_ORIGIN_EVENT])) {
-		refuse(a, hdr->cmd, hdr->msg_id, "M_ORIGIN_AGENT, M_ORIGIN_EVENT: Mx (a manager) only");
+		refuse(a, hdr->cmd, hdr->msg_id,
+		       "M_ORIGIN_AGENT, M_ORIGIN_EVENT: Mx (a manager) only");
 		return;
 	}
 	if (a->kind == QKDN_W_AGENT_MGR && mgrd_mx_origin(m, a->cn, tb, &ev, why, sizeof(why))) {

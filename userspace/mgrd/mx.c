@@ -225,6 +225,7 @@ static int diag_cb(void *arg, const char *resource, uint8_t *state, char *info, 
 	struct mgrd_mx *x = arg;
 	json_t *inv = x->m->store->ops->inventory(x->m->store), *alarms, *r, *a;
 	unsigned int active = 0;
+	uint8_t kind;
 	size_t i, j;
 	int ret = -ENOENT;
 
@@ -239,9 +240,9 @@ static int diag_cb(void *arg, const char *resource, uint8_t *state, char *info, 
 				active++;
 		json_decref(alarms);
 		*state = (uint8_t)json_integer_value(json_object_get(r, "state"));
+		kind = (uint8_t)json_integer_value(json_object_get(r, "kind"));
 		snprintf(info, info_len, "manager %s: kind %s node %lld updated_ms %lld, "
-			 "active alarms %u", x->m->cfg.name,
-			 mgrd_res_kind_name((uint8_t)json_integer_value(json_object_get(r, "kind"))),
+			 "active alarms %u", x->m->cfg.name, mgrd_res_kind_name(kind),
 			 (long long)json_integer_value(json_object_get(r, "node")),
 			 (long long)json_integer_value(json_object_get(r, "updated_ms")), active);
 		ret = *state ? 0 : -ENOENT;

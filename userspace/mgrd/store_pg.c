@@ -8,8 +8,9 @@
  * on, [manager] synchronous = full, the default) or in the server's
  * memory (off, synchronous = normal: it survives a kill -9 of the
  * manager, not a crash of the server); only then are the agents answered,
- * as with SQLite. A lost connection fails the transaction (the agents
- * are told "busy" and resend) and is reopened at the next begin().
+ * as with SQLite. A lost connection fails the open transaction (the
+ * agents are told "busy" and resend) and is reopened before the next
+ * statement outside a transaction (ensure()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -164,7 +165,36 @@ struct pg_store {
 	char *conninfo;
 	bool sync_full;
 	bool prepared;
+	bool txn;			/* between begin() and commit()/rollback() */
+	uint64_t reset_ms;		/* the last reconnection attempt */
 };
+
+static int session(struct pg_store *q, char *err, size_t err_len);
+
+/* A lost connection is reopened before the next statement, at most once
+ * a second, and never inside a transaction: what it held is gone, so the
+ * transaction fails as a whole (commit() returns -EIO) and the agents
+ * resend; statements run after a reconnection there would commit alone. */
+static int ensure(struct pg_store *q)
+{
+	uint64_t now = qkdn_mgmt_now_ms();
+	char err[512];
+
+	if (PQstatus(q->c) == CONNECTION_OK)
+		return 0;
+	if (q->txn || now - q->reset_ms < 1000)
+		return -EIO;
+	q->reset_ms = now;
+	PQreset(q->c);
+	if (PQstatus(q->c) != CONNECTION_OK || session(q, err, sizeof(err))) {
+		qkdn_log(QKDN_LOG_ERR, "database unreachable", "event=db-error backend=postgresql "
+			 "op=reconnect error=\"%s\"",
+			 PQstatus(q->c) != CONNECTION_OK ? "connection failed" : err);
+		return -EIO;
+	}
+	qkdn_log(QKDN_LOG_INFO, "database reconnected", "event=db-reconnected backend=postgresql");
+	return 0;
+}
 
 #define PG(s) ((struct pg_store *)(s))
 
@@ -234,6 +264,10 @@ static PGresult *exec(struct pg_store *q, enum stmt i, const struct params *p, i
 	char name[16];
 	PGresult *r;
 
+	if (ensure(q)) {
+		db_fail(q, sql[i].text, NULL);
+		return NULL;
+	}
 	snprintf(name, sizeof(name), "s%d", (int)i);
 	r = PQexecPrepared(q->c, name, sql[i].n, p ? p->v : NULL, p ? p->len : NULL,
 			   p ? p->fmt : NULL, binary);
@@ -270,7 +304,11 @@ static int run_id(struct pg_store *q, enum stmt i, const struct params *p, uint6
 
 static int simple(struct pg_store *q, const char *text)
 {
-	PGresult *r = PQexec(q->c, text);
+	PGresult *r;
+
+	if (ensure(q))
+		return db_fail(q, text, NULL);
+	r = PQexec(q->c, text);
 
 	if (!result_ok(r))
 		return db_fail(q, text, r);
@@ -324,23 +362,20 @@ static void pg_close(struct mgrd_store *s)
 static int pg_begin(struct mgrd_store *s)
 {
 	struct pg_store *q = PG(s);
-	char err[512];
+	int ret = simple(q, "BEGIN");
 
-	if (PQstatus(q->c) != CONNECTION_OK) {
-		PQreset(q->c);
-		if (PQstatus(q->c) != CONNECTION_OK || session(q, err, sizeof(err))) {
-			qkdn_log(QKDN_LOG_ERR, "database unreachable", "event=db-error "
-				 "backend=postgresql op=reconnect error=\"%s\"",
-				 PQstatus(q->c) != CONNECTION_OK ? "connection failed" : err);
-			return -EIO;
-		}
-		qkdn_log(QKDN_LOG_INFO, "database reconnected", "event=db-reconnected "
-			 "backend=postgresql");
-	}
-	return simple(q, "BEGIN");
+	q->txn = !ret;
+	return ret;
 }
 
-static int pg_commit(struct mgrd_store *s) { return simple(PG(s), "COMMIT"); }
+static int pg_commit(struct mgrd_store *s)
+{
+	struct pg_store *q = PG(s);
+	int ret = simple(q, "COMMIT");
+
+	q->txn = false;
+	return ret;
+}
 
 static void pg_rollback(struct mgrd_store *s)
 {
@@ -348,6 +383,7 @@ static void pg_rollback(struct mgrd_store *s)
 
 	if (PQstatus(q->c) == CONNECTION_OK)
 		simple(q, "ROLLBACK");
+	q->txn = false;
 }
 
 static int pg_agent_seq(struct mgrd_store *s, const char *agent, uint64_t epoch, uint64_t *seq)
@@ -635,6 +671,10 @@ static json_t *query_json2(struct pg_store *q, const char *text, int n, int64_t 
 		p_u64(&p, 1, (uint64_t)arg);
 	if (n >= 2)
 		p_u64(&p, 2, (uint64_t)arg2);
+	if (ensure(q)) {
+		db_fail(q, text, NULL);
+		return NULL;
+	}
 	r = PQexecParams(q->c, text, n, NULL, p.v, NULL, NULL, 0);
 	if (!result_ok(r)) {
 		db_fail(q, text, r);
@@ -707,7 +747,8 @@ static json_t *pg_perf_period(struct mgrd_store *s, uint64_t from_ms, uint64_t t
 			   "FROM perf p LEFT JOIN perf_latest l "
 			   "ON l.resource = p.resource AND l.type = p.type AND l.target = p.target "
 			   "WHERE p.time_ms >= $1 AND p.time_ms < $2 AND p.origin IS NULL "
-			   "GROUP BY p.resource, p.type, p.target ORDER BY p.resource, p.type, p.target",
+			   "GROUP BY p.resource, p.type, p.target "
+			   "ORDER BY p.resource, p.type, p.target",
 			   2, (int64_t)from_ms, (int64_t)to_ms);
 }
 
@@ -820,9 +861,12 @@ static json_t *pg_actions(struct mgrd_store *s)
 static int pg_counts(struct mgrd_store *s, uint64_t *events, uint64_t *active)
 {
 	struct pg_store *q = PG(s);
-	PGresult *r = PQexec(q->c, "SELECT (SELECT max(id) FROM events), (SELECT count(*) "
-			     "FROM alarms WHERE cleared_ms IS NULL)");
+	PGresult *r;
 
+	if (ensure(q))
+		return db_fail(q, "counts", NULL);
+	r = PQexec(q->c, "SELECT (SELECT max(id) FROM events), (SELECT count(*) "
+		   "FROM alarms WHERE cleared_ms IS NULL)");
 	if (!result_ok(r) || PQntuples(r) != 1)
 		return db_fail(q, "counts", r);
 	*events = col_u64(r, 0, 0);

@@ -712,8 +712,8 @@ static json_t *sq_events(struct mgrd_store *s, uint16_t cmd, unsigned int limit)
 	char text[300];
 
 	snprintf(text, sizeof(text), "SELECT id, agent, seq, cmd, node, resource, time_ms, rx_ms, "
-		 "details, origin FROM events %s ORDER BY id DESC LIMIT %u", cmd ? "WHERE cmd = ?1" : "",
-		 limit);
+		 "details, origin FROM events %s ORDER BY id DESC LIMIT %u",
+		 cmd ? "WHERE cmd = ?1" : "", limit);
 	return query_json(q, text, NULL, 0, cmd);
 }
 
