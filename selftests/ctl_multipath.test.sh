@@ -19,9 +19,22 @@
 # Once the pools are full, `ctl reroute`: the session gets both paths;
 # n1's store is drained and refilled; relays left n1 on both links (the
 # link counters of 1-2 and 1-4, the refill's per-path counters).
+#
+# NOT RELIABLE YET, skipped unless QKDN_TEST_MULTIPATH=1: pools this small
+# are full most of the time, and a full pool discards new keys at one end
+# while the other end may keep them (key-pool.rst, "Capacity and
+# discarding"), so relays naming those keys fail (ENOKEY, then ETIMEDOUT
+# at the source) and the stores do not fill. One run got the store filled
+# and then hit the kernel oops fixed in kernel/pool.c; three runs on a
+# heavily loaded host timed out. A way to bound a path's capacity without
+# full pools is needed (Documentation/controller.rst, known issues).
 set -e
 source "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
+if [[ ${QKDN_TEST_MULTIPATH:-0} != 1 ]]; then
+	echo "ok - # SKIP multipath VM check not reliable yet (QKDN_TEST_MULTIPATH=1 runs it)"
+	exit 4
+fi
 
 work=$(mktemp -d)
 defer rm -rf "$work"
