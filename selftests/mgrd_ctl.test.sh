@@ -36,6 +36,9 @@ trap cleanup EXIT
 
 work=$(mktemp -d)
 defer rm -rf "$work"
+# A dead Kx path after 3 x 3 s: a loaded TCG guest must not flap; the
+# cuts here are seen at once anyway (carrier events, qkdd state).
+mesh_keepalive_ms=3000
 source "$(dirname "$0")/ctl_mesh.sh"
 mesh_links="12 14 23 34"
 mesh_sessions[1]="3:16:0"
@@ -68,6 +71,11 @@ path_of() {	# SRC DST [protection]: the session's path as seen from SRC
 	ctl sessions | jq -r ".sessions[]|select([.src,.dst]|sort == ([$1,$2]|sort))|
 		(.${3:-path})|if .[0] == $1 then . else reverse end|map(tostring)|join(\" \")"
 }
+# A's working and protection paths from one snapshot: "1-2-3 1-4-3"
+pair() {
+	ctl sessions | jq -r '.sessions[]|select([.src,.dst]|sort == [1,3])|
+		[.path, .protection]|map(map(tostring)|join("-"))|join(" ")'
+}
 link_json() { ctl links | jq -r ".links[]|select(.a == $1 and .b == $2)|.$3"; }
 mgr_link() { ctl mgr | jq -r ".mgr.links[]|select(.a == $1 and .b == $2)|.$3"; }
 mgr_json() { ctl mgr | jq -r ".mgr$1"; }
@@ -76,6 +84,19 @@ resil() {	# the manager's M_RESILIENCE records, oldest first, one line each
 		'reverse|.[]|"\(.resource) \(["?","matchup","switchover","reroute","restore"][.details.resil_op]) \(.details.working) \(.details.protection // "-") \(.details.resource_desc // "")"'
 }
 has_resil() { resil | grep -F -- "$1" | head -n1; }
+# reroute_seen A B: the manager's last reroute of A left a path over link
+# A-B for the one the controller holds now ("ok"), or what it saw.
+reroute_seen() {
+	local last from to now
+	last=$(resil | grep -F "route-1-3 reroute" | tail -n1)
+	read -r _ _ from to _ <<<"$last"
+	now=$(path_of 1 3)
+	if [[ -n $now && $to == "${now// /-}" && ( -$from- == *-$1-$2-* || -$from- == *-$2-$1-* ) ]]; then
+		echo ok
+	else
+		echo "last reroute '$last', controller '$now'"
+	fi
+}
 lid_of() { echo $(($1 < $2 ? $1 * 10 + $2 : $2 * 10 + $1)); }
 lo_of() { echo $(($1 < $2 ? $1 : $2)); }
 hi_of() { echo $(($1 < $2 ? $2 : $1)); }
@@ -175,27 +196,32 @@ wait_eq "four KMs authenticated to the controller" 4 60 kms_up
 echo "# section 1 at ${SECONDS} s"
 # 1. Mc up: agents, the controller's inventory, A's matchup.
 wait_eq "the controller and four QKD drivers connected to the manager" \
-	"qkdn-ctl,qkdn-qkd-1,qkdn-qkd-2,qkdn-qkd-3,qkdn-qkd-4" 20 \
+	"qkdn-ctl,qkdn-qkd-1,qkdn-qkd-2,qkdn-qkd-3,qkdn-qkd-4" 60 \
 	apiq '[.[].cn]|sort|join(",")' api/v1/agents
-routed() { echo "$(path_of 1 3) / $(path_of 1 3 protection)"; }
-wait_like "session A routed with a protection route" "[1-4]* / [1-4]*" 40 routed
-work_path=$(path_of 1 3)
-prot_path=$(path_of 1 3 protection)
-echo "# A: working $work_path, protection $prot_path"
+routed() { pair; }
+wait_like "session A routed with a protection route" "1-*-3 1-*-3" 60 routed
+echo "# A: working and protection $(pair)"
 wait_eq "inventory: the controller's four links, in service" \
-	"ctl-link-1-2 1,ctl-link-1-4 1,ctl-link-2-3 1,ctl-link-3-4 1" 20 apiq \
+	"ctl-link-1-2 1,ctl-link-1-4 1,ctl-link-2-3 1,ctl-link-3-4 1" 60 apiq \
 	'[.[]|select(.resource|test("^ctl-link-"))|"\(.resource) \(.state)"]|sort|join(",")' \
 	api/v1/inventory
 wait_eq "inventory: the controller, its four KMs connected" \
-	"ctl 1,ctl-node-1 1,ctl-node-2 1,ctl-node-3 1,ctl-node-4 1" 20 apiq \
+	"ctl 1,ctl-node-1 1,ctl-node-2 1,ctl-node-3 1,ctl-node-4 1" 60 apiq \
 	'[.[]|select(.resource=="ctl" or (.resource|test("^ctl-node-")))|"\(.resource) \(.state)"]|sort|join(",")' \
 	api/v1/inventory
-matchup="route-1-3 matchup ${work_path// /-} ${prot_path// /-}"
-wait_like "M_RESILIENCE: A's working/protection matchup ($matchup)" "$matchup *" 10 \
-	has_resil "$matchup"
-wait_eq "topology: the controller's state of each link (XLMO)" 4 10 \
+# The manager's last matchup of A is what the controller holds now.
+matchup_now() {
+	local last now
+	last=$(resil | grep -F "route-1-3 matchup" | tail -n1 | cut -d' ' -f3,4)
+	now=$(pair)
+	[[ -n $now && $last == "$now" ]] && echo same || echo "manager '$last', controller '$now'"
+}
+wait_eq "M_RESILIENCE: A's working/protection matchup, as the controller holds it" same 60 \
+	matchup_now
+work_path=$(path_of 1 3)
+wait_eq "topology: the controller's state of each link (XLMO)" 4 60 \
 	apiq '[.links[]|select(.controller_state==1)]|length' api/v1/topology
-wait_eq "no alarm active" 0 10 apiq 'length' api/v1/alarms
+wait_eq "no alarm active" 0 60 apiq 'length' api/v1/alarms
 
 echo "# section 2 at ${SECONDS} s"
 # 2. A fibre cut on the first link of A's working route.
@@ -208,43 +234,43 @@ alarm_cause() {
 }
 wait_like "the manager records qkd-link-$clo-$cl's alarm, its cause the module's diagnosis (M_DIAG)" \
 	"qkd-link-down: QLM: *diagnostics: no detections on the quantum channel: fibre cut or optical path lost*" \
-	20 alarm_cause
+	60 alarm_cause
 echo "# cause: $(alarm_cause)"
 action() {	# TYPE RESOURCE: the action's state and result
 	apiq ".[]|select(.type==$1 and .resource==\"$2\")|\"\(.state): \(.result)\"" api/v1/actions |
 		head -n1
 }
 wait_like "decision reroute avoiding km-link-$clo-$chi sent to the controller and done" \
-	"done: link $clo-$chi out of service (held for the manager)*" 20 action 1 "km-link-$clo-$chi"
+	"done: link $clo-$chi out of service (held for the manager)*" 60 action 1 "km-link-$clo-$chi"
 echo "# action: $(action 1 "km-link-$clo-$chi")"
 wait_eq "the controller holds link $clo-$chi for the manager, out of service" \
-	"true out-of-service" 10 eval 'echo "$(mgr_link "$clo" "$chi" hold) $(link_json "$clo" "$chi" state)"'
+	"true out-of-service" 60 eval 'echo "$(mgr_link "$clo" "$chi" hold) $(link_json "$clo" "$chi" state)"'
 off_cut() { [[ " $(path_of 1 3) " == *" $c1 $c2 "* ]] && echo on || path_of 1 3; }
-wait_like "A rerouted off $c1-$c2" "[1-4] *" 10 off_cut
+wait_like "A rerouted off $c1-$c2" "[1-4] *" 60 off_cut
 new_path=$(path_of 1 3)
 echo "# A now: $new_path"
-rerouted="route-1-3 reroute ${work_path// /-} ${new_path// /-}"
-wait_like "the manager records A's reroute ($rerouted)" "$rerouted *" 10 has_resil "$rerouted"
-echo "# $(has_resil "$rerouted")"
+wait_eq "the manager records A's reroute off $c1-$c2 to the path the controller holds" ok 60 \
+	reroute_seen "$c1" "$c2"
+echo "# $(resil | grep -F "route-1-3 reroute" | tail -n1)"
 wait_like "10.7: the manager's support information: link $clo-$chi out of service, its cause" \
-	"out-of-service QLM: qkd-link-down*" 10 \
+	"out-of-service QLM: qkd-link-down*" 60 \
 	eval 'echo "$(mgr_link "$clo" "$chi" advice) $(mgr_link "$clo" "$chi" cause)"'
 expect_ok "the manager answered the controller's support requests" \
 	test "$(mgr_json .support_answered)" -ge 1
-wait_eq "the controller's inventory in the manager: ctl-link-$clo-$chi out of service" 2 10 \
+wait_eq "the controller's inventory in the manager: ctl-link-$clo-$chi out of service" 2 60 \
 	apiq ".[]|select(.resource==\"ctl-link-$clo-$chi\")|.state" api/v1/inventory
 
 echo "# section 3 at ${SECONDS} s"
 # 3. Repaired: the manager's alarm clears, its advice follows, the hold goes.
 qkdd_ctl "$clo" set "$cl" outage off >/dev/null
-wait_eq "the controller released link $clo-$chi on the manager's advice" "false 1" 30 \
-	eval 'echo "$(mgr_link "$clo" "$chi" hold) $(mgr_json .released)"'
-wait_eq "link $clo-$chi back in service at the controller" in-service 20 \
+wait_eq "the controller released link $clo-$chi on the manager's advice" "false 1" 60 \
+	eval 'echo "$(mgr_link "$clo" "$chi" hold) $(($(mgr_json .released) >= 1))"'
+wait_eq "link $clo-$chi back in service at the controller" in-service 60 \
 	link_json "$clo" "$chi" state
 wait_like "the manager records the restore of km-link-$clo-$chi" \
-	"km-link-$clo-$chi restore km-link-$clo-$chi *" 10 \
+	"km-link-$clo-$chi restore km-link-$clo-$chi *" 60 \
 	has_resil "km-link-$clo-$chi restore km-link-$clo-$chi"
-wait_like "A protected again" "[1-4]* / [1-4]*" 20 routed
+wait_like "A protected again" "1-*-3 1-*-3" 60 routed
 
 echo "# section 4 at ${SECONDS} s"
 # 4. An eavesdropper on the first link of A's route now.
@@ -253,19 +279,17 @@ read -r e1 e2 _ <<<"$work_path"
 el=$(lid_of "$e1" "$e2") elo=$(lo_of "$e1" "$e2") ehi=$(hi_of "$e1" "$e2")
 qkdd_ctl "$elo" set "$el" eavesdrop 1 >/dev/null
 wait_like "security decision: isolate km-link-$elo-$ehi, done by the controller" \
-	"done: link $elo-$ehi isolated*" 20 action 2 "km-link-$elo-$ehi"
+	"done: link $elo-$ehi isolated*" 60 action 2 "km-link-$elo-$ehi"
 echo "# action: $(action 2 "km-link-$elo-$ehi")"
 admin() { echo "$(link_json "$elo" "$ehi" state) $(link_json "$elo" "$ehi" admin_state) $(mgr_link "$elo" "$ehi" isolated)"; }
 wait_eq "the controller's link $elo-$ehi: isolated, admin state out of service" \
-	"out-of-service out-of-service true" 10 admin
+	"out-of-service out-of-service true" 60 admin
 off_eve() { [[ " $(path_of 1 3) " == *" $e1 $e2 "* ]] && echo on || path_of 1 3; }
-wait_like "A rerouted off $e1-$e2" "[1-4] *" 10 off_eve
+wait_like "A rerouted off $e1-$e2" "[1-4] *" 60 off_eve
 new_path=$(path_of 1 3)
-wait_like "the manager records that reroute too" \
-	"route-1-3 reroute ${work_path// /-} ${new_path// /-} *" 10 \
-	has_resil "route-1-3 reroute ${work_path// /-} ${new_path// /-}"
+wait_eq "the manager records that reroute too" ok 60 reroute_seen "$e1" "$e2"
 qkdd_ctl "$elo" set "$el" eavesdrop 0 >/dev/null
-wait_eq "the eavesdropper gone: the manager's qber-high alarms cleared" 0 20 \
+wait_eq "the eavesdropper gone: the manager's qber-high alarms cleared" 0 60 \
 	apiq '[.[]|select(.type=="qber-high")]|length' api/v1/alarms
 expect_eq "the isolation stands: link $elo-$ehi still out of service (admin)" \
 	"out-of-service out-of-service true" "$(admin)"
@@ -275,15 +299,15 @@ echo "# section 5 at ${SECONDS} s"
 # 5. The operator puts the link back; a Kx cut on A's working route: the
 #    KMs switch to protection, the switchover is recorded.
 ctl link-state "$elo" "$ehi" in-service >/dev/null
-wait_like "A protected again after the operator's restore" "[1-4]* / [1-4]*" 30 routed
+wait_like "A protected again after the operator's restore" "1-*-3 1-*-3" 60 routed
 wait_like "the manager records the end of the isolation" \
-	"km-link-$elo-$ehi restore km-link-$elo-$ehi - isolation ended by the operator*" 10 \
+	"km-link-$elo-$ehi restore km-link-$elo-$ehi - isolation ended by the operator*" 60 \
 	eval 'resil | grep -F "km-link-$elo-$ehi restore" | tail -n1'
 work_path=$(path_of 1 3)
 read -r k1 k2 _ <<<"$work_path"
 ip -n "n$k1" link set "veth-n$k2" down
 wait_like "the manager records A's switchover at KM $k1 or $k2" \
-	"route-1-3 switchover ${work_path// /-} * KM [$k1$k2] switched *" 20 has_resil "route-1-3 switchover"
+	"route-1-3 switchover ${work_path// /-} * KM [$k1$k2] switched *" 60 has_resil "route-1-3 switchover"
 echo "# $(has_resil "route-1-3 switchover")"
 echo "# M_RESILIENCE records:"
 resil | sed 's/^/#   /'
