@@ -208,9 +208,13 @@ expect_eq "recovered path" "1 4 5 $y 3" "$(path_of 1 3)"
 (((t_det - cut) < 3 * mesh_keepalive_ms)) &&
 	ok "cut seen before the keep-alive's dead timer ($((t_det - cut)) < $((3 * mesh_keepalive_ms)) ms)" ||
 	fail "detection: expected under $((3 * mesh_keepalive_ms)) ms, saw $((t_det - cut)) ms"
-((rec_ms > 0 && rec_ms < tolerance_ms * 3 / 4)) &&
-	ok "recovery within the tolerance with margin (${rec_ms} < $((tolerance_ms * 3 / 4)) ms)" ||
-	fail "recovery: expected under $((tolerance_ms * 3 / 4)) ms, saw ${rec_ms} ms"
+# Timed from the link going down (n5's carrier event, logged within a
+# millisecond of the kernel's), not from the shell's clock before `ip`:
+# starting `ip` took over 4 s in a loaded guest.
+rec_ev=$((t_ins - t_det))
+((t_det > 0 && rec_ev >= 0 && rec_ev < tolerance_ms * 3 / 4)) &&
+	ok "recovery within the tolerance with margin (${rec_ev} ms from the link event < $((tolerance_ms * 3 / 4)) ms)" ||
+	fail "recovery: expected under $((tolerance_ms * 3 / 4)) ms from the link event, saw ${rec_ev} ms (${rec_ms} ms from the shell's cut)"
 expect_eq "recovery: zero failed key requests (the store outlasted it)" "0" "$(count fail "$work/b")"
 expect_eq "link 5-$x down at the controller" "link-down" "$(link_json $((5 < x ? 5 : x)) $((5 < x ? x : 5)) fault)"
 
