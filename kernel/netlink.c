@@ -1176,6 +1176,9 @@ static int qkdn_nl_relay(struct sk_buff *skb, struct genl_info *info)
 		if (ret == -ETIMEDOUT)
 			NL_SET_ERR_MSG(info->extack,
 				       "no acknowledgment in time; relay abandoned");
+		else if (ret == -ECONNABORTED)
+			NL_SET_ERR_MSG(info->extack,
+				       "the route changed; relay abandoned");
 		nlmsg_free(msg);
 		return ret;
 	}

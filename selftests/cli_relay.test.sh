@@ -149,6 +149,47 @@ expect_eq "stats ends with the relay counters" \
 expect_eq "stats -j: the links, then the relay counters" "links relay 1 1" \
 	"$(alpha qkdn -j stats | jq -r '[keys[], .relay.started, .relay.failed] | join(" ")')"
 
+# A relay in flight is abandoned as soon as its route is changed to
+# another next hop or deleted (ECONNABORTED), not at its timeout (60 s
+# here: a loaded guest takes seconds to start one).
+alpha qkdn node set relay-timeout 60000
+head -c 320 /dev/urandom > "$work/q2"
+alpha qkdn key push link 1 qkd-id q2 < "$work/q2"
+beta qkdn key push link 1 qkd-id q2 < "$work/q2"
+started_more() { (($(relay_counter started) > $1)); }
+for how in "add 5 via 7" "del 5"; do
+	alpha qkdn route add 5 via 2
+	n=$(relay_counter started)
+	alpha qkdn relay dest 5 > "$work/rerouted" 2>&1 &
+	relay=$!
+	wait_until 40 started_more "$n" || true
+	start=$(now_ms)
+	alpha qkdn route $how
+	status=0
+	wait "$relay" || status=$?
+	elapsed=$(($(now_ms) - start))
+	if ((status != 0)) &&
+	   [[ $(head -n1 "$work/rerouted") == "qkdn: relay: Software caused connection abort: the route changed; relay abandoned" ]]; then
+		ok "route $how: the relay in flight abandoned (${elapsed} ms after the change)"
+	else
+		fail "route $how: expected the relay abandoned (ECONNABORTED), saw status $status ${elapsed} ms after the change: $(head -n1 "$work/rerouted")"
+	fi
+done
+expect_eq "abandoned relays counted as failed" 3 "$(relay_counter failed)"
+# The route set again to the same next hop: the relay goes on (and, with
+# nobody to carry it, times out).
+alpha qkdn node set relay-timeout 3000
+alpha qkdn route add 5 via 2
+n=$(relay_counter started)
+alpha qkdn relay dest 5 > "$work/rerouted" 2>&1 &
+relay=$!
+wait_until 40 started_more "$n" || true
+alpha qkdn route add 5 via 2
+wait "$relay" || true
+expect_eq "the same next hop again: the relay not abandoned" \
+	"qkdn: relay: Connection timed out: no acknowledgment in time; relay abandoned" \
+	"$(head -n1 "$work/rerouted")"
+
 # KSA synchronisation is a node setting, off until the daemon turns it on.
 expect_eq "ksa-sync starts off" "off" \
 	"$(alpha qkdn node show | sed -n 's/.* ksa-sync \([a-z]*\).*/\1/p')"

@@ -224,7 +224,7 @@ mesh_start() {
 	done
 	# A loaded TCG guest takes its time: six TLS handshakes with the
 	# controller and seven pairs of Kx handshakes, each a few signatures.
-	wait_until 120 kms_connected
+	wait_until 300 kms_connected
 }
 
 # log_ts_ms: the ts= of the first log line on stdin, in ms since the epoch.

@@ -94,36 +94,45 @@ qkdd_ctl $((b1 < b2 ? b1 : b2)) set "$lid" eavesdrop 0 >/dev/null
 wait_until 20 protected && ok "eavesdropper gone: A is 1-2-3 protected by 1-4-5-6-3 again" ||
 	fail "A after the eavesdropper: $(path_of 1 3) / $(path_of 1 3 protection)"
 
-# supply NS SAE PEER OUT SECONDS: a request for 8 keys after another;
-# one line "ok" or "fail" each in OUT.
+# supply NS SAE PEER OUT SECONDS: a request for 8 keys after another, for
+# SECONDS or until OUT.stop exists; one line "ok US" or "fail US" each in
+# OUT, US the time it ended (microseconds since the epoch).
 # One netns exec for the whole loop: in a loaded TCG guest every exec costs.
 supply() {
 	at "$1" bash -c 'end=$((SECONDS + $4))
-		while ((SECONDS < end)); do
+		while ((SECONDS < end)) && [[ ! -e $3.stop ]]; do
 			if qkdn key get sae "$1" peer "$2" amount 8 >> "$3.keys" 2>> "$3.err"; then
-				echo ok
+				echo "ok ${EPOCHREALTIME/./}"
 			else
-				echo fail
+				echo "fail ${EPOCHREALTIME/./}"
 			fi >> "$3"
 		done' supply "$2" "$3" "$4" "$5"
 }
 count() { grep -c "^$1" "$2" || true; }
+# after OUT MS: requests of OUT that ended at MS (ms since the epoch) or later.
+after() { awk -v t="$(($2 * 1000))" '$2 >= t' "$1" | wc -l; }
+# A request takes seconds in a loaded guest: cut only once the loop runs,
+# and stop it only once enough requests were served after the cut.
+started() { [[ -s $1 ]]; }
+served_after() { (($(after "$1" "$2") >= $3)); }
 
 echo "# section 3 at ${SECONDS} s"
 # 3. Protection: cut 1-2 during continuous supply.
-supply n1 sa1 sa3 "$work/a" 12 &
+supply n1 sa1 sa3 "$work/a" 300 &
 loop=$!
-sleep 2
+wait_until 30 started "$work/a" || true
+cut3=$(now_ms)
 ip -n n1 link set veth-n2 down
+# 9 requests of 8 keys after the cut: more than the store (64) held, so
+# relays over the protection path kept it filled.
+wait_until 120 served_after "$work/a" "$cut3" 9 || true
+touch "$work/a.stop"
 wait "$loop"
-got=$(count ok "$work/a") failed=$(count fail "$work/a")
-echo "# protection: $got requests served, $failed failed $(head -n1 "$work/a.err")"
+got=$(count ok "$work/a") failed=$(count fail "$work/a") later=$(after "$work/a" "$cut3")
+echo "# protection: $got requests served, $failed failed, $later of them after the cut $(head -n1 "$work/a.err")"
 expect_eq "protection: zero failed key requests across the cut" "0" "$failed"
-# How many requests a loaded TCG guest gets through varies; what matters
-# is that none failed and that relays went on after the cut, over the
-# protection path, to keep the store filled.
-((got > 0)) && ok "key requests served across the cut ($got)" ||
-	fail "no key request served across the cut"
+((later >= 9)) && ok "key requests served after the cut: $later (72 keys or more, the store held 64)" ||
+	fail "key requests after the cut: expected 9 or more, saw $later"
 # Each end moves onto its protection next hop: by itself (Kx down at 1; at
 # 3 the withdrawal from 2, or its own relay timeout), or by the controller's
 # push if the other end of the cut told the controller first. What the
@@ -149,11 +158,11 @@ echo "# section 4 at ${SECONDS} s"
 # 4. Recovery: cut A's link 5-X during supply; the controller reroutes.
 read -r _ _ _ x _ <<<"$(path_of 1 3)"
 y=$((x == 6 ? 2 : 6))
-supply n1 sa1 sa3 "$work/b" 14 &
-loop=$!
-sleep 2
 declare -A off=()
 for n in 1 2 3 4 5 6; do off[$n]=$(wc -l < "$work/kmd-$n.log"); done
+supply n1 sa1 sa3 "$work/b" 300 &
+loop=$!
+wait_until 30 started "$work/b" || true
 out=$(sstat n1 3 relayed-out)
 cut=$(now_ms)
 ip -n n5 link set "veth-n$x" down
@@ -179,12 +188,18 @@ for e in "5 3 $y" "$y 3 3" "$y 1 5" "3 1 $y"; do
 	[[ -n $t ]] || fail "n$n: no route toward $d via $h installed after the cut"
 done
 rec_ms=$((t_ins - cut))
-# n1's refill relays again, over the new path: the loop keeps drawing
-# from the store, so it stays below its level until relays get through.
+# n1's refill relays again, over the new path: the loop goes on drawing
+# (it runs until enough requests were served after the cut), so the
+# store stays below its level until relays get through.
 relays_again() { (($(sstat n1 3 relayed-out) > out)); }
-wait_until 40 relays_again && ok "n1's store refilled over the new path (relayed-out $out -> $(sstat n1 3 relayed-out))" ||
+wait_until 60 relays_again && ok "n1's store refilled over the new path (relayed-out $out -> $(sstat n1 3 relayed-out))" ||
 	fail "n1's refill after the recovery: relayed-out still $out; n1 $(at n1 qkdn store show | grep 'node 3:')"
+wait_until 120 served_after "$work/b" "$cut" 9 || true
+touch "$work/b.stop"
 wait "$loop"
+later=$(after "$work/b" "$cut")
+((later >= 9)) && ok "key requests served after the recovery cut: $later (more than the store held)" ||
+	fail "key requests after the recovery cut: expected 9 or more, saw $later"
 echo "# recovery: cut of 5-$x seen by n5 after $((t_det - cut)) ms (link event; keep-alive would take 3 x $mesh_keepalive_ms ms);" \
 	"new route on every KM of 1-4-5-$y-3 after ${rec_ms} ms ($((t_ins - t_det)) ms after detection);" \
 	"tolerance ${tolerance_ms} ms"
@@ -193,9 +208,13 @@ expect_eq "recovered path" "1 4 5 $y 3" "$(path_of 1 3)"
 (((t_det - cut) < 3 * mesh_keepalive_ms)) &&
 	ok "cut seen before the keep-alive's dead timer ($((t_det - cut)) < $((3 * mesh_keepalive_ms)) ms)" ||
 	fail "detection: expected under $((3 * mesh_keepalive_ms)) ms, saw $((t_det - cut)) ms"
-((rec_ms > 0 && rec_ms < tolerance_ms * 3 / 4)) &&
-	ok "recovery within the tolerance with margin (${rec_ms} < $((tolerance_ms * 3 / 4)) ms)" ||
-	fail "recovery: expected under $((tolerance_ms * 3 / 4)) ms, saw ${rec_ms} ms"
+# Timed from the link going down (n5's carrier event, logged within a
+# millisecond of the kernel's), not from the shell's clock before `ip`:
+# starting `ip` took over 4 s in a loaded guest.
+rec_ev=$((t_ins - t_det))
+((t_det > 0 && rec_ev >= 0 && rec_ev < tolerance_ms * 3 / 4)) &&
+	ok "recovery within the tolerance with margin (${rec_ev} ms from the link event < $((tolerance_ms * 3 / 4)) ms)" ||
+	fail "recovery: expected under $((tolerance_ms * 3 / 4)) ms from the link event, saw ${rec_ev} ms (${rec_ms} ms from the shell's cut)"
 expect_eq "recovery: zero failed key requests (the store outlasted it)" "0" "$(count fail "$work/b")"
 expect_eq "link 5-$x down at the controller" "link-down" "$(link_json $((5 < x ? 5 : x)) $((5 < x ? x : 5)) fault)"
 

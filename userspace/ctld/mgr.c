@@ -246,6 +246,31 @@ void ctld_mgr_route_refused(struct ctld *c, uint32_t src, uint32_t dst, const ch
 	route_alarm(g, r, src, dst, true, desc);
 }
 
+/*
+ * Recovery failed (seed 004 Req_C-R 2): the session found no route within
+ * its tolerance time. The route-down alarm it raised at the fault goes up
+ * to critical; it clears as before when the session is routed again.
+ */
+void ctld_mgr_recovery_failed(struct ctld *c, const struct ctld_session *s, uint64_t elapsed_ms)
+{
+	struct ctld_mgr *g = c->mgr;
+	struct route_rec *r = g ? route_rec(g, s->src, s->dst, true) : NULL;
+	char res[QKDN_ID_MAXLEN], desc[200];
+
+	if (!r)
+		return;
+	if (!r->alarm) {
+		r->alarm = true;
+		r->down_ms = rt_ms();
+	}
+	snprintf(res, sizeof(res), "route-%u-%u", s->src, s->dst);
+	snprintf(desc, sizeof(desc),
+		 "session %016" PRIx64 " recovery failed: no route within its tolerance of %u ms (%"
+		 PRIu64 " ms)", s->id, s->tolerance_ms, elapsed_ms);
+	qkdn_mgmt_alarm(g->mg, res, QKDN_W_ALARM_ROUTE_DOWN, route_alarm_id(r), "qkdn-ctld routing",
+			QKDN_W_SEV_CRITICAL, 0, desc, 0);
+}
+
 void ctld_mgr_switchover(struct ctld *c, uint32_t node, uint32_t dest)
 {
 	struct ctld_mgr *g = c->mgr;

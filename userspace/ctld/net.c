@@ -742,13 +742,14 @@ static void recovery_settle(struct ctld *c)
 static void recovery_fail(struct ctld *c, struct ctld_session *s, uint64_t now)
 {
 	ctld_recovery_fail(s);
-	/* The alarm (Mc to the manager is not there yet: log and events). */
+	/* The alarm: log, events, and the manager (Mc). */
 	qkdn_log(QKDN_LOG_ERR, "recovery failed: no route within the tolerance time",
 		 "event=recovery-failed alarm=route-down severity=major session=%016" PRIx64
 		 " src=%u dst=%u tolerance_ms=%u elapsed_ms=%" PRIu64, s->id, s->src, s->dst,
 		 s->tolerance_ms, now - s->rec.fault_ms);
 	ctld_event(c, "recovery-failed", "session=%016" PRIx64 " %u-%u tolerance_ms=%u elapsed_ms=%"
 		   PRIu64, s->id, s->src, s->dst, s->tolerance_ms, now - s->rec.fault_ms);
+	ctld_mgr_recovery_failed(c, s, now - s->rec.fault_ms);
 	/* Withdrawn: the next apply() deletes its entries, with the reason. */
 	ctld_session_release_paths(s);
 	s->recovery_pending = true;

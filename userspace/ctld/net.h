@@ -125,6 +125,7 @@ void ctld_mgr_stop(struct ctld *c);
 void ctld_mgr_route(struct ctld *c, const struct ctld_session *s, int ret, const char *reason);
 /* A route request that could not be served. */
 void ctld_mgr_route_refused(struct ctld *c, uint32_t src, uint32_t dst, const char *why);
+void ctld_mgr_recovery_failed(struct ctld *c, const struct ctld_session *s, uint64_t elapsed_ms);
 /* KM node switched its entry toward dest to the protection next hop. */
 void ctld_mgr_switchover(struct ctld *c, uint32_t node, uint32_t dest);
 json_t *ctld_mgr_json(struct ctld *c);
