@@ -143,7 +143,7 @@ kmd_conf() {	# NS PEER:ADDR... ; extra sections on stdin
 		printf '[peer]\nid = %s\naddress = %s:7000\n' "${p%%:*}" "${p#*:}"
 	done
 	printf '[manager]\naddress = 10.9.%s.1:7500\ncert = pki/node-%s.crt\n' "$id" "$id"
-	printf 'key = pki/node-%s.key\nca = pki/ca.crt\nreport-ms = 500\n' "$id"
+	printf 'key = pki/node-%s.key\nca = pki/ca.crt\nreport-ms = 1000\n' "$id"
 	cat
 }
 e14_conf() {	# SAE CN
@@ -158,7 +158,7 @@ kmd_conf B 1:10.0.12.1 3:10.0.23.3 < /dev/null > "$work/kmd-B.conf"
 	kmd_conf C 2:10.0.23.2 > "$work/kmd-C.conf"
 kmd_start() {
 	# Not through at(): $! must be the daemon (ip netns exec execs it).
-	ip netns exec "$1" qkdn-kmd --config "$work/kmd-$1.conf" --log-level debug \
+	ip netns exec "$1" qkdn-kmd --config "$work/kmd-$1.conf" --log-level info \
 		>> "$work/kmd-$1.log" 2>&1 < /dev/null &
 	kmd_pid[$1]=$!
 }
@@ -224,10 +224,6 @@ expect_ok "trace of $key: generated and relayed at A, relayed through B, receive
 expect_ok "the trace is in time order, each event by its node's KM" jq_is \
 	'[.events[].time_ms] == ([.events[].time_ms]|sort) and ([.events[]|.agent]|join(",")) == "qkdn-node-1,qkdn-node-1,qkdn-node-2,qkdn-node-3,qkdn-node-1,qkdn-node-3,qkdn-node-3"' \
 	true "api/v1/trace/$key"
-expect_ok "trace of the second key ID too" trace_is "$(tail -n1 <<< "$ids")"
-echo "# trace of $key:"
-api "api/v1/trace/$key" | jq -c '.events[]' | sed 's/^/#   /'
-[[ -z ${MGRD_KMD_DEBUG:-} ]] || { for f in "$work"/kmd-*.log; do echo "# $f"; grep -E "mgr|frame" "$f" | tail -n 30 | sed 's/^/#   /'; done; exit 1; }
 
 # (3) Accounting: more supply, then the CDR totals per application.
 for n in 3 5; do
