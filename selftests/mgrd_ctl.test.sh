@@ -307,7 +307,8 @@ work_path=$(path_of 1 3)
 read -r k1 k2 _ <<<"$work_path"
 ip -n "n$k1" link set "veth-n$k2" down
 wait_like "the manager records A's switchover at KM $k1 or $k2" \
-	"route-1-3 switchover ${work_path// /-} * KM [$k1$k2] switched *" 60 has_resil "route-1-3 switchover"
+	"route-1-3 switchover * KM [$k1$k2] switched its entry toward *" 60 \
+	has_resil "route-1-3 switchover"
 echo "# $(has_resil "route-1-3 switchover")"
 echo "# M_RESILIENCE records:"
 resil | sed 's/^/#   /'

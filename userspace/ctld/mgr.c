@@ -287,8 +287,15 @@ void ctld_mgr_switchover(struct ctld *c, uint32_t node, uint32_t dest)
 		path_text(&s->route.working, w, sizeof(w));
 		path_text(&s->route.protection, p, sizeof(p));
 		snprintf(res, sizeof(res), "route-%u-%u", s->src, s->dst);
-		snprintf(desc, sizeof(desc), "KM %u switched its entry toward %u to the protection "
-			 "next hop %u", node, dest, e ? e->prot_next_hop : 0);
+		/* The KM's link-down may have been rerouted on already: the
+		 * paths are the session's now, the next hop is known only if
+		 * the entry still has it. */
+		if (e && e->prot_next_hop)
+			snprintf(desc, sizeof(desc), "KM %u switched its entry toward %u to the "
+				 "protection next hop %u", node, dest, e->prot_next_hop);
+		else
+			snprintf(desc, sizeof(desc), "KM %u switched its entry toward %u to its "
+				 "protection next hop", node, dest);
 		resilience(g, QKDN_W_RESIL_ROUTE, QKDN_W_RESIL_OP_SWITCHOVER, res, w, p, s, desc);
 		return;
 	}
