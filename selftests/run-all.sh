@@ -56,10 +56,16 @@ fi
 tidy_after() {
 	local name=$1 leftover
 	[[ ${QKDN_IN_VM:-} == 1 ]] || return 0
+	leftover=$(pgrep -x 'qkdn-(kmd|qkdd|ctld|mgrd|secd)' | tr '\n' ' ')
+	if [[ -n $leftover ]]; then
+		echo "# warning: $name left daemons running: $leftover"
+		kill -9 $leftover 2>/dev/null || true
+	fi
 	leftover=$(ip netns list | cut -d' ' -f1 | tr '\n' ' ')
 	if [[ -n $leftover ]]; then
 		echo "# warning: $name left network namespaces behind: $leftover"
 		for netns in $leftover; do
+			ip netns pids "$netns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
 			ip netns del "$netns" || true
 		done
 	fi
@@ -93,8 +99,17 @@ for test in "${tests[@]}"; do
 	fi
 	started=$SECONDS
 	set +e
-	timeout -k 10 "$this_timeout" bash "$test" </dev/null 2>&1 | tee "$log" | sed -u 's/^/# /'
-	status=${PIPESTATUS[0]}
+	# The test writes to a file, streamed by tail: a daemon the test left
+	# running (its stdout is that file) cannot hold a pipe open and hang
+	# the suite after the test ended or timed out.
+	: > "$log"
+	timeout -k 10 "$this_timeout" bash "$test" </dev/null > "$log" 2>&1 &
+	test_pid=$!
+	tail -n +1 -f --pid="$test_pid" "$log" | sed -u 's/^/# /' &
+	tail_pid=$!
+	wait "$test_pid"
+	status=$?
+	wait "$tail_pid"
 	set -e
 	tidy_after "$name"
 	echo "# $name took $((SECONDS - started)) s"
