@@ -56,7 +56,10 @@ fi
 tidy_after() {
 	local name=$1 leftover
 	[[ ${QKDN_IN_VM:-} == 1 ]] || return 0
-	leftover=$(pgrep -x 'qkdn-(kmd|qkdd|ctld|mgrd|secd)' | tr '\n' ' ')
+	leftover=$(for d in qkdn-kmd qkdn-qkdd qkdn-ctld qkdn-mgrd qkdn-secd; do
+		pgrep -x "$d" || true
+	done | tr '\n' ' ')
+	leftover=${leftover% }
 	if [[ -n $leftover ]]; then
 		echo "# warning: $name left daemons running: $leftover"
 		kill -9 $leftover 2>/dev/null || true
