@@ -119,6 +119,19 @@ mgrd_stop() {
 	MGRD_PID=
 }
 
+# kill_bg PID...: a background `agent ...` job is a subshell whose child is
+# qkdn-mgrd-agent; kill both, or the agent outlives the test and holds the
+# pipe of whoever reads our output (scripts/check's tee) open forever.
+kill_bg() {
+	local pid
+	for pid in "$@"; do
+		[[ -n $pid ]] || continue
+		pkill -P "$pid" 2>/dev/null || true
+		kill "$pid" 2>/dev/null || true
+	done
+	return 0
+}
+
 # agent NAME CN KIND [ID] [ARGS...]: cert NAME.crt in $MGRD_DIR
 agent() {
 	local name=$1 cn=$2 kind=$3 id=$4

@@ -29,15 +29,6 @@ work=$(mktemp -d)
 declare -A pid port http
 bg_pids=()
 
-kill_bg() {
-	local p
-	for p in "$@"; do
-		[[ -n $p ]] || continue
-		pkill -P "$p" 2>/dev/null || true
-		kill "$p" 2>/dev/null || true
-	done
-	return 0
-}
 cleanup() {
 	local n
 	kill_bg "${bg_pids[@]}"

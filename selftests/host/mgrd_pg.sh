@@ -29,15 +29,6 @@ work=$(mktemp -d)
 pgdir=
 pg_started=
 bg=()
-kill_bg() {
-	local p
-	for p in "$@"; do
-		[[ -n $p ]] || continue
-		pkill -P "$p" 2>/dev/null || true
-		kill "$p" 2>/dev/null || true
-	done
-	return 0
-}
 as_pg() {
 	if ((EUID == 0)); then
 		runuser -u nobody -- "$@"

@@ -29,18 +29,6 @@ source "$here/lib-mgrd.sh"
 work=$(mktemp -d)
 ctl_pid=
 qkd1_pid=
-# kill_bg PID...: a background `agent ...` job is a subshell whose child is
-# qkdn-mgrd-agent; kill both, or the agent outlives the test and holds the
-# pipe of whoever reads our output (scripts/check's tee) open forever.
-kill_bg() {
-	local pid
-	for pid in "$@"; do
-		[[ -n $pid ]] || continue
-		pkill -P "$pid" 2>/dev/null || true
-		kill "$pid" 2>/dev/null || true
-	done
-	return 0
-}
 cleanup() {
 	kill_bg "$ctl_pid" "$qkd1_pid"
 	mgrd_stop
