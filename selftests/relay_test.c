@@ -858,6 +858,28 @@ TEST_F(chain, relay_too_large)
 }
 
 /*
+ * QKDN_A_NEXT_HOP_NODE_ID (a key manager's multipath refill names the
+ * first hop): a node that is no neighbour is refused before anything is
+ * taken, even with a route to the destination.
+ */
+TEST_F(chain, relay_first_hop_not_a_neighbour)
+{
+	struct chain *c = self->c;
+	struct pool_stats before, after;
+	struct nlmsghdr *nlh;
+
+	ASSERT_EQ(0, link_stats(&c->nl[1], 1, &before));
+	nlh = relay_msg(&c->nl[1], NODES, 2);
+	mnl_attr_put_u32(nlh, QKDN_A_NEXT_HOP_NODE_ID, 3);
+	EXPECT_EQ(-EHOSTUNREACH, talk(&c->nl[1], nlh, NULL, NULL));
+	ASSERT_EQ(0, link_stats(&c->nl[1], 1, &after));
+	EXPECT_EQ(before.v[QKDN_STAT_A_STORED], after.v[QKDN_STAT_A_STORED]);
+	EXPECT_EQ(before.v[QKDN_STAT_A_CONSUMED],
+		  after.v[QKDN_STAT_A_CONSUMED]);
+	EXPECT_EQ(0, relay_stat(c, 1, QKDN_RELAY_A_STARTED));
+}
+
+/*
  * A trusted node whose onward link has smaller units than the first
  * (256 bytes after 1024): the onward frame would be 66900 bytes
  * (EMSGSIZE there, counted unroutable). The relay times out and is
